@@ -1,0 +1,177 @@
+"""The command line: a thin layer over `load` (and `ingest`), a progress bar, a summary."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import click
+import orjson
+
+from ._errors import ResultLoaderError
+from ._model import Format, LoadOptions, LoadReport, OnError
+from ._pipeline import Progress, load
+from .sinks.duckdb import DuckDBSink
+
+_COMMON = [
+    click.option(
+        "--into",
+        default="results.duckdb",
+        show_default=True,
+        metavar="DB",
+        help="DuckDB database file to upsert into.",
+    ),
+    click.option("--table", default="results", show_default=True, help="Target table."),
+    click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary."),
+]
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_COMMON):
+        fn = option(fn)
+    return fn
+
+
+def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            default="auto",
+            show_default=True,
+            type=click.Choice(["auto", "jsonl", "json", "csv"]),
+            help="Input format; auto looks at the name, content type and first bytes.",
+        ),
+        click.option(
+            "--key",
+            default="id",
+            show_default=True,
+            help="Field (or CSV column) that identifies a row, e.g. custom_id.",
+        ),
+        click.option(
+            "--items-path",
+            default=None,
+            metavar="PATH",
+            help="For JSON documents: dotted path of the array whose items are rows.",
+        ),
+        click.option(
+            "--on-error",
+            default="fail",
+            show_default=True,
+            type=click.Choice(["fail", "skip", "quarantine"]),
+            help="Bad rows: stop (nothing committed), count and skip, or keep them "
+            "in <table>_rejects.",
+        ),
+        click.option(
+            "--max-line-bytes",
+            default=256 * 2**20,
+            show_default=True,
+            type=int,
+            help="Longest line accepted; guards memory.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="resultloader")
+def main() -> None:
+    """Land the results of asynchronous API jobs in DuckDB (or your own sink), streaming."""
+
+
+@main.command("load")
+@click.argument("source")
+@read_options
+@common_options
+def load_command(
+    source: str,
+    into: str,
+    table: str,
+    fmt: str,
+    key: str,
+    items_path: str | None,
+    on_error: str,
+    max_line_bytes: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Load one result file: a path, - for stdin, or an http(s):// or s3:// URL.
+
+    gzip, bz2 and zstd are decompressed whatever the name says.
+    """
+    with handle_errors():
+        options = LoadOptions(
+            format=cast(Format, fmt),  # click.Choice has checked both
+            key=key,
+            items_path=items_path,
+            on_error=cast(OnError, on_error),
+            max_line_bytes=max_line_bytes,
+        )
+        with progress_bar(quiet or as_json) as progress:
+            report = load(source, DuckDBSink(into, table), options=options, progress=progress)
+        print_report(report, as_json, quiet)
+
+
+def print_report(report: LoadReport, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(report.to_dict()).decode())
+    elif not quiet:
+        click.echo(report.summary(), err=True)
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Expected failures end in one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except ResultLoaderError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", 1))
+    except (ValueError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was committed", err=True)
+        sys.exit(130)
+
+
+@contextmanager
+def progress_bar(disabled: bool) -> Iterator[Progress | None]:
+    """A bytes-and-rows bar on stderr, only when stderr is a terminal."""
+    if disabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.progress import (
+        Progress as Bar,
+    )
+
+    bar = Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[rows]:>12,} rows"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("loading", total=None, rows=0)
+
+    def update(done: int, total: int | None, rows: int) -> None:
+        bar.update(task, completed=done, total=total, rows=rows)
+
+    with bar:
+        yield update

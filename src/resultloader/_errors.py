@@ -1,0 +1,50 @@
+"""The error hierarchy: one root, one subclass per stage of the flow."""
+
+from __future__ import annotations
+
+
+class ResultLoaderError(Exception):
+    """Root of every error resultloader raises on purpose."""
+
+
+class PollError(ResultLoaderError):
+    """The status endpoint could not be polled (auth, transport, timeout)."""
+
+
+class ResolveError(ResultLoaderError):
+    """A status payload does not say where the results are."""
+
+
+class NotReady(ResolveError):
+    """The job has not reached a terminal status yet."""
+
+
+class JobFailed(ResolveError):
+    """The job ended in failure; the message carries the API's own error text."""
+
+
+class JobCancelled(ResolveError):
+    """The job was cancelled before it produced results."""
+
+
+class JobExpired(ResolveError):
+    """The job's results were purged or its download window has passed."""
+
+
+class DownloadError(ResultLoaderError):
+    """The result file could not be opened or read to the end."""
+
+
+class ParseError(ResultLoaderError):
+    """A row could not be read; carries the source, line number and byte offset."""
+
+    def __init__(self, source: str, line: int, offset: int, reason: str) -> None:
+        self.source, self.line, self.offset, self.reason = source, line, offset, reason
+        super().__init__(
+            f"{source}: line {line} (byte {offset}): {reason}. "
+            "Fix the input, or rerun with --on-error skip or --on-error quarantine."
+        )
+
+
+class SinkError(ResultLoaderError):
+    """The sink refused the rows (database locked, bad table name, ...)."""

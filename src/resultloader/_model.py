@@ -1,0 +1,178 @@
+"""The values that flow between stages: options, batches of rows, rejects and the report."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+OnError = Literal["fail", "skip", "quarantine"]
+Format = Literal["auto", "jsonl", "json", "csv"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Refuse a table or field name that is not a plain identifier (no SQL injection)."""
+    if not _NAME.match(name):
+        raise ValueError(
+            f"invalid {kind} name {name!r}: use letters, digits and underscores, "
+            "starting with a letter or underscore"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read a source: format, key field, items path, and what to do with bad rows."""
+
+    format: Format = "auto"
+    key: str = "id"
+    items_path: str | None = None
+    on_error: OnError = "fail"
+    max_line_bytes: int = 256 * 1024 * 1024
+    batch_rows: int = 50_000
+
+    def __post_init__(self) -> None:
+        check_name("key", self.key)
+        if self.on_error not in ("fail", "skip", "quarantine"):
+            raise ValueError(f"on_error must be fail, skip or quarantine, not {self.on_error!r}")
+        if self.format not in ("auto", "jsonl", "json", "csv"):
+            raise ValueError(f"format must be auto, jsonl, json or csv, not {self.format!r}")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be loaded: where it was, why, and its raw text."""
+
+    line: int
+    offset: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class RowBatch:
+    """Rows in columns. `output`, `metadata` and `extra` hold exact JSON text.
+
+    `metadata` is None where the source had no metadata (or null): sinks store `{}`.
+    `seq` orders rows within a load (the last one of an id wins); it is the line number
+    for line-oriented formats.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    outputs: list[str | None] = field(default_factory=list)
+    metadata: list[str | None] = field(default_factory=list)
+    urls: list[str | None] = field(default_factory=list)
+    extras: list[str | None] = field(default_factory=list)
+    seq: list[int] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def append(
+        self,
+        id: str,
+        output: str | None,
+        metadata: str | None,
+        url: str | None,
+        extra: str | None,
+        seq: int,
+    ) -> None:
+        self.ids.append(id)
+        self.outputs.append(output)
+        self.metadata.append(metadata)
+        self.urls.append(url)
+        self.extras.append(extra)
+        self.seq.append(seq)
+
+    def rows(self) -> Iterator[tuple[str, str | None, str, str | None, str | None]]:
+        """(id, output, metadata, url, extra) with metadata defaulted to '{}'."""
+        for i in range(len(self.ids)):
+            yield (
+                self.ids[i],
+                self.outputs[i],
+                self.metadata[i] or "{}",
+                self.urls[i],
+                self.extras[i],
+            )
+
+    def stats(self) -> BatchStats:
+        return BatchStats(
+            rows=len(self.ids),
+            null_outputs=self.outputs.count(None),
+            missing_metadata=self.metadata.count(None),
+        )
+
+
+@dataclass
+class BatchStats:
+    rows: int = 0
+    null_outputs: int = 0
+    missing_metadata: int = 0
+
+    def add(self, other: BatchStats) -> None:
+        self.rows += other.rows
+        self.null_outputs += other.null_outputs
+        self.missing_metadata += other.missing_metadata
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a sink did at commit. None means the sink cannot tell."""
+
+    upserted: int | None = None
+    unchanged: int | None = None
+    duplicates: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadInfo:
+    """What a sink is told when a load begins."""
+
+    source: str
+    options: LoadOptions
+    provider: str | None = None
+    job_id: str | None = None
+
+
+@dataclass
+class LoadReport:
+    """The outcome of one load: counts, bytes and time. `status` is the job's, for ingest."""
+
+    source: str
+    rows_read: int = 0
+    rows_upserted: int | None = None
+    rows_unchanged: int | None = None
+    null_outputs: int = 0
+    missing_metadata: int = 0
+    duplicates: int | None = None
+    bad_rows: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    provider: str | None = None
+    job_id: str | None = None
+    status: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        upserted = "?" if self.rows_upserted is None else f"{self.rows_upserted:,}"
+        parts = [f"{self.rows_read:,} rows read", f"{upserted} upserted"]
+        if self.rows_unchanged:
+            parts.append(f"{self.rows_unchanged:,} unchanged")
+        if self.duplicates:
+            parts.append(f"{self.duplicates:,} duplicates collapsed")
+        parts.append(f"{self.null_outputs:,} null outputs")
+        parts.append(f"{self.missing_metadata:,} without metadata")
+        if self.bad_rows:
+            parts.append(f"{self.bad_rows:,} bad rows")
+        mib = self.bytes_read / 2**20
+        rate = self.rows_read / self.seconds if self.seconds > 0 else 0.0
+        head = f"{self.provider} {self.job_id} ({self.status}): " if self.job_id else ""
+        return (
+            f"{head}{', '.join(parts)}; {mib:,.1f} MiB in {self.seconds:.2f}s ({rate:,.0f} rows/s)"
+        )

@@ -1,0 +1,164 @@
+"""`load`: the one place that knows the whole flow, source -> parse -> sink."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
+
+from ._errors import ParseError, ResultLoaderError
+from ._model import BatchStats, Format, LoadInfo, LoadOptions, LoadReport, OnError, RowBatch
+from ._sources import Opened, name_hint, open_source
+from .parse import JsonlChunk, detect_format, iter_batches, parse_chunk
+from .sinks import JsonlChunkSink, Sink
+from .sinks.callable import sink_from_callable
+from .sinks.duckdb import DuckDBSink
+
+Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
+SinkLike = Sink | Callable[..., Any] | str | os.PathLike[str] | None
+T = TypeVar("T")
+
+
+def load(
+    source: str | os.PathLike[str] | IO[bytes],
+    sink: SinkLike = None,
+    *,
+    table: str = "results",
+    format: Format = "auto",
+    key: str = "id",
+    items_path: str | None = None,
+    on_error: OnError = "fail",
+    options: LoadOptions | None = None,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Stream `source` (path, URL, `-` or binary file object) into `sink` and report.
+
+    `sink` is a Sink, a function (per row: `fn(id, output, metadata, url)`; per batch:
+    `fn(batch)`), a DuckDB file path, or None for `results.duckdb`. The load is all or nothing.
+    """
+    options = options or LoadOptions(
+        format=format, key=key, items_path=items_path, on_error=on_error
+    )
+    target = as_sink(sink, table)
+    opened = open_source(source)
+    return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
+
+
+def as_sink(sink: SinkLike, table: str = "results") -> Sink:
+    if sink is None:
+        return DuckDBSink("results.duckdb", table)
+    if isinstance(sink, (str, os.PathLike)):
+        return DuckDBSink(sink, table)
+    if isinstance(sink, Sink):
+        return sink
+    if callable(sink):
+        return sink_from_callable(sink)
+    raise TypeError(f"not a sink: {type(sink).__name__} (want a Sink, a function or a path)")
+
+
+def run_load(
+    opened: Opened,
+    sink: Sink,
+    options: LoadOptions,
+    info: LoadInfo,
+    progress: Progress | None = None,
+    document_id: str | None = None,
+) -> LoadReport:
+    """Drive one load: every batch to the sink, then commit; abort on any failure."""
+    if options.on_error == "quarantine" and not getattr(sink, "stores_rejects", False):
+        raise ResultLoaderError(
+            f"{type(sink).__name__} cannot keep rejected rows: use on_error='skip' or a sink "
+            "that stores rejects (DuckDBSink, MemorySink)"
+        )
+    started = time.perf_counter()
+    report = LoadReport(info.source, provider=info.provider, job_id=info.job_id)
+    fmt = options.format
+    if fmt == "auto":
+        head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""
+        fmt = detect_format(name_hint(info.source), opened.content_type, head)  # type: ignore[assignment]
+    native = sink.write_jsonl if isinstance(sink, JsonlChunkSink) else None
+    sink.begin(info)
+    try:
+        with opened.stream:
+            batches = iter_batches(opened.stream, info.source, fmt, options, document_id)
+            for item in _prefetch(batches):
+                stats = native(item) if native and isinstance(item, JsonlChunk) else None
+                if stats is None:
+                    batch = parse_chunk(item, options) if isinstance(item, JsonlChunk) else item
+                    report.bad_rows += _handle_rejects(batch, options, info.source)
+                    sink.write(batch)
+                    stats = batch.stats()
+                _tally(report, stats)
+                if progress:
+                    progress(opened.bytes_read, opened.size, report.rows_read)
+        report.bytes_read = opened.bytes_read
+        report.seconds = time.perf_counter() - started
+        result = sink.commit(report)
+    except BaseException as exc:
+        sink.abort(str(exc) if isinstance(exc, ResultLoaderError) else type(exc).__name__)
+        raise
+    if result is not None:
+        report.rows_upserted = result.upserted
+        report.rows_unchanged = result.unchanged
+        report.duplicates = result.duplicates
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _handle_rejects(batch: RowBatch, options: LoadOptions, source: str) -> int:
+    if not batch.rejects:
+        return 0
+    if options.on_error == "fail":
+        first = batch.rejects[0]
+        raise ParseError(source, first.line, first.offset, first.reason)
+    count = len(batch.rejects)
+    if options.on_error == "skip":
+        batch.rejects.clear()
+    return count
+
+
+def _tally(report: LoadReport, stats: BatchStats) -> None:
+    report.rows_read += stats.rows
+    report.null_outputs += stats.null_outputs
+    report.missing_metadata += stats.missing_metadata
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Produce `items` in a thread, so reading and decompressing overlap with loading."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(_DONE)
+        except BaseException as exc:
+            box.put(exc)
+
+    thread = threading.Thread(target=produce, name="resultloader-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,131 @@
+"""Turn one parsed JSON object into the row model, exactly.
+
+orjson is the fast decoder, but it turns integers beyond 64 bits into floats and rounds long
+decimals. Lines that may hold such numbers are decoded by the standard library instead, keeping
+every number's text (`RawNumber`), and written back verbatim with orjson's Fragment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from .._model import RowBatch
+
+_STANDARD = ("output", "metadata", "url")
+# 16 or more digits (and dots) in a row: a number a double may not hold exactly.
+_LONG_NUMBER = re.compile(rb"[0-9.]{16}")
+_DIGITS_TO_ZERO = bytes(
+    0x30 if chr(c) in "0123456789." else 0x20 for c in range(256)
+)  # maps digits and dots to "0", everything else to " "
+_SIXTEEN_ZEROS = b"0" * 16
+
+
+class RawNumber(str):
+    """A JSON number kept as the text the source wrote."""
+
+
+def _raw_default(value: Any) -> Any:
+    if isinstance(value, RawNumber):
+        return orjson.Fragment(str.__str__(value))
+    if isinstance(value, Decimal):  # ijson's numbers
+        return orjson.Fragment(str(value) if value.is_finite() else _not_json(value))
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def _not_json(value: Decimal) -> str:
+    raise ValueError(f"{value} is not valid JSON")
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    """orjson refuses integers beyond 64 bits: turn them into RawNumber, recursively."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return RawNumber(value) if abs(value) >= 2**63 else value
+    if isinstance(value, dict):
+        return {k: _big_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_big_ints_as_text(v) for v in value]
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_exact_decoder = json.JSONDecoder(
+    parse_int=RawNumber, parse_float=RawNumber, parse_constant=_refuse_constant
+)
+
+
+def may_hold_long_numbers(data: bytes) -> bool:
+    """A cheap whole-buffer test: could any number here lose precision in a double?"""
+    return _SIXTEEN_ZEROS in data.translate(_DIGITS_TO_ZERO)
+
+
+def line_needs_exact(line: bytes) -> bool:
+    return _LONG_NUMBER.search(line) is not None
+
+
+def decode_exact(text: str | bytes) -> Any:
+    """Decode JSON keeping every number exactly as written (for lines orjson would round)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return _exact_decoder.decode(text)
+
+
+def to_python(text: str) -> Any:
+    """JSON text to plain Python values, exactly: big integers stay int, long decimals Decimal."""
+    if may_hold_long_numbers(text.encode()):
+        return json.loads(text, parse_float=Decimal)
+    return orjson.loads(text)
+
+
+def dumps(value: Any, exact: bool) -> str:
+    """JSON text of a decoded value; `exact` values may hold RawNumber, Decimal or big ints."""
+    if not exact:
+        return orjson.dumps(value).decode()
+    option = orjson.OPT_PASSTHROUGH_SUBCLASS
+    try:
+        return orjson.dumps(value, default=_raw_default, option=option).decode()
+    except orjson.JSONEncodeError:
+        value = _big_ints_as_text(value)
+        return orjson.dumps(value, default=_raw_default, option=option).decode()
+
+
+def key_text(value: Any) -> str | None:
+    """A key as text: strings as they are, numbers as written; anything else is no key."""
+    if isinstance(value, str):  # includes RawNumber
+        return str.__str__(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return orjson.dumps(value).decode()
+    return None
+
+
+def add_object(batch: RowBatch, obj: dict[str, Any], key: str, seq: int, exact: bool) -> str | None:
+    """Append `obj` to `batch` as one row; return the reason it is bad instead, if it is."""
+    if key not in obj:
+        return f"no {key!r} field"
+    row_id = key_text(obj.pop(key))
+    if row_id is None:
+        return f"{key!r} must be a string or a number"
+    output = obj.pop("output", None)
+    metadata = obj.pop("metadata", None)
+    url = obj.pop("url", None)
+    if url is not None and not isinstance(url, str):
+        obj["url"] = url  # keep an odd url in extra rather than lose it
+        url = None
+    batch.append(
+        row_id,
+        None if output is None else dumps(output, exact),
+        None if metadata is None else dumps(metadata, exact),
+        str.__str__(url) if url is not None else None,
+        dumps(obj, exact) if obj else None,
+        seq,
+    )
+    return None

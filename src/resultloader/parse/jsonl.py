@@ -1,0 +1,127 @@
+"""JSONL: cut the stream into chunks of whole lines, and parse a chunk into a RowBatch.
+
+A chunk is the unit of work. Sinks that read JSONL natively (DuckDB) take the raw chunk; the rest
+get `parse_chunk`'s columns. Either way memory holds one chunk, never the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import orjson
+
+from .._errors import ParseError
+from .._model import LoadOptions, Reject, RowBatch
+from ._rows import add_object, decode_exact, line_needs_exact, may_hold_long_numbers
+
+_BOM = b"\xef\xbb\xbf"
+CHUNK_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JsonlChunk:
+    """Whole lines of a JSONL source. `first_line` is 1-based; `offset` is the byte offset."""
+
+    source: str
+    data: bytes
+    first_line: int
+    offset: int
+
+
+def iter_chunks(
+    stream: IO[bytes], source: str, options: LoadOptions, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[JsonlChunk]:
+    """Yield chunks of whole lines.
+
+    `max_line_bytes` is a hard memory guard: a longer line stops the load whatever `on_error`
+    says, since it could not be held to be quarantined.
+    """
+    line, offset, carry = 1, 0, b""
+    first = True
+    while True:
+        block = stream.read(chunk_bytes)
+        if first:
+            first = False
+            if block.startswith(_BOM):
+                block, offset = block[len(_BOM) :], len(_BOM)
+        if not block:
+            if carry:
+                yield JsonlChunk(source, carry, line, offset)
+            return
+        data = carry + block if carry else block
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if len(data) > options.max_line_bytes:
+                raise ParseError(
+                    source,
+                    line,
+                    offset,
+                    f"line longer than max_line_bytes ({options.max_line_bytes:,} bytes)",
+                )
+            carry = data
+            continue
+        chunk = JsonlChunk(source, data[:cut], line, offset)
+        carry = data[cut:]
+        line += chunk.data.count(b"\n")
+        offset += cut
+        yield chunk
+
+
+def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
+    """Parse every line of `chunk` into columns; bad lines become rejects with line and offset."""
+    batch = RowBatch()
+    exact_possible = may_hold_long_numbers(chunk.data)
+    offset, key, limit = chunk.offset, options.key, options.max_line_bytes
+    for number, line in enumerate(chunk.data.split(b"\n"), chunk.first_line):
+        start, offset = offset, offset + len(line) + 1
+        if not line or line.isspace():
+            continue
+        if len(line) > limit:
+            _reject(batch, number, start, f"line longer than max_line_bytes ({limit:,})", line)
+            continue
+        exact = exact_possible and line_needs_exact(line)
+        try:
+            obj = decode_exact(line) if exact else orjson.loads(line)
+        except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
+            obj, exact = _retry_exact(line, exc)
+            if obj is None:
+                _reject(batch, number, start, _why(exc), line)
+                continue
+        if not isinstance(obj, dict):
+            _reject(batch, number, start, f"not a JSON object (a {_kind(obj)})", line)
+            continue
+        reason = add_object(batch, obj, key, number, exact)
+        if reason:
+            _reject(batch, number, start, reason, line)
+    return batch
+
+
+def _retry_exact(line: bytes, first: Exception) -> tuple[object, bool]:
+    """orjson refuses some valid JSON (numbers out of double range): ask the exact decoder."""
+    if not isinstance(first, orjson.JSONDecodeError) or "number" not in str(first):
+        return None, False
+    try:
+        return decode_exact(line), True
+    except (ValueError, RecursionError):
+        return None, False
+
+
+def _reject(batch: RowBatch, line: int, offset: int, reason: str, raw: bytes) -> None:
+    batch.rejects.append(Reject(line, offset, reason, raw.decode("utf-8", "replace")))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, RecursionError) or "depth" in str(exc) or "recursion" in str(exc):
+        return "invalid JSON: nested too deeply"
+    if isinstance(exc, UnicodeDecodeError) or "utf-8" in str(exc).lower():
+        return "invalid UTF-8"
+    text = str(exc).split(": line ")[0]
+    return f"invalid JSON: {text}"
+
+
+def _kind(value: object) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )

@@ -1,0 +1,65 @@
+"""Adapt a user's function into a sink: per row, like the seed's
+`upsert_result(id, output, metadata, url)`, or per batch."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from .._model import CommitResult, LoadInfo, LoadReport, RowBatch
+from ..parse._rows import to_python as decode
+
+
+class RowFunctionSink:
+    """Calls `fn(id, output, metadata, url)` once per row, with decoded JSON values.
+
+    Rows reach the function as they are read; it is the function's store that makes
+    the last row of an id win. `commit`/`abort` call the optional `on_commit`/`on_abort`.
+    """
+
+    stores_rejects = False
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        on_commit: Callable[[], Any] | None = None,
+        on_abort: Callable[[], Any] | None = None,
+    ) -> None:
+        self.fn, self.on_commit, self.on_abort = fn, on_commit, on_abort
+
+    def begin(self, info: LoadInfo) -> None:
+        pass
+
+    def write(self, batch: RowBatch) -> None:
+        fn = self.fn
+        for row_id, output, metadata, url, _extra in batch.rows():
+            fn(row_id, None if output is None else decode(output), decode(metadata), url)
+
+    def commit(self, report: LoadReport | None = None) -> CommitResult | None:
+        if self.on_commit:
+            self.on_commit()
+        return None
+
+    def abort(self, error: str | None = None) -> None:
+        if self.on_abort:
+            self.on_abort()
+
+
+class BatchFunctionSink(RowFunctionSink):
+    """Calls `fn(batch)` once per RowBatch (columns of JSON text; see RowBatch)."""
+
+    def write(self, batch: RowBatch) -> None:
+        self.fn(batch)
+
+
+def sink_from_callable(fn: Callable[..., Any]) -> RowFunctionSink:
+    """A function of four or more parameters is per row; of one parameter, per batch."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return RowFunctionSink(fn)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) == 1 and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        return BatchFunctionSink(fn)
+    return RowFunctionSink(fn)
