@@ -69,7 +69,7 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--max-line-bytes",
             default=256 * 2**20,
             show_default=True,
-            type=int,
+            type=click.IntRange(min=1),
             help="Longest line accepted; guards memory.",
         ),
     ]
@@ -130,14 +130,23 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except ResultLoaderError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
     except (ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted: nothing was committed", err=True)
         sys.exit(130)
+    except Exception as exc:  # e.g. a corrupt gzip stream (EOFError, zlib.error) mid-load
+        reason = one_line(str(exc)) or "no details"
+        click.echo(f"error: {type(exc).__name__}: {reason}; nothing was committed", err=True)
+        sys.exit(1)
+
+
+def one_line(text: str) -> str:
+    """Messages from libraries may span lines (excerpts, carets): the CLI prints one."""
+    return " ".join(text.split())
 
 
 @contextmanager

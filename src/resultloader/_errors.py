@@ -35,15 +35,21 @@ class DownloadError(ResultLoaderError):
     """The result file could not be opened or read to the end."""
 
 
+_BAD_ROW_HINT = "Fix the input, or rerun with --on-error skip or --on-error quarantine."
+
+
 class ParseError(ResultLoaderError):
     """A row could not be read; carries the source, line number and byte offset."""
 
-    def __init__(self, source: str, line: int, offset: int, reason: str) -> None:
+    def __init__(
+        self, source: str, line: int, offset: int, reason: str, hint: str = _BAD_ROW_HINT
+    ) -> None:
         self.source, self.line, self.offset, self.reason = source, line, offset, reason
-        super().__init__(
-            f"{source}: line {line} (byte {offset}): {reason}. "
-            "Fix the input, or rerun with --on-error skip or --on-error quarantine."
-        )
+        # line <= 0 and offset < 0 mean unknown (JSON documents, CSV): say nothing, not "-1"
+        where = f"line {line}: " if line > 0 else ""
+        if line > 0 and offset >= 0:
+            where = f"line {line} (byte {offset}): "
+        super().__init__(f"{source}: {where}{reason}. {hint}".rstrip())
 
 
 class SinkError(ResultLoaderError):

@@ -9,6 +9,7 @@ import orjson
 
 from .._errors import ParseError
 from .._model import LoadOptions, RowBatch
+from ._rows import decode_exact
 from .csv import parse_csv
 from .json import document_row, parse_json
 from .jsonl import JsonlChunk, iter_chunks, parse_chunk
@@ -56,11 +57,20 @@ def _sniff(head: bytes) -> str | None:
     if not text.startswith(b"{"):
         return None
     first, _, rest = text.partition(b"\n")
-    try:
-        orjson.loads(first)
-    except orjson.JSONDecodeError:
+    if not _is_json(first):
         return "json" if rest else None  # a pretty-printed document, or a line longer than head
     return "jsonl" if rest.strip() else "one-line"
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses some valid JSON, e.g. numbers beyond a double's range
+            decode_exact(line)
+        except (ValueError, RecursionError):
+            return False
+    return True
 
 
 def iter_batches(

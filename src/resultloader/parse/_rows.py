@@ -8,6 +8,7 @@ every number's text (`RawNumber`), and written back verbatim with orjson's Fragm
 from __future__ import annotations
 
 import json
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -79,9 +80,21 @@ def decode_exact(text: str | bytes) -> Any:
 
 def to_python(text: str) -> Any:
     """JSON text to plain Python values, exactly: big integers stay int, long decimals Decimal."""
-    if may_hold_long_numbers(text.encode()):
-        return json.loads(text, parse_float=Decimal)
-    return orjson.loads(text)
+    if not may_hold_long_numbers(text.encode()):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # a number beyond a double's range, such as 1e400
+            pass
+    return json.loads(text, parse_float=_float_or_decimal)
+
+
+def _float_or_decimal(text: str) -> float | Decimal:
+    """A float when it holds the number exactly as written, else a Decimal: so 0.5 is a float
+    whether or not a long number sits elsewhere in the same row."""
+    value = float(text)
+    if math.isfinite(value) and Decimal(repr(value)) == Decimal(text):
+        return value
+    return Decimal(text)
 
 
 def dumps(value: Any, exact: bool) -> str:

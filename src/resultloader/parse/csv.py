@@ -1,12 +1,15 @@
 """CSV (the batch download case): a header row names the columns; the key column is `id` by
 default. `output` and `metadata` cells holding JSON are stored as that JSON, other cells as text;
 columns beyond the row model land in `extra`. Quoted newlines are fine; ragged rows are bad rows.
+
+Lines are read and decoded here, not by a TextIOWrapper, so that a bad record is reported with
+the line it starts on and its exact raw text, invalid UTF-8 is one bad row rather than the end
+of the load, and an unterminated quote cannot pull the rest of the file into one field.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import sys
 from collections.abc import Iterator
 from typing import IO, Any
@@ -17,60 +20,111 @@ from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
 from ._rows import decode_exact, dumps, may_hold_long_numbers
 
-csv.field_size_limit(sys.maxsize)  # the line limit guards memory, not the csv module's 128 KiB
+csv.field_size_limit(sys.maxsize)  # max_line_bytes guards memory, not the csv module's 128 KiB
+
+_BOM = b"\xef\xbb\xbf"
+_HEADER_HINT = "Fix the header row, or pass --key COLUMN."
+
+
+class _Lines:
+    """The stream's lines as text, for csv.reader; remembers the raw text of the current record.
+
+    Invalid UTF-8 is decoded with surrogateescape so the record can be rejected on its own.
+    """
+
+    def __init__(self, stream: IO[bytes], source: str, limit: int) -> None:
+        self.stream, self.source, self.limit = stream, source, limit
+        self.taken: list[str] = []
+        self.size = 0  # bytes of the current record so far
+        self.line = 0  # lines read
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        data = self.stream.readline(self.limit + 1)
+        if not data:
+            raise StopIteration
+        if self.line == 0 and data.startswith(_BOM):
+            data = data[len(_BOM) :]
+        self.line += 1
+        self.size += len(data)
+        if self.size > self.limit:
+            start = self.line - len(self.taken)
+            raise ParseError(
+                self.source,
+                start,
+                -1,
+                f"record longer than max_line_bytes ({self.limit:,} bytes), "
+                "perhaps from an unterminated quote",
+                "Fix the input, or raise --max-line-bytes.",
+            )
+        text = data.decode("utf-8", "surrogateescape")
+        self.taken.append(text)
+        return text
+
+    def record(self) -> tuple[int, str]:
+        """The current record's first line number and raw text (without its line ending)."""
+        start, raw = self.line - len(self.taken) + 1, "".join(self.taken)
+        self.taken, self.size = [], 0
+        return start, raw.rstrip("\r\n")
 
 
 def parse_csv(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[RowBatch]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    lines = _Lines(stream, source, options.max_line_bytes)
+    reader = csv.reader(lines)
     try:
         header = next(reader, None)
         if header is None:
             return
+        lines.record()
         columns = _columns(header, source, options.key)
         batch = RowBatch()
         for cells in reader:
-            line = reader.line_num
+            line, raw = lines.record()
             if not cells or cells == [""]:
                 continue
-            _add_row(batch, header, columns, cells, line, options)
+            _add_row(batch, len(header), columns, cells, line, raw, options)
             if len(batch) >= options.batch_rows:
                 yield batch
                 batch = RowBatch()
         if len(batch) or batch.rejects:
             yield batch
-    except UnicodeDecodeError as exc:
-        raise ParseError(source, reader.line_num + 1, -1, f"invalid UTF-8: {exc.reason}") from None
     except csv.Error as exc:
-        raise ParseError(source, reader.line_num, -1, f"invalid CSV: {exc}") from None
+        line = lines.line - len(lines.taken) + 1
+        raise ParseError(source, line, -1, f"invalid CSV: {exc}") from None
 
 
 def _columns(header: list[str], source: str, key: str) -> dict[str, int]:
-    columns = {name: i for i, name in enumerate(header)}
+    if _has_bad_utf8(",".join(header)):
+        raise ParseError(source, 1, -1, "the header row is not valid UTF-8", _HEADER_HINT)
+    columns: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in columns:  # two columns of one name: one would silently shadow the other
+            raise ParseError(source, 1, -1, f"column {name!r} appears twice", _HEADER_HINT)
+        columns[name] = i
     if key not in columns:
-        found = ", ".join(repr(h) for h in header[:10])
+        found = ", ".join(repr(h) for h in header[:20])
+        more = f" and {len(header) - 20} more" if len(header) > 20 else ""
         raise ParseError(
-            source, 1, 0, f"no {key!r} column in the header (found {found}); pass --key COLUMN"
+            source, 1, -1, f"no {key!r} column in the header (found {found}{more})", _HEADER_HINT
         )
     return columns
 
 
 def _add_row(
     batch: RowBatch,
-    header: list[str],
+    width: int,
     columns: dict[str, int],
     cells: list[str],
     line: int,
+    raw: str,
     options: LoadOptions,
 ) -> None:
-    if len(cells) != len(header):
-        raw = ",".join(cells)
-        reason = f"expected {len(header)} fields, found {len(cells)}"
-        batch.rejects.append(Reject(line, -1, reason, raw))
-        return
-    row_id = cells[columns[options.key]]
-    if row_id == "":
-        batch.rejects.append(Reject(line, -1, f"empty {options.key!r}", ",".join(cells)))
+    reason = _bad_record(width, columns, cells, options.key)
+    if reason:
+        text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        batch.rejects.append(Reject(line, -1, reason, text))
         return
     output = _json_cell(cells, columns.get("output"))
     metadata = _json_cell(cells, columns.get("metadata"))
@@ -78,7 +132,29 @@ def _add_row(
     url = cells[url_cell] or None if url_cell is not None else None
     standard = {options.key, "output", "metadata", "url"}
     extra = {name: cells[i] for name, i in columns.items() if name not in standard}
+    row_id = cells[columns[options.key]]
     batch.append(row_id, output, metadata, url, dumps(extra, False) if extra else None, line)
+
+
+def _bad_record(width: int, columns: dict[str, int], cells: list[str], key: str) -> str | None:
+    if len(cells) != width:
+        return f"expected {width} fields, found {len(cells)}"
+    if cells[columns[key]] == "":
+        return f"empty {key!r}"
+    if any(_has_bad_utf8(cell) for cell in cells):
+        return "invalid UTF-8"
+    return None
+
+
+def _has_bad_utf8(text: str) -> bool:
+    """Undecodable bytes became lone surrogates (surrogateescape), which cannot be encoded."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _json_cell(cells: list[str], index: int | None) -> str | None:

@@ -3,6 +3,9 @@
 Which array: an explicit items path (`results.items`, ijson's dotted prefix without `.item`), else
 a top-level array, else a top-level `data` array; a document that is one object is one row.
 Numbers come from ijson as int and Decimal, so they are kept exactly.
+
+A JSON document has no useful line numbers (it may be one line), so a bad item is named by its
+number in the array: that number is the reject's `line`.
 """
 
 from __future__ import annotations
@@ -16,17 +19,44 @@ from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
 from ._rows import add_object, dumps
 
+_BOM = b"\xef\xbb\xbf"
+_NOT_A_ROW_HINT = "Check that the source is one JSON document, or pass --format."
+
 
 def parse_json(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[RowBatch]:
     try:
-        yield from _parse(stream, source, options)
+        yield from _parse(_NoBom(stream), source, options)
     except ijson.JSONError as exc:
-        raise ParseError(source, 0, -1, f"invalid JSON document: {exc}") from None
+        raise ParseError(source, 0, -1, _ijson_reason(exc), _NOT_A_ROW_HINT) from None
 
 
-def _parse(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[RowBatch]:
+class _NoBom:
+    """A reader that drops a leading UTF-8 BOM, which ijson rejects as an invalid character."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.first = stream, True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        if self.first and data:  # ijson first calls read(0), to tell bytes from text
+            self.first = False
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :] or self.stream.read(size)
+        return data
+
+
+def _ijson_reason(exc: Exception) -> str:
+    """ijson's message spans three lines (text, excerpt, caret): keep the first."""
+    text = str(exc).strip()
+    if text[:2] in ("b'", 'b"'):  # some ijson errors carry the repr of a bytes message
+        text = text[2:-1].replace("\\n", "\n")
+    first = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+    return f"invalid JSON document: {first}"
+
+
+def _parse(stream: _NoBom, source: str, options: LoadOptions) -> Iterator[RowBatch]:
     wanted = _items_prefix(options.items_path)
-    batch, count = RowBatch(), 0
+    batch, count, found = RowBatch(), 0, False
     item: ijson.ObjectBuilder | None = None
     depth = 0
     top = ijson.ObjectBuilder()  # the document outside the items, for the one-object case
@@ -39,24 +69,42 @@ def _parse(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[Row
             depth += _DEPTH.get(event, 0)
             if depth == 0:
                 count += 1
-                _add(batch, item.value, options, count)
+                _add(batch, item.value, options, count, source)
                 item = None
                 if len(batch) >= options.batch_rows:
                     yield batch
                     batch = RowBatch()
             continue
+        if event == "start_array" and _is_items_array(prefix, stack, wanted):
+            found = True  # an empty items array is zero rows, not a missing one
         if event in ("start_map", "start_array"):
             stack.append(event[6:])
         elif event in ("end_map", "end_array"):
             stack.pop()
-        if wanted is None and not count:
+        if wanted is None and not found:
             top.event(event, value)
-    if count == 0 and wanted is not None:
-        raise ParseError(source, 0, -1, f"no items at items path {options.items_path!r}")
-    if count == 0 and isinstance(top.value, dict):
-        _add(batch, top.value, options, 1)  # a document that is one object is one row
+    if not found:
+        _add_document(batch, top, source, options)
     if len(batch) or batch.rejects:
         yield batch
+
+
+def _add_document(batch: RowBatch, top: Any, source: str, options: LoadOptions) -> None:
+    """No items array: a document that is one object is one row; anything else is an error."""
+    if options.items_path:
+        raise ParseError(
+            source,
+            0,
+            -1,
+            f"no array at items path {options.items_path!r}",
+            "Check --items-path: a dotted path of object keys, e.g. results.items.",
+        )
+    if not isinstance(top.value, dict):
+        kind = _kind(top.value)
+        raise ParseError(
+            source, 0, -1, f"the document is {kind}, not an array or an object", _NOT_A_ROW_HINT
+        )
+    _add(batch, top.value, options, 0, source)  # item 0: the document itself
 
 
 _DEPTH = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
@@ -68,7 +116,15 @@ def _starts_item(prefix: str, event: str, stack: list[str], wanted: str | None) 
         return False
     if wanted is not None:
         return prefix == wanted
+    # the stack tells a top-level array's items ("item") from a top-level key named "item"
     return (prefix == "item" and len(stack) == 1) or (prefix == "data.item" and len(stack) == 2)
+
+
+def _is_items_array(prefix: str, stack: list[str], wanted: str | None) -> bool:
+    """Is the array opening here (start_array at `prefix`) the one whose items are rows?"""
+    if wanted is not None:
+        return f"{prefix}.item" == wanted
+    return (prefix == "" and not stack) or (prefix == "data" and stack == ["map"])
 
 
 def _items_prefix(items_path: str | None) -> str | None:
@@ -78,24 +134,46 @@ def _items_prefix(items_path: str | None) -> str | None:
     return f"{path}.item" if path else "item"
 
 
-def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int) -> None:
+def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int, source: str) -> None:
     if not isinstance(value, dict):
-        batch.rejects.append(Reject(number, -1, "item is not a JSON object", dumps(value, True)))
+        why = f"not a JSON object ({_kind(value)})"
+        _reject(batch, number, why, dumps(value, True), options, source)
         return
-    raw = None if options.on_error != "quarantine" else dumps(value, True)
+    raw = dumps(value, True) if options.on_error == "quarantine" else ""  # before add_object pops
     reason = add_object(batch, value, options.key, number, exact=True)
     if reason:
-        batch.rejects.append(Reject(number, -1, reason, raw or ""))
+        _reject(batch, number, reason, raw, options, source)
+
+
+def _reject(
+    batch: RowBatch, number: int, reason: str, raw: str, options: LoadOptions, source: str
+) -> None:
+    if options.on_error == "fail":  # named by item: a document's line numbers mean little
+        what = f"item {number} of the array" if number else "the document (one object)"
+        raise ParseError(source, 0, -1, f"{what}: {reason}")
+    batch.rejects.append(Reject(number, -1, reason, raw))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
 
 
 def document_row(stream: IO[bytes], source: str, row_id: str) -> RowBatch:
     """The whole document as one row's output, byte for byte (it is validated, not rewritten)."""
     text = stream.read()
+    if text.startswith(_BOM):
+        text = text[len(_BOM) :]
     try:
         for _ in ijson.parse(text, use_float=False):
             pass
     except ijson.JSONError as exc:
-        raise ParseError(source, 0, -1, f"invalid JSON document: {exc}") from None
+        raise ParseError(source, 0, -1, _ijson_reason(exc), _NOT_A_ROW_HINT) from None
     batch = RowBatch()
     batch.append(row_id, text.decode("utf-8").strip(), None, None, None, 1)
     return batch

@@ -54,12 +54,29 @@ class BatchFunctionSink(RowFunctionSink):
 
 
 def sink_from_callable(fn: Callable[..., Any]) -> RowFunctionSink:
-    """A function of four or more parameters is per row; of one parameter, per batch."""
+    """A function of four or more parameters is per row; of one parameter, per batch.
+
+    A function that can take neither is refused now, not at the first row, when the load
+    would fail with a bare TypeError.
+    """
     try:
-        params = inspect.signature(fn).parameters.values()
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return RowFunctionSink(fn)
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(positional) == 1 and not any(p.kind == p.VAR_POSITIONAL for p in params):
+    required = [p for p in positional if p.default is p.empty]
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
+    if any(p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in params):
+        raise TypeError(f"{_name(fn)} has required keyword-only parameters: {_SHAPES}")
+    if len(positional) == 1 and not varargs:
         return BatchFunctionSink(fn)
-    return RowFunctionSink(fn)
+    if len(required) <= 4 and (len(positional) >= 4 or varargs):
+        return RowFunctionSink(fn)
+    raise TypeError(f"{_name(fn)} takes {len(positional)} positional parameters: {_SHAPES}")
+
+
+_SHAPES = "a sink function takes one (batch) or four (id, output, metadata, url)"
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
