@@ -185,9 +185,12 @@ class DuckDBSink:
             con.execute("BEGIN TRANSACTION")
             result = self._merge(con, report)
             con.execute("COMMIT")
-        except duckdb.Error as exc:
+        except BaseException as exc:  # Ctrl-C surfaces as RuntimeError("Query interrupted")
             self._rollback(con)
-            raise SinkError(f"{self.table}: the load could not be committed: {exc}") from None
+            self._mark_failed(con, str(exc) or type(exc).__name__)
+            if isinstance(exc, duckdb.Error):
+                raise SinkError(f"{self.table}: the load could not be committed: {exc}") from None
+            raise
         finally:
             self._finish()
         return result
@@ -196,14 +199,17 @@ class DuckDBSink:
         con = self._con
         if con is not None:
             self._rollback(con)
-            # if this fails the ledger row stays 'running'; the target is untouched either way
-            with contextlib.suppress(duckdb.Error):
-                con.execute(
-                    f"UPDATE {LEDGER} SET status = 'failed', finished_at = ?, error = ?"
-                    " WHERE load_id = ?",
-                    [_now(), (error or "aborted")[:500], self._load_id],
-                )
+            self._mark_failed(con, error)
         self._finish()
+
+    def _mark_failed(self, con: duckdb.DuckDBPyConnection, error: str | None) -> None:
+        # if this fails the ledger row stays 'running'; the target is untouched either way
+        with contextlib.suppress(duckdb.Error, RuntimeError):
+            con.execute(
+                f"UPDATE {LEDGER} SET status = 'failed', finished_at = ?, error = ?"
+                " WHERE load_id = ?",
+                [_now(), (error or "aborted")[:500], self._load_id],
+            )
 
     # -- internals -----------------------------------------------------------------------------
 
