@@ -41,11 +41,14 @@ def iter_chunks(
     line, offset, carry = 1, 0, b""
     first = True
     while True:
-        block = stream.read(chunk_bytes)
+        # the first read is long enough to hold a whole BOM, even with tiny chunks
+        block = stream.read(max(chunk_bytes, len(_BOM)) if first else chunk_bytes)
         if first:
             first = False
             if block.startswith(_BOM):
                 block, offset = block[len(_BOM) :], len(_BOM)
+                if not block:  # the BOM was the whole read, not the whole stream
+                    continue
         if not block:
             if carry:
                 yield JsonlChunk(source, carry, line, offset)
@@ -109,7 +112,8 @@ def _retry_exact(line: bytes, first: Exception) -> tuple[object, bool]:
 
 
 def _reject(batch: RowBatch, line: int, offset: int, reason: str, raw: bytes) -> None:
-    batch.rejects.append(Reject(line, offset, reason, raw.decode("utf-8", "replace")))
+    text = raw.removesuffix(b"\r").decode("utf-8", "replace")  # \r is half of a CRLF ending
+    batch.rejects.append(Reject(line, offset, reason, text))
 
 
 def _why(exc: Exception) -> str:
