@@ -1,0 +1,191 @@
+"""JSON documents: which array's items are rows, one-object documents, rejects, exact numbers."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+import pytest
+
+from resultloader import LoadOptions, ParseError, RowBatch
+from resultloader.parse.json import document_row, parse_json
+
+BOM = b"\xef\xbb\xbf"
+
+
+def parse(doc: str | bytes, **options: object) -> RowBatch:
+    data = doc.encode() if isinstance(doc, str) else doc
+    merged = RowBatch()
+    for batch in parse_json(io.BytesIO(data), "doc.json", LoadOptions(**options)):  # type: ignore[arg-type]
+        for name in ("ids", "outputs", "metadata", "urls", "extras", "seq", "rejects"):
+            getattr(merged, name).extend(getattr(batch, name))
+    return merged
+
+
+def test_top_level_array_items_are_rows():
+    got = parse('[{"id":"a","output":{"x":1},"metadata":{"m":2},"url":"u"},{"id":"b"}]')
+    assert got.ids == ["a", "b"]
+    assert got.outputs == ['{"x":1}', None]
+    assert got.metadata == ['{"m":2}', None]
+    assert got.urls == ["u", None]
+    assert got.seq == [1, 2]
+
+
+def test_data_array_items_are_rows_and_the_envelope_is_ignored():
+    doc = {
+        "namespace": "products",
+        "request_id": "req_1",
+        "status": "succeeded",
+        "data": [{"id": "product_12345", "output": None}, {"id": "product_67890"}],
+    }
+    got = parse(orjson.dumps(doc))
+    assert got.ids == ["product_12345", "product_67890"]
+    assert got.extras == [None, None]
+
+
+def test_data_array_after_other_keys_holding_arrays():
+    got = parse(
+        '{"warnings":[{"id":"not a row"}],"meta":{"data":[{"id":"nested"}]},"data":[{"id":"a"}]}'
+    )
+    assert got.ids == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "path", "ids"),
+    [
+        ('{"results":[{"id":"a"},{"id":"b"}]}', "results", ["a", "b"]),
+        ('{"a":{"b":[{"id":"x"}]},"b":[{"id":"wrong"}]}', "a.b", ["x"]),
+        ('{"data":[{"id":"wrong"}],"rows":[{"id":"right"}]}', "rows", ["right"]),
+        ('{"item":[{"id":"i"}]}', "item", ["i"]),
+        (
+            '{"pages":[{"rows":[{"id":"p1"}]},{"rows":[{"id":"p2"}]}]}',
+            "pages.item.rows",
+            ["p1", "p2"],
+        ),
+    ],
+)
+def test_explicit_items_path(doc, path, ids):
+    assert parse(doc, items_path=path).ids == ids
+
+
+def test_an_items_path_that_is_missing_is_a_clear_error():
+    with pytest.raises(ParseError, match=r"no array at items path 'results'") as info:
+        parse('{"data":[{"id":"a"}]}', items_path="results")
+    assert "--items-path" in str(info.value)
+    assert "-1" not in str(info.value)
+
+
+def test_an_items_path_to_an_empty_array_is_zero_rows():
+    assert len(parse('{"results":[]}', items_path="results")) == 0
+
+
+def test_a_document_that_is_one_object_is_one_row():
+    got = parse('{"id":"doc-1","output":{"pages":[{"text":"hi"}]},"status":"completed"}')
+    assert got.ids == ["doc-1"]
+    assert got.outputs == ['{"pages":[{"text":"hi"}]}']
+    assert got.extras == ['{"status":"completed"}']
+
+
+def test_a_top_level_key_named_item_is_not_mistaken_for_array_items():
+    # ijson names top-level array items "item": a key "item" must not look the same.
+    got = parse('{"id":"doc","item":{"id":"inner"},"other":[{"id":"x"}]}')
+    assert got.ids == ["doc"]
+    assert orjson.loads(got.extras[0]) == {"item": {"id": "inner"}, "other": [{"id": "x"}]}
+
+
+def test_a_top_level_item_array_without_an_id_is_one_bad_row():
+    got = parse('{"item":[{"id":"a"}]}', on_error="skip")
+    assert got.ids == []
+    assert [r.reason for r in got.rejects] == ["no 'id' field"]
+
+
+@pytest.mark.parametrize(
+    "doc", ["[]", '{"data":[]}', "  [ ]  ", '{"status":"succeeded","data":[]}']
+)
+def test_an_empty_array_is_zero_rows_not_a_bad_row(doc):
+    got = parse(doc)
+    assert (len(got), got.rejects) == (0, [])
+
+
+def test_non_object_items_are_rejects_with_their_item_number_and_raw_json():
+    got = parse('[1,"x",[2],null,{"id":"ok"},{"noid":1},{"id":false}]', on_error="quarantine")
+    assert got.ids == ["ok"]
+    assert [(r.line, r.raw) for r in got.rejects] == [
+        (1, "1"),
+        (2, '"x"'),
+        (3, "[2]"),
+        (4, "null"),
+        (6, '{"noid":1}'),
+        (7, '{"id":false}'),
+    ]
+    assert got.rejects[1].reason == "not a JSON object (a string)"
+    assert got.rejects[4].reason == "no 'id' field"
+
+
+def test_on_error_fail_names_the_item_not_a_line():
+    with pytest.raises(ParseError) as info:
+        parse('[{"id":"a"},{"id":"b"},42]')
+    message = str(info.value)
+    assert "item 3 of the array" in message
+    assert "line" not in message and "-1" not in message
+
+
+@pytest.mark.parametrize(
+    "doc", ['[{"id":"a"}', '{"data":[{"id":"a"}]', '[{"id":"a"}] trailing', "", "{"]
+)
+def test_a_broken_document_is_one_line_parse_error(doc):
+    with pytest.raises(ParseError) as info:
+        parse(doc)
+    assert "invalid JSON document" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("doc", ["42", '"text"', "null", "true"])
+def test_a_document_that_is_a_scalar_is_an_error(doc):
+    with pytest.raises(ParseError, match="not an array or an object"):
+        parse(doc)
+
+
+def test_a_bom_is_accepted():
+    assert parse(BOM + b'[{"id":"a"}]').ids == ["a"]
+    assert parse(BOM + b'{"id":"solo"}').ids == ["solo"]
+
+
+def test_big_integers_and_long_decimals_are_kept_exactly():
+    doc = (
+        '[{"id":123456789012345678901234567890,'
+        '"output":{"n":123456789012345678901234567890,"d":0.1000000000000000055511151231257827,'
+        '"e":1E+400,"small":1.5},"metadata":{"score":-98765432109876543210.123456789}}]'
+    )
+    got = parse(doc)
+    assert got.ids == ["123456789012345678901234567890"]
+    out = got.outputs[0]
+    assert "123456789012345678901234567890" in out
+    assert "0.1000000000000000055511151231257827" in out
+    assert '"small":1.5' in out
+    assert got.metadata == ['{"score":-98765432109876543210.123456789}']
+
+
+def test_batches_are_bounded_by_batch_rows():
+    doc = orjson.dumps([{"id": str(i)} for i in range(25)])
+    batches = list(parse_json(io.BytesIO(doc), "d", LoadOptions(batch_rows=10)))
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert [b.ids[0] for b in batches] == ["0", "10", "20"]
+
+
+def test_custom_key():
+    got = parse('[{"custom_id":"c1","id":"ignored-as-key","output":1}]', key="custom_id")
+    assert got.ids == ["c1"]
+    assert got.extras == ['{"id":"ignored-as-key"}']
+
+
+def test_document_row_keeps_the_bytes_of_the_document():
+    text = b'{ "pages": [ {"n": 123456789012345678901234567890} ] }\n'
+    batch = document_row(io.BytesIO(BOM + text), "d", "job-1")
+    assert batch.ids == ["job-1"]
+    assert batch.outputs == [text.decode().strip()]
+
+
+def test_document_row_refuses_a_broken_document():
+    with pytest.raises(ParseError, match="invalid JSON document"):
+        document_row(io.BytesIO(b'{"pages": ['), "d", "job-1")
