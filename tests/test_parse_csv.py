@@ -1,0 +1,159 @@
+"""CSV: header, key column, ragged rows, quoted newlines, JSON cells, extra columns, BOM."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+import pytest
+
+from resultloader import LoadOptions, ParseError, RowBatch
+from resultloader.parse.csv import parse_csv
+
+BOM = b"\xef\xbb\xbf"
+
+
+def parse(text: str | bytes, **options: object) -> RowBatch:
+    data = text.encode() if isinstance(text, str) else text
+    merged = RowBatch()
+    for batch in parse_csv(io.BytesIO(data), "b.csv", LoadOptions(**options)):  # type: ignore[arg-type]
+        for name in ("ids", "outputs", "metadata", "urls", "extras", "seq", "rejects"):
+            getattr(merged, name).extend(getattr(batch, name))
+    return merged
+
+
+def test_header_names_the_columns_and_the_row_model_applies():
+    got = parse(
+        "id,output,metadata,url\n"
+        'a,"{""labels"":[1]}","{""source"":""backfill""}",https://u/a\n'
+        "b,,,\n"
+    )
+    assert got.ids == ["a", "b"]
+    assert got.outputs == ['{"labels":[1]}', None]
+    assert got.metadata == ['{"source":"backfill"}', None]
+    assert got.urls == ["https://u/a", None]
+    assert got.extras == [None, None]
+
+
+def test_columns_in_any_order_and_extra_columns_go_to_extra_as_text():
+    got = parse("score,url,id,decision\n0.9,https://u,x1,approve\n")
+    assert got.ids == ["x1"]
+    assert got.urls == ["https://u"]
+    assert orjson.loads(got.extras[0]) == {"score": "0.9", "decision": "approve"}
+
+
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        ("hello", '"hello"'),
+        ("42", "42"),
+        ("true", "true"),
+        ('"[1,2]"', "[1,2]"),
+        ('"""quoted"""', '"quoted"'),
+        ("NaN", '"NaN"'),
+        ("null", None),
+        ("", None),
+        ("123456789012345678901234567890", "123456789012345678901234567890"),
+        ("0.1000000000000000055511151231257827", "0.1000000000000000055511151231257827"),
+    ],
+)
+def test_output_cells_holding_json_are_that_json_and_other_text_is_a_string(cell, stored):
+    assert parse(f"id,output\na,{cell}\n").outputs == [stored]
+
+
+def test_custom_key_column_and_id_becomes_an_extra_column():
+    got = parse("custom_id,id,output\nreq-1,7,1\n", key="custom_id")
+    assert got.ids == ["req-1"]
+    assert got.extras == ['{"id":"7"}']
+
+
+def test_ids_are_kept_as_written():
+    assert parse("id\n007\n1e3\n").ids == ["007", "1e3"]
+
+
+def test_a_missing_key_column_is_a_clear_error_naming_the_columns():
+    with pytest.raises(ParseError) as info:
+        parse("custom_id,output\nx,1\n")
+    message = str(info.value)
+    assert "no 'id' column" in message
+    assert "'custom_id'" in message and "'output'" in message
+    assert "--key" in message
+    assert "--on-error" not in message  # skipping rows cannot fix a header
+
+
+def test_a_repeated_column_name_is_an_error():
+    with pytest.raises(ParseError, match="column 'output' appears twice"):
+        parse("id,output,output\na,1,2\n")
+
+
+def test_ragged_rows_are_rejects_with_line_and_raw_text():
+    got = parse("id,output\na,1\nb,2,surplus\nc\nd,4\n", on_error="skip")
+    assert got.ids == ["a", "d"]
+    assert [(r.line, r.raw, r.reason) for r in got.rejects] == [
+        (3, "b,2,surplus", "expected 2 fields, found 3"),
+        (4, "c", "expected 2 fields, found 1"),
+    ]
+
+
+def test_an_empty_key_is_a_reject():
+    got = parse("id,output\n,1\nb,2\n")
+    assert got.ids == ["b"]
+    assert got.rejects[0].reason == "empty 'id'"
+
+
+def test_quoted_newlines_keep_line_numbers_right():
+    text = 'id,output\na,"line one\nline two\nline three"\nb,ok\nc,"x\ny",ragged\nd,ok\n'
+    got = parse(text, on_error="skip")
+    assert got.ids == ["a", "b", "d"]
+    assert got.outputs[0] == '"line one\\nline two\\nline three"'
+    assert got.seq == [2, 5, 8]
+    # a bad record is reported at the line it starts on, with its exact raw text
+    assert [(r.line, r.raw) for r in got.rejects] == [(6, 'c,"x\ny",ragged')]
+
+
+def test_crlf_line_endings():
+    got = parse('id,output\r\na,1\r\nb,"two\r\nlines"\r\nc,3\r\n')
+    assert got.ids == ["a", "b", "c"]
+    assert got.seq == [2, 3, 5]
+    assert got.outputs[1] == '"two\\r\\nlines"'
+
+
+def test_blank_lines_are_skipped_but_counted():
+    got = parse("id\n\na\n\n\nb\n")
+    assert got.ids == ["a", "b"]
+    assert got.seq == [3, 6]
+
+
+def test_a_bom_before_the_header_is_not_part_of_the_first_column_name():
+    got = parse(BOM + b"id,output\na,1\n")
+    assert got.ids == ["a"]
+
+
+def test_invalid_utf8_is_one_bad_row():
+    got = parse(b"id,output\na,\xff\xfe\nb,2\n", on_error="skip")
+    assert got.ids == ["b"]
+    assert [(r.line, r.reason) for r in got.rejects] == [(2, "invalid UTF-8")]
+
+
+def test_non_ascii_text_is_fine():
+    got = parse("id,note\nключ,Café crème ☕\n")
+    assert got.ids == ["ключ"]
+    assert orjson.loads(got.extras[0]) == {"note": "Café crème ☕"}
+
+
+def test_an_unterminated_quote_cannot_swallow_the_file():
+    text = 'id,output\na,"never closed\n' + "b,2\n" * 100
+    with pytest.raises(ParseError, match="max_line_bytes") as info:
+        parse(text, max_line_bytes=64)
+    assert info.value.line == 2
+
+
+def test_header_only_and_empty_files_have_no_rows():
+    assert len(parse("id,output\n")) == 0
+    assert len(parse("")) == 0
+
+
+def test_batches_are_bounded_by_batch_rows():
+    text = "id\n" + "".join(f"{i}\n" for i in range(25))
+    batches = list(parse_csv(io.BytesIO(text.encode()), "b", LoadOptions(batch_rows=10)))
+    assert [len(b) for b in batches] == [10, 10, 5]
