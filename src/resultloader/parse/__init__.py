@@ -45,21 +45,24 @@ def detect_format(name: str, content_type: str | None, head: bytes) -> str:
         return sniffed  # content wins: many APIs name their JSONL files .json
     if declared:
         return declared
-    if sniffed == "one-line":
-        return "jsonl"
+    if sniffed in ("one-line", "long-line"):
+        return "jsonl"  # a minified document should say so by its name or content type
     return "csv" if b"," in head.split(b"\n", 1)[0] else "jsonl"
 
 
 def _sniff(head: bytes) -> str | None:
+    """json, jsonl, one-line (one JSON object), long-line (a `{` line longer than `head`)."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"["):
-        return "json"
-    if not text.startswith(b"{"):
+    if not text.startswith((b"[", b"{")):
         return None
-    first, _, rest = text.partition(b"\n")
-    if not _is_json(first):
-        return "json" if rest else None  # a pretty-printed document, or a line longer than head
-    return "jsonl" if rest.strip() else "one-line"
+    first, newline, rest = text.partition(b"\n")
+    if _is_json(first):
+        if rest.strip():
+            return "jsonl"  # a whole value on the first line and more lines after it
+        return "json" if text.startswith(b"[") else "one-line"
+    if newline or text.startswith(b"["):
+        return "json"  # a pretty-printed document
+    return "long-line"  # never csv, though such a line surely holds commas
 
 
 def _is_json(line: bytes) -> bool:

@@ -1,0 +1,134 @@
+"""Choosing the format: by extension, by content type, by the first bytes, or as overridden."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import zstandard
+
+import resultloader
+from resultloader._sources import name_hint
+from resultloader.parse import detect_format
+from resultloader.testing import MemorySink
+
+JSONL = b'{"id":"a","output":1}\n{"id":"b","output":2}\n'
+JSON_ARRAY = b'[\n  {"id": "a", "output": 1},\n  {"id": "b", "output": 2}\n]\n'
+JSON_DATA = b'{\n  "status": "succeeded",\n  "data": [{"id": "a"}, {"id": "b"}]\n}\n'
+CSV = b"id,output\na,1\nb,2\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt"),
+    [
+        ("results.jsonl", "jsonl"),
+        ("results.ndjson", "jsonl"),
+        ("results.jsonlines", "jsonl"),
+        ("results.json", "json"),
+        ("results.csv", "csv"),
+        ("results.jsonl.gz", "jsonl"),
+        ("results.csv.zst", "csv"),
+        ("results.json.bz2", "json"),
+        ("RESULTS.CSV.GZ", "csv"),
+        ("https://bucket.s3.amazonaws.com/out/batch.csv?X-Amz-Signature=abc", "csv"),
+        ("s3://bucket/path/results.jsonl.gz", "jsonl"),
+    ],
+)
+def test_by_extension_even_when_the_first_bytes_say_nothing(source, fmt):
+    assert detect_format(name_hint(source), None, b"") == fmt
+
+
+@pytest.mark.parametrize(
+    ("content_type", "fmt"),
+    [
+        ("application/x-ndjson", "jsonl"),
+        ("application/jsonl; charset=utf-8", "jsonl"),
+        ("application/json", "json"),
+        ("application/geo+json", "json"),
+        ("text/csv; charset=utf-8", "csv"),
+        ("TEXT/CSV", "csv"),
+    ],
+)
+def test_by_content_type_when_the_name_has_no_extension(content_type, fmt):
+    assert detect_format("download", content_type, b"") == fmt
+
+
+def test_the_extension_wins_over_the_content_type():
+    assert detect_format("r.csv", "application/json", b"") == "csv"
+    assert detect_format("r.jsonl", "text/csv", b"") == "jsonl"
+
+
+@pytest.mark.parametrize(
+    ("head", "fmt"),
+    [
+        (JSONL, "jsonl"),
+        (JSON_ARRAY, "json"),
+        (JSON_DATA, "json"),
+        (b'[{"id":"a"},{"id":"b"}]', "json"),
+        (b'{"id":"solo","output":1}\n', "jsonl"),
+        (CSV, "csv"),
+        (b"\xef\xbb\xbf" + JSONL, "jsonl"),
+        (b"\n\n  " + JSONL, "jsonl"),
+        (b'{"id":"a","output":1e400}\n{"id":"b"}\n', "jsonl"),
+        (b'[1]\n{"id":"a"}\n', "jsonl"),
+    ],
+)
+def test_by_first_bytes_when_name_and_content_type_say_nothing(head, fmt):
+    assert detect_format("download", None, head) == fmt
+    assert detect_format("download", "application/octet-stream", head) == fmt
+
+
+def test_a_first_line_longer_than_the_head_is_not_mistaken_for_csv():
+    head = b'{"id":"a","output":{"text":"' + b"a, b, c, " * 10_000  # cut mid-line
+    assert detect_format("download", None, head) == "jsonl"
+    assert detect_format("download", "application/json", head) == "json"
+
+
+def test_content_wins_over_a_json_name_for_jsonl_files():
+    # many APIs name their JSONL files .json
+    assert detect_format("results.json", None, JSONL) == "jsonl"
+    assert detect_format("download", "application/json", JSONL) == "jsonl"
+    assert detect_format("results.jsonl", None, JSON_ARRAY) == "json"
+
+
+def load_into_memory(path, **kwargs):
+    sink = MemorySink()
+    report = resultloader.load(path, sink, **kwargs)
+    return sink, report
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("download", JSONL),
+        ("download", JSON_ARRAY),
+        ("download", JSON_DATA),
+        ("download", CSV),
+        ("r.json", JSONL),
+        ("r.jsonl.gz", gzip.compress(JSONL)),
+        ("blob", zstandard.ZstdCompressor().compress(JSON_DATA)),
+        ("blob.bin", gzip.compress(CSV)),
+    ],
+)
+def test_load_detects_the_format_of_real_files(write, name, data):
+    sink, report = load_into_memory(write(name, data))
+    assert sorted(sink.rows) == ["a", "b"]
+    assert report.bad_rows == 0
+
+
+def test_the_format_option_overrides_detection(write):
+    # a .json name and JSON-looking content, but the user says CSV
+    path = write("r.json", b'id,output\n"{""x"":1}",2\n')
+    sink, _ = load_into_memory(path, format="csv")
+    assert sink.rows['{"x":1}']["output"] == 2
+
+
+def test_overriding_with_the_wrong_format_fails_rather_than_guessing(write):
+    path = write("r.csv", CSV)
+    with pytest.raises(resultloader.ParseError):
+        load_into_memory(path, format="json")
+
+
+def test_an_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="format must be"):
+        resultloader.LoadOptions(format="xml")  # type: ignore[arg-type]
