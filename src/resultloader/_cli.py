@@ -72,6 +72,14 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             help="Longest line accepted; guards memory.",
         ),
+        click.option(
+            "--max-bytes",
+            default=None,
+            type=int,
+            metavar="N",
+            help="Most bytes a source may yield after decompression (stops a decompression "
+            "bomb); no limit by default.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -97,6 +105,7 @@ def load_command(
     items_path: str | None,
     on_error: str,
     max_line_bytes: int,
+    max_bytes: int | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -111,6 +120,7 @@ def load_command(
             items_path=items_path,
             on_error=cast(OnError, on_error),
             max_line_bytes=max_line_bytes,
+            max_bytes=max_bytes,
         )
         with progress_bar(quiet or as_json) as progress:
             report = load(source, DuckDBSink(into, table), options=options, progress=progress)

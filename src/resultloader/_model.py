@@ -33,6 +33,7 @@ class LoadOptions:
     on_error: OnError = "fail"
     max_line_bytes: int = 256 * 1024 * 1024
     batch_rows: int = 50_000
+    max_bytes: int | None = None  # decompressed bytes a source may yield: stops gzip bombs
 
     def __post_init__(self) -> None:
         check_name("key", self.key)
@@ -40,6 +41,8 @@ class LoadOptions:
             raise ValueError(f"on_error must be fail, skip or quarantine, not {self.on_error!r}")
         if self.format not in ("auto", "jsonl", "json", "csv"):
             raise ValueError(f"format must be auto, jsonl, json or csv, not {self.format!r}")
+        if self.max_bytes is not None and self.max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, not {self.max_bytes}")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import IO, Any, TypeVar
 
 from ._errors import ParseError, ResultLoaderError
@@ -43,7 +45,7 @@ def load(
         format=format, key=key, items_path=items_path, on_error=on_error
     )
     target = as_sink(sink, table)
-    opened = open_source(source)
+    opened = open_source(source, max_bytes=options.max_bytes)
     return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
 
 
@@ -80,11 +82,47 @@ def run_load(
         head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""
         fmt = detect_format(name_hint(info.source), opened.content_type, head)  # type: ignore[assignment]
     native = sink.write_jsonl if isinstance(sink, JsonlChunkSink) else None
-    sink.begin(info)
+    with _interrupts() as interrupted:
+        try:
+            sink.begin(info)
+            _feed(opened, sink, native, fmt, options, info, report, progress, document_id)
+            report.bytes_read = opened.bytes_read
+            report.seconds = time.perf_counter() - started
+            result = sink.commit(report)
+        except BaseException as exc:
+            # DuckDB turns Ctrl-C into RuntimeError("Query interrupted"): say what happened
+            why = "interrupted" if interrupted.is_set() else _abort_reason(exc)
+            sink.abort(why)
+            if interrupted.is_set() and not isinstance(exc, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            raise
+    if result is not None:
+        report.rows_upserted = result.upserted
+        report.rows_unchanged = result.unchanged
+        report.duplicates = result.duplicates
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _feed(
+    opened: Opened,
+    sink: Sink,
+    native: Callable[[JsonlChunk], BatchStats | None] | None,
+    fmt: str,
+    options: LoadOptions,
+    info: LoadInfo,
+    report: LoadReport,
+    progress: Progress | None,
+    document_id: str | None,
+) -> None:
+    """Every batch of the source to the sink. The source is read in a thread; if it is still
+    inside a read when the load stops (a stalled server, Ctrl-C), the stream is closed in the
+    background, since closing waits for that read."""
+    finished = threading.Event()
+    batches = iter_batches(opened.stream, info.source, fmt, options, document_id)
     try:
-        with opened.stream:
-            batches = iter_batches(opened.stream, info.source, fmt, options, document_id)
-            for item in _prefetch(batches):
+        with contextlib.closing(_prefetch(batches, finished=finished)) as items:
+            for item in items:
                 stats = native(item) if native and isinstance(item, JsonlChunk) else None
                 if stats is None:
                     batch = parse_chunk(item, options) if isinstance(item, JsonlChunk) else item
@@ -94,18 +132,40 @@ def run_load(
                 _tally(report, stats)
                 if progress:
                     progress(opened.bytes_read, opened.size, report.rows_read)
-        report.bytes_read = opened.bytes_read
-        report.seconds = time.perf_counter() - started
-        result = sink.commit(report)
-    except BaseException as exc:
-        sink.abort(str(exc) if isinstance(exc, ResultLoaderError) else type(exc).__name__)
-        raise
-    if result is not None:
-        report.rows_upserted = result.upserted
-        report.rows_unchanged = result.unchanged
-        report.duplicates = result.duplicates
-    report.seconds = time.perf_counter() - started
-    return report
+    finally:
+        if finished.is_set():
+            opened.stream.close()
+        else:
+            threading.Thread(target=opened.stream.close, daemon=True).start()
+
+
+def _abort_reason(exc: BaseException) -> str:
+    if isinstance(exc, ResultLoaderError):
+        return str(exc)
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[threading.Event]:
+    """Notice Ctrl-C even where a library swallows the KeyboardInterrupt (DuckDB does)."""
+    seen = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield seen  # the application handles SIGINT its own way: leave it alone
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _handle_rejects(batch: RowBatch, options: LoadOptions, source: str) -> int:
@@ -129,25 +189,37 @@ def _tally(report: LoadReport, stats: BatchStats) -> None:
 _DONE = object()
 
 
-def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Produce `items` in a thread, so reading and decompressing overlap with loading."""
+def _prefetch(
+    items: Iterator[T], depth: int = 2, finished: threading.Event | None = None
+) -> Generator[T, None, None]:
+    """Produce `items` in a thread, so reading and decompressing overlap with loading.
+
+    An exception in the thread is raised here. `finished` is set when the thread has ended.
+    """
     box: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
         try:
+    def put(item: Any) -> bool:
+        """Wait for room, unless the consumer has stopped listening."""
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
             for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            box.put(_DONE)
+            put(_DONE)
         except BaseException as exc:
-            box.put(exc)
+            put(exc)
+        finally:
+            if finished is not None:
+                finished.set()
 
     thread = threading.Thread(target=produce, name="resultloader-read", daemon=True)
     thread.start()
@@ -161,4 +233,5 @@ def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-        thread.join(timeout=5)
+        # a short wait: a thread still blocked in a read ends at its read timeout by itself
+        thread.join(timeout=1)

@@ -1,7 +1,9 @@
 """Open a source as a stream of decompressed bytes: local path, stdin, http(s), s3 and more.
 
 smart_open does the transports; compression is chosen by the first bytes, not the name, because
-presigned URLs often have no extension and servers sometimes decompress on the fly.
+presigned URLs often have no extension and servers sometimes decompress on the fly. HTTP(S)
+downloads go through `HttpReader` (retries, resume, link refresh); every source is then guarded
+so that a broken or oversized compressed stream ends in a DownloadError, never in a partial load.
 """
 
 from __future__ import annotations
@@ -9,17 +11,23 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import ipaddress
 import os
+import re
 import sys
+import zlib
 from dataclasses import dataclass
 from typing import IO, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+from ._download import HttpPolicy, HttpReader, Refresh
 from ._errors import DownloadError
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\x28\xb5\x2f\xfd": "zstd"}
 _COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd")
 _REMOTE_SCHEMES = ("http", "https", "s3", "gs", "gcs", "azure", "abfs", "abfss")
+# A query string inside a longer token (a URL or a request path): it may hold a signature.
+_QUERY = re.compile(r"(?<=\S)\?[^\s'\"()<>]+")
 
 
 def display_name(source: str) -> str:
@@ -34,6 +42,42 @@ def display_name(source: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact(text: str) -> str:
+    """`text` without query strings and URL credentials, for error messages."""
+    words = [display_name(w) if "://" in w else w for w in text.split(" ")]
+    return _QUERY.sub("", " ".join(words))
+
+
+def check_download_url(url: str, allow_http: bool = False) -> str:
+    """Refuse a download URL taken from an API response unless it is https (or http to this
+    machine, or any http if `allow_http`): a hostile or broken API must not make the loader
+    read local files (`file://`, bare paths) or talk to other schemes."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https" and parts.hostname:
+        return url
+    if scheme == "http" and parts.hostname and (allow_http or _is_loopback(parts.hostname)):
+        return url
+    shown = display_name(url) if scheme else "a local path"
+    if scheme == "http":
+        raise DownloadError(
+            f"refusing the plain http download URL {shown}: the API should give an https URL "
+            "(allow http explicitly if you trust this network)"
+        )
+    raise DownloadError(
+        f"refusing the download URL {shown}: a result URL from an API must be https"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def name_hint(source: str) -> str:
@@ -87,26 +131,23 @@ class Opened:
 
 
 def _open_raw(
-    source: str, headers: dict[str, str] | None, timeout: float | None
+    source: str,
+    headers: dict[str, str] | None,
+    policy: HttpPolicy,
+    refresh: Refresh | None,
 ) -> tuple[IO[bytes], int | None, str | None]:
     if source == "-":
         return sys.stdin.buffer, None, None
     scheme = urlsplit(source).scheme.lower()
+    if scheme in ("http", "https"):
+        reader = HttpReader(source, display_name(source), policy, headers, refresh)
+        return cast(IO[bytes], reader), reader.size, reader.content_type
     if scheme in _REMOTE_SCHEMES:
         import smart_open
 
-        params: dict[str, Any] = {}
-        if scheme in ("http", "https"):
-            params = {"headers": {"Accept-Encoding": "identity", **(headers or {})}}
-            if timeout is not None:
-                params["timeout"] = timeout
-        raw = smart_open.open(source, "rb", compression="disable", transport_params=params)
-        response = getattr(raw, "response", None)
+        raw = smart_open.open(source, "rb", compression="disable")
         size = getattr(raw, "content_length", None)
-        if size is None or size < 0:
-            size = getattr(raw, "_content_length", None)
-        ctype = response.headers.get("Content-Type") if response is not None else None
-        return raw, size if isinstance(size, int) and size >= 0 else None, ctype
+        return raw, size if isinstance(size, int) and size >= 0 else None, None
     if scheme == "file":
         source = urlsplit(source).path
     return open(source, "rb"), os.path.getsize(source), None
@@ -118,11 +159,53 @@ def _decompress(buffered: io.BufferedReader[Any], compression: str | None) -> IO
     if compression == "bz2":
         return bz2.BZ2File(buffered, mode="rb")
     if compression == "zstd":
-        import zstandard
+        from ._zstd import zstd_reader
 
-        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-        return io.BufferedReader(reader, 1 << 20)
+        return zstd_reader(buffered)
     return buffered
+
+
+class _Guard(io.RawIOBase):
+    """The decompressed stream, with its failures turned into DownloadErrors, and a byte limit.
+
+    A truncated or corrupt compressed file fails the load (nothing committed) instead of
+    ending early, and `max_bytes` stops a decompression bomb before it exhausts the disk.
+    """
+
+    def __init__(
+        self, inner: IO[bytes], name: str, compression: str | None, max_bytes: int | None
+    ) -> None:
+        self.inner, self.name, self.max_bytes = inner, name, max_bytes
+        self.kind = compression or "plain"
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            n: int = self.inner.readinto(buffer)  # type: ignore[attr-defined]
+        except DownloadError:
+            raise
+        except EOFError:
+            raise DownloadError(
+                f"{self.name}: truncated {self.kind} stream: the file ends before its end "
+                "marker (an interrupted upload or download?); nothing was loaded"
+            ) from None
+        except (OSError, zlib.error, ValueError) as exc:
+            what = f"corrupt {self.kind} stream" if self.kind != "plain" else "read failed"
+            raise DownloadError(f"{self.name}: {what}: {redact(_first_line(exc))}") from None
+        self.count += n
+        if self.max_bytes is not None and self.count > self.max_bytes:
+            raise DownloadError(
+                f"{self.name}: more than {self.max_bytes:,} bytes after decompression "
+                "(a decompression bomb?); raise --max-bytes if the file is really this large"
+            )
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
 
 
 def open_source(
@@ -130,8 +213,18 @@ def open_source(
     *,
     headers: dict[str, str] | None = None,
     timeout: float | None = 60.0,
+    refresh: Refresh | None = None,
+    max_bytes: int | None = None,
+    policy: HttpPolicy | None = None,
 ) -> Opened:
-    """Open `source` for streaming. `headers` are sent only to http(s) sources."""
+    """Open `source` for streaming.
+
+    `headers` are sent only to http(s) sources, and dropped on a redirect to another host.
+    `timeout` is the read timeout (seconds without a byte) unless `policy` says otherwise.
+    `refresh` returns a fresh URL when the server says the current one expired (401/403/410).
+    `max_bytes` limits the decompressed size.
+    """
+    policy = policy or HttpPolicy(read_timeout=timeout or HttpPolicy.read_timeout)
     if hasattr(source, "read"):
         raw: IO[bytes] = source  # type: ignore[assignment]
         name, size, ctype = getattr(source, "name", "<stream>"), None, None
@@ -139,33 +232,72 @@ def open_source(
     else:
         text = os.fspath(source)
         name = display_name(text)
-        try:
-            raw, size, ctype = _open_raw(text, headers, timeout)
-        except FileNotFoundError:
-            raise DownloadError(f"{name}: no such file") from None
-        except OSError as exc:
-            raise DownloadError(f"{name}: cannot open: {_reason(exc)}") from None
-        except Exception as exc:  # transports raise their own types (requests, botocore)
-            raise DownloadError(f"{name}: cannot open: {_reason(exc)}") from None
+        raw, size, ctype = _open_or_fail(text, name, headers, policy, refresh)
     counter = _Counting(raw)
     buffered = io.BufferedReader(counter, 1 << 20)
     try:
         magic = buffered.peek(4)[:4]
+    except DownloadError:
+        raise
     except Exception as exc:
         raise DownloadError(f"{name}: cannot read: {_reason(exc)}") from None
     compression = next((kind for m, kind in _MAGIC.items() if magic.startswith(m)), None)
-    stream = _decompress(buffered, compression)
-    return Opened(stream, name, size, counter, compression, ctype)
+    guard = _Guard(_decompress(buffered, compression), name, compression, max_bytes)
+    stream = io.BufferedReader(guard, 1 << 20)
+    opened = Opened(stream, name, size, counter, compression, ctype)
+    if isinstance(raw, HttpReader):
+        _refuse_error_page(opened)
+    return opened
+
+
+def _open_or_fail(
+    text: str,
+    name: str,
+    headers: dict[str, str] | None,
+    policy: HttpPolicy,
+    refresh: Refresh | None,
+) -> tuple[IO[bytes], int | None, str | None]:
+    try:
+        return _open_raw(text, headers, policy, refresh)
+    except DownloadError:
+        raise
+    except FileNotFoundError:
+        raise DownloadError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise DownloadError(f"{name}: is a directory, not a file") from None
+    except Exception as exc:  # transports raise their own types (requests, botocore)
+        raise DownloadError(f"{name}: cannot open: {_reason(exc)}") from None
+
+
+def _refuse_error_page(opened: Opened) -> None:
+    """A server that answers 200 with an HTML or XML page (a login wall, a proxy's error page)
+    has not sent a result file: fail rather than report every line as a bad row."""
+    ctype = (opened.content_type or "").split(";")[0].strip().lower()
+    try:
+        head = opened.stream.peek(256)[:256].lstrip(b"\xef\xbb\xbf \t\r\n")  # type: ignore[attr-defined]
+    except DownloadError:
+        opened.close()
+        raise
+    html_type = ctype in ("text/html", "application/xhtml+xml")
+    if head.startswith(b"<") or (html_type and not head.startswith((b"{", b"["))):
+        opened.close()
+        kind = "an XML document" if head.startswith(b"<?xml") else "an HTML page"
+        if not head:
+            kind = f"an empty {ctype} response"
+        raise DownloadError(
+            f"{opened.name}: the server sent {kind}, not a result file; check the URL "
+            "(has the link expired, or does it need a login?)"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _reason(exc: BaseException) -> str:
     """A one-line reason that never repeats a URL's query string (it may hold a signature)."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     if status is not None:
         return f"HTTP {status} {getattr(response, 'reason', '')}".strip()
-    for word in text.split():
-        if "://" in word and "?" in word:
-            text = text.replace(word, display_name(word.strip("'\"(),")))
-    return text
+    return redact(_first_line(exc))

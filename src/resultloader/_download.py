@@ -1,0 +1,315 @@
+"""Resilient HTTP downloads: retries, resuming a dropped connection, refreshing an expired link.
+
+Requests are made by smart_open's http transport through a requests Session whose urllib3 `Retry`
+retries connect errors, 408, 429 and 5xx (honouring `Retry-After`, capped). A connection that drops
+mid-body is handled here, one level up: the stream is reopened at the byte it stopped at, with a
+Range request when the server honours ranges, else from the start, discarding the bytes already
+delivered. This happens below any decompressor, so a gzip stream continues seamlessly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ._errors import DownloadError
+
+Refresh = Callable[[], str]
+"""Returns a fresh URL for the same file, e.g. by asking the API's status endpoint again."""
+
+# Failures of the connection, not of the request: worth reopening at the same byte.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    ConnectionError,
+    TimeoutError,
+)
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_REFRESH_STATUSES = frozenset({401, 403, 410})
+_SKIP_PIECE = 1 << 20
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """Timeouts and bounds for one download. Every loop is bounded: a load never hangs."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 5  # per request, for connect errors, 408, 429 and 5xx
+    backoff: float = 0.5  # seconds, doubled per retry (urllib3's backoff_factor)
+    max_retry_wait: float = 120.0  # a longer Retry-After is cut to this
+    max_resumes: int = 5  # reopenings in a row, without a byte between, after a drop
+    max_refreshes: int = 3  # fresh URLs asked for after 401/403/410
+    max_redirects: int = 5
+    deadline: float | None = None  # seconds for the whole download; None: no overall limit
+
+
+class _Retry(Retry):
+    """urllib3's Retry with a cap on the wait a server may ask for (urllib3 < 2.5 has none)."""
+
+    max_wait: float = 120.0
+
+    def new(self, **kw: Any) -> _Retry:
+        fresh = super().new(**kw)
+        fresh.max_wait = self.max_wait
+        return fresh
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), self.max_wait)
+
+
+class _Session(requests.Session):
+    """Drops the caller's headers on a redirect to another host, as requests does for
+    `Authorization` only: a key meant for one host must not follow a redirect elsewhere."""
+
+    def __init__(self, sensitive: Iterable[str]) -> None:
+        super().__init__()
+        self.sensitive = [name.lower() for name in sensitive]
+
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        url = prepared_request.url
+        if self.should_strip_auth(response.request.url, url):  # type: ignore[no-untyped-call]
+            for name in list(prepared_request.headers):
+                if name.lower() in self.sensitive:
+                    del prepared_request.headers[name]
+
+
+def make_session(policy: HttpPolicy, sensitive: Iterable[str] = ()) -> requests.Session:
+    retry = _Retry(
+        total=policy.retries,
+        connect=policy.retries,
+        read=policy.retries,
+        status=policy.retries,
+        status_forcelist=_RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        backoff_factor=policy.backoff,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last response comes back, so the error names its status
+    )
+    retry.max_wait = policy.max_retry_wait
+    session = _Session(sensitive)
+    session.max_redirects = policy.max_redirects
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.hooks["response"].append(_keep_error_body)
+    return session
+
+
+def _keep_error_body(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """smart_open closes a failed response before raising: keep the start of its body, which
+    tells an expired presigned link (S3's `Request has expired`) from other refusals."""
+    if response.status_code >= 400:
+        try:
+            body = response.raw.read(4096, decode_content=True)
+        except Exception:  # the reason is a nicety; the status alone still fails the download
+            body = b""
+        response.rl_error_body = body  # type: ignore[attr-defined]
+
+
+class HttpReader(io.RawIOBase):
+    """A raw byte stream of one URL that survives dropped connections and expired links."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        policy: HttpPolicy,
+        headers: dict[str, str] | None = None,
+        refresh: Refresh | None = None,
+    ) -> None:
+        self.url, self.name, self.policy, self._refresh = url, name, policy, refresh
+        self._headers = {"Accept-Encoding": "identity", **(headers or {})}
+        self._session = make_session(policy, headers or {})
+        self._started = time.monotonic()
+        self._pos, self._resumes, self._refreshes = 0, 0, 0
+        self._inner: Any = self._get()
+        first = self._inner.response
+        self.content_type: str | None = first.headers.get("Content-Type")
+        length = self._inner.content_length
+        self.size: int | None = length if length >= 0 else None
+        self._validators = _validators(first)
+
+    # -- io.RawIOBase ------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while True:
+            self._check_deadline()
+            try:
+                n: int = self._inner.readinto(buffer)
+            except TRANSIENT as exc:
+                self._resume(exc)
+                continue
+            except requests.HTTPError as exc:  # a follow-up range request was refused
+                self._refused(exc)
+                continue
+            except OSError as exc:  # smart_open: a range answer that does not fit
+                raise DownloadError(f"{self.name}: read failed: {_reason(exc)}") from None
+            if n == 0 and self.size is not None and self._pos < self.size:
+                self._resume(EOFError(f"body ended at byte {self._pos:,} of {self.size:,}"))
+                continue
+            self._pos += n
+            if n:
+                self._resumes = 0  # the budget is for failures in a row, not per download
+            return n
+
+    def close(self) -> None:
+        self._close_inner()
+        self._session.close()
+        super().close()
+
+    # -- opening and reopening -----------------------------------------------------------------
+
+    def _get(self) -> Any:
+        """One GET of the current URL through smart_open; 401/403/410 ask for a fresh URL."""
+        import smart_open
+
+        while True:
+            params = {
+                "session": self._session,
+                "timeout": (self.policy.connect_timeout, self.policy.read_timeout),
+                "headers": self._headers,
+            }
+            try:
+                return smart_open.open(
+                    self.url, "rb", compression="disable", transport_params=params
+                )
+            except requests.HTTPError as exc:
+                self._refused(exc)
+            except requests.TooManyRedirects:
+                raise DownloadError(
+                    f"{self.name}: more than {self.policy.max_redirects} redirects"
+                ) from None
+
+    def _refused(self, exc: requests.HTTPError) -> None:
+        """Refresh the URL if the server refused it and we can; else fail with the reason."""
+        status = exc.response.status_code if exc.response is not None else None
+        body = getattr(exc.response, "rl_error_body", b"") or b""
+        if status == 412:
+            raise DownloadError(
+                f"{self.name}: the file changed on the server during the download; load it again"
+            ) from None
+        can_refresh = self._refresh is not None and self._refreshes < self.policy.max_refreshes
+        if status in _REFRESH_STATUSES and can_refresh:
+            assert self._refresh is not None
+            self._refreshes += 1
+            self.url = self._refresh()
+            return
+        raise DownloadError(f"{self.name}: {_status_reason(exc, body)}") from None
+
+    def _resume(self, exc: BaseException) -> None:
+        """Reopen at the current byte, retrying within the resume budget."""
+        while True:
+            self._resumes += 1
+            if self._resumes > self.policy.max_resumes:
+                raise DownloadError(
+                    f"{self.name}: the connection failed {self._resumes} times in a row; "
+                    f"gave up at byte {self._pos:,}: {_reason(exc)}"
+                ) from None
+            self._check_deadline()
+            self._close_inner()
+            time.sleep(min(self.policy.backoff * 2 ** (self._resumes - 1), 10.0))
+            try:
+                self._inner = self._reopen_at(self._pos)
+                return
+            except TRANSIENT as again:
+                exc = again
+
+    def _reopen_at(self, pos: int) -> Any:
+        inner = self._get()
+        self._check_same_file(inner.response)
+        if pos == 0:
+            return inner
+        if inner.seekable():
+            try:
+                inner.seek(pos)  # a Range request, conditional on this response's validator
+                return inner
+            except io.UnsupportedOperation:  # the server ignored the range: start over
+                inner.close()
+                inner = self._get()
+            except requests.HTTPError as exc:
+                inner.close()
+                self._refused(exc)
+                return self._reopen_at(pos)
+        _skip(inner, pos, self.name)
+        return inner
+
+    def _check_same_file(self, response: requests.Response) -> None:
+        now = _validators(response)
+        for key, before in self._validators.items():
+            if now.get(key) not in (None, before):
+                raise DownloadError(
+                    f"{self.name}: the file changed on the server during the download "
+                    f"({key} differs); load it again"
+                )
+
+    def _check_deadline(self) -> None:
+        limit = self.policy.deadline
+        if limit is not None and time.monotonic() - self._started > limit:
+            raise DownloadError(f"{self.name}: the download took longer than {limit:g}s")
+
+    def _close_inner(self) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            # closing a broken connection may fail; it is gone either way
+            with contextlib.suppress(Exception):
+                inner.close()
+
+
+def _skip(inner: Any, pos: int, name: str) -> None:
+    """Read and discard the `pos` bytes the pipeline already has (a server without ranges)."""
+    left = pos
+    while left:
+        piece = inner.read(min(left, _SKIP_PIECE))
+        if not piece:
+            raise DownloadError(
+                f"{name}: the file is shorter than before ({pos - left:,} < {pos:,} bytes) "
+                "after reconnecting; load it again"
+            )
+        left -= len(piece)
+
+
+def _validators(response: requests.Response) -> dict[str, str]:
+    """What identifies this version of the file: a restart must see the same."""
+    found = {}
+    if response.status_code == 200:
+        for header in ("ETag", "Last-Modified", "Content-Length"):
+            value = response.headers.get(header)
+            if value:
+                found[header] = value
+    return found
+
+
+def _status_reason(exc: requests.HTTPError, body: bytes) -> str:
+    response = exc.response
+    status = response.status_code if response is not None else 0
+    text = f"HTTP {status} {response.reason if response is not None else ''}".strip()
+    if status in (403, 410) and (b"Request has expired" in body or b"ExpiredToken" in body):
+        return f"{text}: the download link has expired; fetch a fresh one and load again"
+    if status == 429 or status >= 500:
+        return f"{text}, still after retrying; try again later"
+    return text
+
+
+def _reason(exc: BaseException) -> str:
+    """One line, and never a URL's query string (a presigned URL's signature is a secret)."""
+    from ._sources import redact
+
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return redact(text)
