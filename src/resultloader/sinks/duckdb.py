@@ -14,6 +14,7 @@ bad are flagged, and parsed again in Python; a chunk DuckDB cannot read at all i
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -87,7 +88,7 @@ class DuckDBSink:
         *,
         memory_limit: str | None = "256MB",
     ) -> None:
-        self.table = check_name("table", table)
+        self.table = _check_table(table)
         self.database = database
         self.memory_limit = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -345,6 +346,27 @@ def chunk_options(sink: DuckDBSink) -> Any:
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(sql).fetchone()
     return int(row[0]) if row else 0
+
+
+def _check_table(name: str) -> str:
+    """A plain identifier that DuckDB will take unquoted as a table name, and not the ledger."""
+    check_name("table", name)
+    if name.lower() in _keywords() or name.lower() == LEDGER:
+        raise ValueError(f"invalid table name {name!r}: DuckDB reserves it; choose another name")
+    return name
+
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT keyword_name FROM duckdb_keywords()"
+            " WHERE keyword_category IN ('reserved', 'type_function')"
+        ).fetchall()
+    finally:
+        con.close()
+    return frozenset(r[0].lower() for r in rows)
 
 
 def _now() -> datetime:
