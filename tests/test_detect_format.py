@@ -132,3 +132,15 @@ def test_overriding_with_the_wrong_format_fails_rather_than_guessing(write):
 def test_an_unknown_format_is_refused():
     with pytest.raises(ValueError, match="format must be"):
         resultloader.LoadOptions(format="xml")  # type: ignore[arg-type]
+
+
+def test_an_items_path_means_a_json_document_whatever_the_name(write):
+    # one line, named .jsonl: without the items path this is one row with no id
+    path = write("r.jsonl", b'{"data":{"rows":[{"id":"a"},{"id":"b"}]}}\n')
+    sink, _ = load_into_memory(path, items_path="data.rows")
+    assert sorted(sink.rows) == ["a", "b"]
+
+
+def test_an_items_path_with_another_explicit_format_is_refused(write):
+    with pytest.raises(resultloader.ParseError, match="items path applies to JSON documents"):
+        load_into_memory(write("r.csv", CSV), items_path="data", format="csv")

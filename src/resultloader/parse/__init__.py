@@ -84,6 +84,8 @@ def iter_batches(
     document_id: str | None = None,
 ) -> Iterator[JsonlChunk | RowBatch]:
     """Stream `stream` as JSONL chunks (parsed later, maybe by the sink) or RowBatches."""
+    if options.items_path and fmt != "json":
+        fmt = _items_path_format(source, options)
     if document_id is not None and not options.items_path:
         yield document_row(stream, source, document_id)
     elif fmt == "jsonl":
@@ -94,3 +96,17 @@ def iter_batches(
         yield from parse_csv(stream, source, options)
     else:
         raise ParseError(source, 0, 0, f"unknown format {fmt!r}")
+
+
+def _items_path_format(source: str, options: LoadOptions) -> str:
+    """An items path only means something in a JSON document: with --format auto it says the
+    source is one (rather than being ignored); with another explicit format it is a mistake."""
+    if options.format == "auto":
+        return "json"
+    raise ParseError(
+        source,
+        0,
+        -1,
+        f"an items path applies to JSON documents, not to {options.format}",
+        "Drop --items-path, or use --format json.",
+    )
