@@ -1,14 +1,15 @@
 """DuckDBSink: the embedded default.
 
-A load stages its rows in TEMP tables (outside any transaction, so a failed statement costs only
+A load stages its rows in a TEMP table (outside any transaction, so a failed statement costs only
 its own chunk), then merges them into the target in one transaction: dedupe (last `seq` wins),
 drop rows identical to what the table holds, delete the changed ids, insert, record the ledger.
 The target has no PRIMARY KEY on purpose: the set-based merge keeps `id` unique, several times
 faster than index maintenance, and the index's memory would not be bounded by `memory_limit`.
 
-JSONL chunks are read by DuckDB's own C++ reader (`read_ndjson_objects`), which keeps each line's
-text exactly. Rows it would not store exactly (long numbers, NaN, duplicate keys) or that may be
-bad are flagged, and parsed again in Python; a chunk DuckDB cannot read at all is declined.
+JSONL chunks are split into lines by Arrow and parsed by DuckDB's own JSON functions, in
+parallel, keeping every value's text except numbers a double would round. Rows that need Python
+(long decimals, NaN, duplicate keys, odd ids, anything DuckDB would not store exactly) are left
+out of the native insert and parsed in Python; a chunk DuckDB cannot read at all is declined.
 """
 
 from __future__ import annotations
@@ -16,24 +17,39 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import shutil
-import tempfile
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .._errors import SinkError
-from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch, check_name
+from .._model import (
+    BatchStats,
+    CommitResult,
+    LoadInfo,
+    LoadOptions,
+    LoadReport,
+    RowBatch,
+    check_name,
+)
 from ..parse import JsonlChunk, parse_chunk
 
 LEDGER = "_resultloader_loads"
-_STAGE, _STAGE_REJECTS = "_rl_stage", "_rl_stage_rejects"
-# Numbers a double may not hold (16+ digits), and NaN/Infinity, which DuckDB accepts but JSON not.
-_NEEDS_PYTHON = r"[0-9.]{16}|NaN|Infinity"
+_STAGE, _STAGE_REJECTS, _LINES = "_rl_stage", "_rl_stage_rejects", "_rl_lines"
+# DuckDB keeps integers of any size exactly, but parses decimals and exponents into a double.
+# Flag 15+ digits around a dot or before an exponent, 3-digit exponents (1e-400 becomes 0.0),
+# and NaN/Infinity, which DuckDB accepts but JSON does not. False alarms only cost Python time.
+_NEEDS_PYTHON = "|".join(
+    [
+        *(f"[0-9]{{{k}}}\\.[0-9]{{{15 - k}}}" for k in range(1, 15)),
+        *("[0-9]{15}[.eE]", "[0-9][eE][-+]?[0-9]{3}", "NaN", "Infinity"),
+    ]
+)
+_BLANK = r"^[ \t\r\x0b\x0c]*$"  # what bytes.isspace() calls blank, as the Python parser does
+_BATCH_ROWS = 16_384  # Arrow record batches: DuckDB scans one per thread
 
 _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
     id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON,
@@ -47,30 +63,31 @@ _LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
     rows_unchanged BIGINT, duplicates BIGINT, bad_rows BIGINT, bytes BIGINT,
     started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR)"""
 _STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (
-    seq BIGINT, id VARCHAR, output VARCHAR, metadata VARCHAR, url VARCHAR, extra VARCHAR,
-    raw VARCHAR)"""
+    seq BIGINT, id VARCHAR, output VARCHAR, metadata VARCHAR, url VARCHAR, extra VARCHAR)"""
 _STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
     line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
 
+# RETURNING hands back the seq of every staged row (the missing ones need Python) and what
+# the report counts, so no query has to scan the stage per chunk.
 _NATIVE_INSERT = """INSERT INTO {stage}
-SELECT $base + rn, v[1]->>'$',
+SELECT seq, v[1]->>'$',
     CASE WHEN v[2] <> 'null' THEN v[2] END,
     CASE WHEN v[3] <> 'null' THEN v[3] END,
     v[4]->>'$',
     CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
                      + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
-         THEN json_merge_patch(raw, $patch) END,
-    CASE WHEN coalesce(
-        json_type(raw) <> 'OBJECT'
-        OR json_type(v[1]) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
-        OR coalesce(json_type(v[4]) NOT IN ('VARCHAR', 'NULL'), false)
-        OR len(k) <> len(list_distinct(k))
-        OR regexp_matches(raw, $needs_python), true) THEN raw END
+         THEN json_merge_patch(raw, '{patch}') END
 FROM (
-    SELECT rn, raw, json_keys(raw) AS k,
+    SELECT seq, raw, json_keys(raw) AS k,
            json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
-    FROM (SELECT row_number() OVER () AS rn, json AS raw FROM read_ndjson_objects($path))
-)"""
+    FROM {lines} WHERE NOT blank
+)
+WHERE NOT coalesce(
+    json_type(v[1]) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
+    OR coalesce(json_type(v[4]) NOT IN ('VARCHAR', 'NULL'), false)
+    OR len(k) <> len(list_distinct(k))
+    OR regexp_matches(raw, '{needs_python}'), true)
+RETURNING seq, output IS NULL AS no_output, metadata IS NULL AS no_metadata"""
 
 
 class DuckDBSink:
@@ -94,8 +111,7 @@ class DuckDBSink:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._info: LoadInfo | None = None
         self._load_id = ""
-        self._tmpdir: Path | None = None
-        self._chunks = 0
+        self._native_sql = ""
 
     def __repr__(self) -> str:
         where = "<connection>" if self._owns_no_connection else os.fspath(self.database)  # type: ignore[arg-type]
@@ -108,12 +124,12 @@ class DuckDBSink:
     # -- the Sink protocol -------------------------------------------------------------------
 
     def begin(self, info: LoadInfo) -> None:
-        self._info, self._load_id, self._chunks = info, uuid.uuid4().hex, 0
+        self._info, self._load_id = info, uuid.uuid4().hex
         con = self._connect()
         key = info.options.key
-        self._native_sql = _NATIVE_INSERT.format(stage=_STAGE, key=key)
-        self._patch = (
-            "{" + ",".join(f'"{k}":null' for k in (key, "output", "metadata", "url")) + "}"
+        patch = "{" + ",".join(f'"{k}":null' for k in (key, "output", "metadata", "url")) + "}"
+        self._native_sql = _NATIVE_INSERT.format(
+            stage=_STAGE, lines=_LINES, key=key, patch=patch, needs_python=_NEEDS_PYTHON
         )
         for ddl in (_TARGET_DDL, _REJECTS_DDL):
             con.execute(ddl.format(t=self.table))
@@ -125,7 +141,6 @@ class DuckDBSink:
             " VALUES (?, ?, ?, ?, ?, 'running', ?)",
             [self._load_id, self.table, info.source, info.provider, info.job_id, _now()],
         )
-        self._tmpdir = Path(tempfile.mkdtemp(prefix="resultloader-"))
 
     def write(self, batch: RowBatch) -> None:
         con = self._require()
@@ -142,7 +157,7 @@ class DuckDBSink:
             )
             con.register("_rl_batch", table)
             try:
-                con.execute(f"INSERT INTO {_STAGE} SELECT *, NULL FROM _rl_batch")
+                con.execute(f"INSERT INTO {_STAGE} SELECT * FROM _rl_batch")
             finally:
                 con.unregister("_rl_batch")
         if batch.rejects:
@@ -150,34 +165,28 @@ class DuckDBSink:
             con.executemany(f"INSERT INTO {_STAGE_REJECTS} VALUES (?, ?, ?, ?)", rejects)
 
     def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None:
-        """Stage a JSONL chunk with DuckDB's reader; None if Python must parse it instead."""
-        con, base = self._require(), chunk.first_line - 1
-        assert self._tmpdir is not None
-        self._chunks += 1
-        path = self._tmpdir / f"chunk-{self._chunks}.jsonl"
-        path.write_bytes(chunk.data)
+        """Stage a JSONL chunk with DuckDB's JSON functions; None if Python must parse it."""
+        con = self._require()
+        lines = _split_lines(chunk)
+        if lines is None:
+            return None  # not UTF-8: Python finds the line and says so
+        con.register(_LINES, lines)
         try:
-            params = {
-                "base": base,
-                "path": str(path),
-                "patch": self._patch,
-                "needs_python": _NEEDS_PYTHON,
-            }
-            con.execute(self._native_sql, params)
+            # con.sql runs the INSERT once and hands RETURNING's rows over without a copy
+            result = con.sql(self._native_sql)
+            assert result is not None
+            staged = result.to_arrow_table()
         except duckdb.Error:
             return None  # malformed somewhere in the chunk: Python finds the line and the reason
         finally:
-            path.unlink()
-        end = base + chunk.data.count(b"\n") + 1
-        rows, nulls, no_meta, flagged = con.execute(
-            f"""SELECT count(*), count(*) FILTER (output IS NULL),
-                       count(*) FILTER (metadata IS NULL), list((seq, raw)) FILTER (raw IS NOT NULL)
-                FROM {_STAGE} WHERE seq > ? AND seq <= ?""",
-            [base, end],
-        ).fetchone() or (0, 0, 0, None)
-        stats = BatchStats(rows, nulls, no_meta)
-        if flagged:
-            return self._reparse_flagged(chunk, base, end, flagged, stats)
+            con.unregister(_LINES)
+        stats = BatchStats(
+            staged.num_rows,
+            pc.sum(staged["no_output"].cast(pa.int64())).as_py() or 0,
+            pc.sum(staged["no_metadata"].cast(pa.int64())).as_py() or 0,
+        )
+        if staged.num_rows < pc.sum(pc.invert(lines["blank"]).cast(pa.int64())).as_py():
+            return self._parse_left_out(chunk, lines, staged["seq"], stats)
         return stats
 
     def commit(self, report: LoadReport | None = None) -> CommitResult:
@@ -214,61 +223,71 @@ class DuckDBSink:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _reparse_flagged(
-        self, chunk: JsonlChunk, base: int, end: int, flagged: list[Any], stats: BatchStats
+    def _parse_left_out(
+        self, chunk: JsonlChunk, lines: pa.Table, staged_seq: Any, stats: BatchStats
     ) -> BatchStats | None:
-        """Parse flagged rows in Python (exact numbers); if any is bad, decline the chunk so
-        the Python parser reports it with its true line number."""
+        """Parse in Python the lines the native insert left out (exact numbers, odd rows).
+        If one is bad, decline the chunk: the Python parser reports it with the pipeline's
+        on_error handling, and its true line number."""
         con = self._require()
-        fixed = RowBatch()
-        for item in flagged:
-            seq, raw = (item["seq"], item["raw"]) if isinstance(item, dict) else item
-            one = parse_chunk(JsonlChunk(chunk.source, raw.encode(), seq, 0), chunk_options(self))
-            if one.rejects:
-                con.execute(f"DELETE FROM {_STAGE} WHERE seq > ? AND seq <= ?", [base, end])
-                return None
-            for name in ("ids", "outputs", "metadata", "urls", "extras", "seq"):
-                getattr(fixed, name).extend(getattr(one, name))
-        con.execute(
-            f"DELETE FROM {_STAGE} WHERE seq > ? AND seq <= ? AND raw IS NOT NULL", [base, end]
+        wanted = pc.and_(
+            pc.invert(lines["blank"]), pc.invert(pc.is_in(lines["seq"], value_set=staged_seq))
         )
+        lengths = pc.binary_length(lines["raw"])
+        ends = pc.cumulative_sum(pc.add(lengths, 1))  # each line and its newline
+        fixed = RowBatch()
+        options = self._options()
+        for i in pc.indices_nonzero(wanted).to_pylist():
+            raw = lines["raw"][i].as_py().encode()
+            offset = chunk.offset + ends[i].as_py() - len(raw) - 1
+            one = parse_chunk(JsonlChunk(chunk.source, raw, chunk.first_line + i, offset), options)
+            if one.rejects:
+                last = chunk.first_line + lines.num_rows
+                con.execute(
+                    f"DELETE FROM {_STAGE} WHERE seq BETWEEN ? AND ?", [chunk.first_line, last]
+                )
+                return None
+            _extend(fixed, one)
         self.write(fixed)
-        gone = BatchStats(len(flagged), 0, 0)
-        stats.rows -= gone.rows
-        stats.null_outputs = con.execute(
-            f"SELECT count(*) FILTER (output IS NULL) FROM {_STAGE} WHERE seq > ? AND seq <= ?",
-            [base, end],
-        ).fetchone()[0]  # type: ignore[index]
-        stats.missing_metadata = con.execute(
-            f"SELECT count(*) FILTER (metadata IS NULL) FROM {_STAGE} WHERE seq > ? AND seq <= ?",
-            [base, end],
-        ).fetchone()[0]  # type: ignore[index]
-        stats.rows += len(fixed)
+        stats.add(fixed.stats())
         return stats
 
+    def _options(self) -> LoadOptions:
+        assert self._info is not None
+        return self._info.options
+
     def _merge(self, con: duckdb.DuckDBPyConnection, report: LoadReport | None) -> CommitResult:
+        """Last seq wins; unchanged rows stay as they are (even `_loaded_at`).
+
+        The dedupe is an anti-join against the few duplicated ids, not a window over the stage:
+        a window would hold every staged row in memory, this streams them.
+        """
         t, now = self.table, _now()
         source = self._info.source if self._info else ""
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _rl_new AS
-                SELECT id, output, coalesce(metadata, '{{}}') AS metadata, url, extra
-                FROM {_STAGE} QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq DESC) = 1"""
+            f"""CREATE OR REPLACE TEMP TABLE _rl_dups AS SELECT id, max(seq) AS seq,
+                count(*) - 1 AS extra_rows FROM {_STAGE} GROUP BY id HAVING count(*) > 1"""
         )
-        staged = _scalar(con, f"SELECT count(*) FROM {_STAGE}")
-        distinct = _scalar(con, "SELECT count(*) FROM _rl_new")
-        existing = _scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)")
+        duplicates = _scalar(con, "SELECT coalesce(sum(extra_rows), 0) FROM _rl_dups")
+        winners = f"{_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"
         unchanged = 0
-        if existing:
+        if _scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
             con.execute(
-                f"""DELETE FROM _rl_new n USING {t} o WHERE o.id = n.id
-                    AND o.output IS NOT DISTINCT FROM n.output AND o.metadata = n.metadata
-                    AND o.url IS NOT DISTINCT FROM n.url AND o.extra IS NOT DISTINCT FROM n.extra"""
+                f"""CREATE OR REPLACE TEMP TABLE _rl_same AS SELECT s.id FROM {winners}
+                    JOIN {t} o ON o.id = s.id AND o.output IS NOT DISTINCT FROM s.output
+                    AND o.metadata = coalesce(s.metadata, '{{}}')
+                    AND o.url IS NOT DISTINCT FROM s.url AND o.extra IS NOT DISTINCT FROM s.extra"""
             )
-            upserted = _scalar(con, "SELECT count(*) FROM _rl_new")
-            unchanged = distinct - upserted
-            con.execute(f"DELETE FROM {t} WHERE id IN (SELECT id FROM _rl_new)")
-        con.execute(f"INSERT INTO {t} SELECT *, ?, ? FROM _rl_new", [source, now])
-        upserted = distinct - unchanged
+            unchanged = _scalar(con, "SELECT count(*) FROM _rl_same")
+            changed = f"SELECT id FROM {_STAGE} EXCEPT SELECT id FROM _rl_same"
+            con.execute(f"DELETE FROM {t} WHERE id IN ({changed})")
+            winners += " ANTI JOIN _rl_same x ON x.id = s.id"
+        row = con.execute(
+            f"""INSERT INTO {t} SELECT s.id, s.output, coalesce(s.metadata, '{{}}'), s.url,
+                s.extra, ?, ? FROM {winners}""",
+            [source, now],
+        ).fetchone()
+        upserted = int(row[0]) if row else 0
         con.execute(
             f"INSERT INTO {t}_rejects SELECT ?, line, byte_offset, reason, raw, ?"
             f" FROM {_STAGE_REJECTS}",
@@ -285,13 +304,13 @@ class DuckDBSink:
                 r.rows_read,
                 upserted,
                 unchanged,
-                staged - distinct,
+                duplicates,
                 r.bad_rows,
                 r.bytes_read,
                 self._load_id,
             ],
         )
-        return CommitResult(upserted=upserted, unchanged=unchanged, duplicates=staged - distinct)
+        return CommitResult(upserted=upserted, unchanged=unchanged, duplicates=duplicates)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if isinstance(self.database, duckdb.DuckDBPyConnection):
@@ -309,7 +328,8 @@ class DuckDBSink:
             raise SinkError(f"{path}: cannot open the database: {exc}") from None
         if self.memory_limit:
             con.execute(f"SET memory_limit = '{self.memory_limit}'")
-        con.execute("SET preserve_insertion_order = true")
+        # rows carry their seq: DuckDB need not keep their order, which lets inserts run in parallel
+        con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")
         self._con = con
         return con
@@ -325,22 +345,42 @@ class DuckDBSink:
             con.execute("ROLLBACK")
 
     def _finish(self) -> None:
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
         con, self._con = self._con, None
         if con is None:
             return
-        for name in (_STAGE, _STAGE_REJECTS, "_rl_new"):
+        for name in (_STAGE, _STAGE_REJECTS, "_rl_dups", "_rl_same"):
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
         if not self._owns_no_connection:
             con.close()
 
 
-def chunk_options(sink: DuckDBSink) -> Any:
-    assert sink._info is not None
-    return sink._info.options
+def _split_lines(chunk: JsonlChunk) -> pa.Table | None:
+    """The chunk's lines as Arrow strings (validated UTF-8), with line numbers and a blank flag.
+
+    Lines are numbered as the file numbers them, blank ones included, so `seq` is the line.
+    """
+    try:
+        text = pa.array([chunk.data], pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return None
+    lines = pc.split_pattern(text, "\n").flatten()
+    if chunk.data.endswith(b"\n"):
+        lines = lines.slice(0, len(lines) - 1)
+    first = chunk.first_line
+    table = pa.table(
+        {
+            "seq": pa.array(range(first, first + len(lines)), pa.int64()),
+            "blank": pc.match_substring_regex(lines, _BLANK),
+            "raw": lines,
+        }
+    )
+    return pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
+
+
+def _extend(batch: RowBatch, more: RowBatch) -> None:
+    for name in ("ids", "outputs", "metadata", "urls", "extras", "seq"):
+        getattr(batch, name).extend(getattr(more, name))
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:

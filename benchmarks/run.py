@@ -1,0 +1,243 @@
+"""The load benchmark: resultloader against DuckDB's own JSON reader and the seed's naive loop.
+
+    python benchmarks/run.py                 # 1M rows (4M for the memory check), median of 3
+    python benchmarks/run.py --quick         # 100k rows, one run: a smoke test, not a measurement
+
+Every measured command runs as a child process, one at a time, and is timed by wall clock; its
+peak RSS comes from the kernel's rusage for that child (os.wait4). Scenarios are interleaved in
+each round, so a noisy neighbour slows all of them alike, and the ratios compare medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from generate import DATA, generate  # noqa: E402
+
+WORK = DATA / "work"
+
+
+@dataclass
+class Scenario:
+    name: str
+    rows: int
+    walls: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def rss(self) -> float:
+        return statistics.median(self.rss_mb)
+
+
+def _spawn_wait(args: list[str]) -> tuple[float, float, str, str, int]:
+    started = time.perf_counter()
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = child.stdout.read(), child.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return (
+        time.perf_counter() - started,
+        usage.ru_maxrss / 1024,
+        out.decode(),
+        err.decode(errors="replace"),
+        child.returncode,
+    )
+
+
+def measure(
+    scenario: Scenario, args: list[str], expect: dict[str, int] | None = None
+) -> dict[str, int]:
+    wall, rss, out, err, code = _spawn_wait(args)
+    if code != 0:
+        raise SystemExit(f"failed ({code}): {' '.join(args)}\n{err}")
+    report = json.loads(out) if out.strip().startswith("{") else {}
+    if expect:
+        wrong = {k: (report.get(k), v) for k, v in expect.items() if report.get(k) != v}
+        if wrong:
+            raise SystemExit(f"{scenario.name}: unexpected counts (got, want): {wrong}")
+    scenario.walls.append(wall)
+    scenario.rss_mb.append(rss)
+    print(f"  {scenario.name:44} {wall:7.2f} s  {rss:6.0f} MB", flush=True)
+    return report
+
+
+def fresh_db(name: str) -> Path:
+    WORK.mkdir(parents=True, exist_ok=True)
+    db = WORK / f"{name}.duckdb"
+    for path in (db, Path(f"{db}.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(f"{db}.tmp", ignore_errors=True)
+    return db
+
+
+def resultloader_cmd(source: str, db: Path) -> list[str]:
+    exe = Path(sys.executable).with_name("resultloader")
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "resultloader._cli"]
+    # --json: the report on stdout, and no progress bar (as with -q)
+    return [*cli, "load", source, "--into", str(db), "--json"]
+
+
+def child_cmd(role: str, source: Path, db: Path) -> list[str]:
+    return [sys.executable, str(HERE / "children.py"), role, str(source), str(db)]
+
+
+class HttpServer:
+    """The data directory over HTTP on loopback, in its own process (as a real server is)."""
+
+    def __enter__(self) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "children.py"), "serve", str(DATA), str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return f"http://127.0.0.1:{port}"
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("the loopback HTTP server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def distinct_ids(path: Path) -> int:
+    import duckdb
+
+    sql = "SELECT count(DISTINCT json->>'id') FROM read_ndjson_objects(?)"
+    row = duckdb.connect().execute(sql, [str(path)]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def sample(path: Path, rows: int) -> Path:
+    out = path.with_name(f"{path.stem}-head{rows}.jsonl")
+    if not out.exists():
+        with path.open("rb") as src, out.open("wb") as dst:
+            for _, line in zip(range(rows), src, strict=False):
+                dst.write(line)
+    return out
+
+
+def main() -> None:
+    args = parse_args()
+    files = generate(args.rows)
+    big = generate(args.memory_rows, gzip_too=False, json_too=False)["jsonl"]
+    naive_file = sample(files["jsonl"], args.naive_rows)
+    n, distinct = args.rows, distinct_ids(files["jsonl"])
+    big_distinct = distinct_ids(big)
+    fresh_expect = {"rows_read": n, "rows_upserted": distinct, "bad_rows": 0}
+    s = {
+        "fresh": Scenario("resultloader load FILE.jsonl (fresh table)", n),
+        "reference": Scenario("reference: DuckDB read_json, INSERT OR REPLACE", n),
+        "reload": Scenario("resultloader re-load into the populated table", n),
+        "http": Scenario("resultloader load http://127.0.0.1/FILE.jsonl", n),
+        "gzip": Scenario("resultloader load FILE.jsonl.gz", n),
+        "json": Scenario("resultloader load FILE.json (array, ijson)", n),
+        "memory": Scenario("resultloader load FILE.jsonl (memory check)", args.memory_rows),
+        "naive": Scenario("naive loop: json.loads + 1 upsert a row", args.naive_rows),
+    }
+    print(header(args, files["jsonl"]))
+    with HttpServer() as base:
+        for round_ in range(1, args.repeat + 1):
+            print(f"round {round_}/{args.repeat}", flush=True)
+            db = fresh_db("fresh")
+            measure(s["fresh"], resultloader_cmd(str(files["jsonl"]), db), fresh_expect)
+            reload_expect = {"rows_read": n, "rows_upserted": 0, "rows_unchanged": distinct}
+            measure(s["reload"], resultloader_cmd(str(files["jsonl"]), db), reload_expect)
+            measure(s["reference"], child_cmd("reference", files["jsonl"], fresh_db("ref")))
+            url = f"{base}/{files['jsonl'].name}"
+            measure(s["http"], resultloader_cmd(url, fresh_db("http")), fresh_expect)
+            measure(s["gzip"], resultloader_cmd(str(files["gzip"]), fresh_db("gz")), fresh_expect)
+            measure(s["json"], resultloader_cmd(str(files["json"]), fresh_db("json")), fresh_expect)
+            big_expect = {"rows_read": args.memory_rows, "rows_upserted": big_distinct}
+            measure(s["memory"], resultloader_cmd(str(big), fresh_db("big")), big_expect)
+            measure(s["naive"], child_cmd("naive", naive_file, fresh_db("naive")))
+    shutil.rmtree(WORK, ignore_errors=True)
+    ok = report(s, n)
+    sys.exit(0 if ok else 1)
+
+
+def header(args: argparse.Namespace, path: Path) -> str:
+    import duckdb
+
+    mib = path.stat().st_size / 2**20
+    return (
+        f"resultloader benchmark: {args.rows:,} rows ({mib:,.1f} MiB JSONL), "
+        f"memory check {args.memory_rows:,} rows, naive sample {args.naive_rows:,} rows, "
+        f"median of {args.repeat}\n"
+        f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}"
+    )
+
+
+def report(s: dict[str, Scenario], n: int) -> bool:
+    print()
+    head = ("scenario", "rows", "wall s", "rows/s", "peak RSS MB")
+    print("| {:46} | {:>9} | {:>7} | {:>9} | {:>11} |".format(*head))
+    print(f"|{'-' * 48}|{'-' * 11}|{'-' * 9}|{'-' * 11}|{'-' * 13}|")
+    for sc in s.values():
+        rate = sc.rows / sc.wall
+        cells = (sc.name, sc.rows, sc.wall, rate, sc.rss)
+        print("| {:46} | {:>9,} | {:7.2f} | {:>9,.0f} | {:>11.0f} |".format(*cells))
+    fresh = s["fresh"]
+    naive_total = s["naive"].wall / s["naive"].rows * n  # extrapolated to the full file
+    print(f"\nnaive loop extrapolated to {n:,} rows: {naive_total:,.0f} s")
+    checks = [
+        ("resultloader / reference (time)", fresh.wall / s["reference"].wall, "<=", 1.0),
+        ("re-load / fresh load (time)", s["reload"].wall / fresh.wall, "<=", 1.2),
+        ("HTTP loopback / local file (time)", s["http"].wall / fresh.wall, "<=", 1.1),
+        ("gzip / plain (time)", s["gzip"].wall / fresh.wall, "<=", 1.3),
+        ("JSON document (ijson) / JSONL (time)", s["json"].wall / fresh.wall, "<=", 2.0),
+        ("peak RSS, fresh load (MB)", fresh.rss, "<=", 300.0),
+        ("peak RSS, memory-check rows / fresh rows", s["memory"].rss / fresh.rss, "<=", 1.1),
+        ("naive / resultloader (time)", naive_total / fresh.wall, ">=", 300.0),
+    ]
+    print(f"\n| {'target':42} | {'measured':>9} | {'target':>9} | {'':4} |")
+    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 11}|{'-' * 6}|")
+    ok = True
+    for name, value, op, limit in checks:
+        good = value <= limit if op == "<=" else value >= limit
+        ok &= good
+        shown = f"{value:9.2f}" if value < 1000 else f"{value:9,.0f}"
+        print(f"| {name:42} | {shown} | {op} {limit:>6g} | {'ok' if good else 'MISS':4} |")
+    return ok
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-rows", type=int, default=4_000_000)
+    parser.add_argument("--naive-rows", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="100k rows, one round")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.memory_rows, args.naive_rows, args.repeat = 100_000, 200_000, 2_000, 1
+    return args
+
+
+if __name__ == "__main__":
+    main()
