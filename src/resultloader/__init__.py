@@ -3,6 +3,7 @@
 >>> import resultloader
 >>> report = resultloader.load("results.jsonl.gz")          # into results.duckdb
 >>> report = resultloader.load(url, upsert_result)           # fn(id, output, metadata, url)
+>>> report = resultloader.ingest("pulse", job_id)            # poll, then load the result
 """
 
 from ._errors import (
@@ -17,8 +18,11 @@ from ._errors import (
     ResultLoaderError,
     SinkError,
 )
+from ._ingest import ingest, resolve
+from ._location import Download, Inline
 from ._model import CommitResult, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
 from ._pipeline import load
+from ._poll import JobStatus, PollPolicy
 from .parse import JsonlChunk
 from .sinks import JsonlChunkSink, Sink
 from .sinks.callable import BatchFunctionSink, RowFunctionSink
@@ -28,11 +32,14 @@ from .sinks.memory import MemorySink
 __all__ = [
     "BatchFunctionSink",
     "CommitResult",
+    "Download",
     "DownloadError",
     "DuckDBSink",
+    "Inline",
     "JobCancelled",
     "JobExpired",
     "JobFailed",
+    "JobStatus",
     "JsonlChunk",
     "JsonlChunkSink",
     "LoadInfo",
@@ -42,6 +49,7 @@ __all__ = [
     "NotReady",
     "ParseError",
     "PollError",
+    "PollPolicy",
     "Reject",
     "ResolveError",
     "ResultLoaderError",
@@ -49,6 +57,8 @@ __all__ = [
     "RowFunctionSink",
     "Sink",
     "SinkError",
+    "ingest",
     "load",
+    "resolve",
 ]
 __version__ = "0.1.0"

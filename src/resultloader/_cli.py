@@ -194,3 +194,9 @@ def progress_bar(disabled: bool) -> Iterator[Progress | None]:
 
     with bar:
         yield update
+
+
+# `ingest` lives in its own module, which imports the helpers above.
+from ._cli_ingest import ingest_group  # noqa: E402
+
+main.add_command(ingest_group)

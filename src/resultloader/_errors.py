@@ -16,7 +16,9 @@ class ResolveError(ResultLoaderError):
 
 
 class NotReady(ResolveError):
-    """The job has not reached a terminal status yet."""
+    """The job has not reached a terminal status yet (the CLI exits 3: try again later)."""
+
+    exit_code = 3
 
 
 class JobFailed(ResolveError):

@@ -139,6 +139,7 @@ class LoadInfo:
     options: LoadOptions
     provider: str | None = None
     job_id: str | None = None
+    job_status: str | None = None  # the job's final status, for the report and the ledger
 
 
 @dataclass

@@ -76,7 +76,9 @@ def run_load(
             "that stores rejects (DuckDBSink, MemorySink)"
         )
     started = time.perf_counter()
-    report = LoadReport(info.source, provider=info.provider, job_id=info.job_id)
+    report = LoadReport(
+        info.source, provider=info.provider, job_id=info.job_id, status=info.job_status
+    )
     fmt = options.format
     if fmt == "auto":
         head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""

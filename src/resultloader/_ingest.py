@@ -1,0 +1,233 @@
+"""`ingest`: poll a provider's job until it ends, find its results, and load them.
+
+Inline results are written out as JSONL and go through the same load as a file, so every load
+path shares one parser, one reject policy and one transaction. Downloads are streamed; an expired
+link is refreshed through the provider where the API allows it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from ._errors import DownloadError, JobExpired, ResultLoaderError
+from ._location import Download, Inline, Location, same_origin
+from ._model import LoadInfo, LoadOptions, LoadReport, OnError
+from ._pipeline import Progress, SinkLike, as_sink, run_load
+from ._poll import ApiClient, Clock, JobStatus, PollPolicy, wait_for
+from ._sources import open_source
+from .parse._rows import dumps
+from .providers.base import Job, Provider, get_provider
+from .sinks import Sink
+
+_REFUSED = re.compile(r"\bHTTP (403|410)\b")
+
+
+def resolve(
+    provider: str | Provider,
+    payload: Mapping[str, Any],
+    *,
+    job_id: str | None = None,
+    items_path: str | None = None,
+) -> Location:
+    """Where a job's results are, from a status payload you fetched yourself (no I/O).
+
+    Returns `Inline(rows)` or `Download(url, ...)`; raises NotReady, JobFailed, JobCancelled or
+    JobExpired when there are no results to load.
+    """
+    return get_provider(provider).resolve(payload, job_id=job_id, items_path=items_path)
+
+
+def ingest(
+    provider: str | Provider,
+    job_id: str,
+    sink: SinkLike = None,
+    *,
+    namespace: str | None = None,
+    wait: bool = True,
+    payload: Mapping[str, Any] | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    timeout: float | None = None,
+    poll_interval: float | None = None,
+    poll: PollPolicy | None = None,
+    table: str = "results",
+    key: str = "id",
+    items_path: str | None = None,
+    on_error: OnError = "fail",
+    options: LoadOptions | None = None,
+    progress: Progress | None = None,
+    on_status: Callable[[JobStatus], None] | None = None,
+) -> LoadReport:
+    """Wait for `job_id` to end, then load its results into `sink`; the report's `status` is
+    the job's final status (also recorded in the DuckDB ledger).
+
+    `wait=False` checks once and raises NotReady if the job is still running. `payload` is a
+    status payload you already have (a webhook's, a saved file's): it is resolved instead of
+    polling. The API key comes from `api_key` or the provider's environment variable
+    (`SAFETYKIT_API_KEY`, `PULSE_API_KEY`), the base URL likewise (`SAFETYKIT_BASE_URL`, ...).
+    """
+    prov = get_provider(provider)
+    job = prov.job(job_id, namespace)
+    options = options or LoadOptions(key=key, items_path=items_path, on_error=on_error)
+    policy = _policy(poll, timeout, poll_interval)
+    target = as_sink(sink, table)
+    with ApiClient(prov, api_key=api_key, base_url=base_url, clock=policy.clock) as client:
+        if payload is None:
+            payload = _status(prov, client, job, policy, wait, on_status)
+        location = prov.resolve(payload, job_id=job.id, items_path=options.items_path)
+        info = LoadInfo(
+            f"{prov.name}:{job}",
+            options,
+            provider=prov.name,
+            job_id=job.id,
+            job_status=prov.raw_status(payload),
+        )
+        if isinstance(location, Inline):
+            return _load_inline(location, target, info, progress)
+        download = _bind(prov, client, job, location)
+        return _load_download(download, target, info, progress, policy.clock, prov, job)
+
+
+def _policy(poll: PollPolicy | None, timeout: float | None, interval: float | None) -> PollPolicy:
+    policy = poll or PollPolicy()
+    if timeout is not None:
+        policy = replace(policy, timeout=timeout)
+    if interval is not None:
+        policy = replace(policy, interval=interval)
+    return policy
+
+
+def _status(
+    prov: Provider,
+    client: ApiClient,
+    job: Job,
+    policy: PollPolicy,
+    wait: bool,
+    on_status: Callable[[JobStatus], None] | None,
+) -> dict[str, Any]:
+    """The job's status payload: the first terminal one, or (wait=False) the only one."""
+
+    def check(n: int, elapsed: float) -> tuple[dict[str, Any], JobStatus]:
+        found = prov.fetch_status(client, job)
+        status = JobStatus(
+            prov.name,
+            str(job),
+            prov.raw_status(found),
+            prov.state(found),
+            prov.counts(found),
+            n,
+            elapsed,
+        )
+        return found, status
+
+    client.budget.deadline = policy.clock.monotonic() + policy.timeout
+    try:
+        if not wait:
+            found, status = check(1, 0.0)
+            if on_status is not None:
+                on_status(status)
+            return found  # resolving a running job's payload raises NotReady
+        return wait_for(check, policy, policy.bounds(prov), prov.describe(job), on_status)
+    finally:
+        client.budget.deadline = None  # the timeout bounds the wait, not the download
+
+
+def _load_inline(
+    location: Inline, sink: Sink, info: LoadInfo, progress: Progress | None
+) -> LoadReport:
+    """Rows from the status payload, as JSONL through the usual load (exact numbers kept)."""
+    options = replace(info.options, format="jsonl", items_path=None)
+    if location.document_id is not None:
+        options = replace(options, key="id")  # the wrapped document's row is keyed by `id`
+    data = b"".join(dumps(row, exact=True).encode() + b"\n" for row in location.rows)
+    opened = open_source(io.BytesIO(data))
+    return run_load(opened, sink, options, replace(info, options=options), progress)
+
+
+def _bind(prov: Provider, client: ApiClient, job: Job, location: Download) -> Download:
+    """The Download with its auth header (own host only) and its refresh, where possible."""
+    headers = client.auth_headers() if client.same_origin(location.url) else {}
+    refresh: Callable[[], Download] | None = None
+    if prov.can_refresh(client, location):
+
+        def refresh() -> Download:
+            return _bind(prov, client, job, prov.refresh(client, job, location))
+
+    return replace(location, headers=headers, refresh=refresh)
+
+
+def _load_download(
+    download: Download,
+    sink: Sink,
+    info: LoadInfo,
+    progress: Progress | None,
+    clock: Clock,
+    prov: Provider,
+    job: Job,
+) -> LoadReport:
+    what = prov.describe(job)
+    download = _unexpired(download, clock, what)
+    options = info.options
+    if options.format == "auto":
+        options = replace(options, format=download.format)
+    failures: list[ResultLoaderError] = []
+    refresh = _url_refresher(download, clock, what, failures) if download.refresh else None
+    try:
+        opened = open_source(
+            download.url,
+            headers=dict(download.headers) or None,
+            refresh=refresh,
+            max_bytes=options.max_bytes,
+        )
+        info = replace(info, options=options)
+        return run_load(opened, sink, options, info, progress, download.document_id)
+    except DownloadError as exc:
+        if failures:  # the refresh itself failed: its own error says why
+            raise failures[-1] from None
+        if download.refresh is None and _REFUSED.search(str(exc)):
+            raise JobExpired(
+                f"{what}: the result link was refused ({exc}); {prov.stale_link_hint}"
+            ) from None
+        raise
+
+
+def _unexpired(download: Download, clock: Clock, what: str) -> Download:
+    """Never start a download whose link has already expired: get a fresh one first."""
+    for _ in range(3):
+        if not download.expired(clock.now()):
+            return download
+        if download.refresh is None:
+            break
+        download = download.refresh()
+    stamp = download.expires_at.isoformat() if download.expires_at else "?"
+    raise JobExpired(
+        f"{what}: the download link expired at {stamp} and no fresh one could be had; "
+        "ingest the job again"
+    )
+
+
+def _url_refresher(
+    download: Download, clock: Clock, what: str, failures: list[ResultLoaderError]
+) -> Callable[[], str]:
+    """For the downloader: a fresh URL each time the server refuses the current one."""
+    current = download
+
+    def fresh_url() -> str:
+        nonlocal current
+        try:
+            assert current.refresh is not None
+            fresh = _unexpired(current.refresh(), clock, what)
+            if download.headers and not same_origin(fresh.url, download.url):
+                # the headers hold the key and stay with the download: they must not go elsewhere
+                raise DownloadError(f"{what}: the fresh link is on another host; ingest again")
+        except ResultLoaderError as exc:
+            failures.append(exc)
+            raise
+        current = fresh
+        return fresh.url
+
+    return fresh_url

@@ -1,0 +1,355 @@
+"""Talking to a provider's status endpoint, and waiting for a job to end.
+
+Transport retries (connection errors, 408, 409, 429, 5xx) are urllib3's `Retry` mounted on a
+requests Session; `Retry-After` (seconds or an HTTP date) is honoured. Between status checks the
+wait grows exponentially with jitter, from a floor to a cap, within an overall timeout. Time is
+injectable (`Clock`), so tests neither sleep nor depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ._errors import PollError
+from ._location import same_origin
+from ._sources import redact
+from .parse._rows import decode_exact
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+    from urllib3 import BaseHTTPResponse
+
+    from .providers.base import Provider, State
+
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+_USER_AGENT = "resultloader (+https://pypi.org/project/resultloader/)"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The time functions polling uses; tests pass fakes so that nothing really sleeps."""
+
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = _utcnow  # wall time, for link expiry
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How to wait. `interval` and `max_interval` default to the provider's guidance
+    (SafetyKit: 3 to 10 s); `timeout` bounds the whole wait (seconds)."""
+
+    interval: float | None = None
+    max_interval: float | None = None
+    timeout: float = 3600.0
+    factor: float = 1.5
+    clock: Clock = field(default_factory=Clock)
+
+    def __post_init__(self) -> None:
+        for name in ("interval", "max_interval"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, not {value}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {self.timeout}")
+
+    def bounds(self, provider: Provider) -> tuple[float, float]:
+        floor = self.interval if self.interval is not None else provider.poll_floor
+        cap = self.max_interval if self.max_interval is not None else provider.poll_cap
+        return floor, max(floor, cap)
+
+
+def next_delay(attempt: int, floor: float, cap: float, factor: float, rng: random.Random) -> float:
+    """Seconds before status check number `attempt + 1`: exponential, jittered, in [floor, cap].
+
+    The jitter keeps many waiting loaders from polling in lockstep.
+    """
+    ceiling = min(cap, floor * factor**attempt)
+    return rng.uniform(max(floor, ceiling / 2), ceiling)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One status check, as shown while waiting."""
+
+    provider: str
+    job: str
+    status: str
+    state: State
+    counts: Mapping[str, int] | None
+    checks: int
+    elapsed: float
+
+    def line(self) -> str:
+        text = f"{self.provider} {self.job}: {self.status}"
+        if self.counts:
+            total = self.counts.get("total")
+            done = self.counts.get("succeeded")
+            parts = [f"{done:,}/{total:,} done"] if done is not None and total else []
+            parts += [
+                f"{v:,} {k}" for k, v in self.counts.items() if k not in ("total", "succeeded")
+            ]
+            text += f" ({', '.join(parts)})"
+        return f"{text} after {self.elapsed:.0f}s"
+
+
+class _Budget:
+    """The time left before the overall timeout, shared by the poll loop and the retries."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.deadline: float | None = None
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.clock.monotonic()
+
+    def sleep(self, seconds: float, asked: bool = False) -> None:
+        left = self.remaining()
+        if asked and left is not None and seconds > left:
+            raise PollError(
+                f"the API asks to wait {seconds:.0f}s before retrying (Retry-After), more than "
+                f"the {max(left, 0):.0f}s left before the timeout; try again later"
+            )
+        if seconds > 0:
+            self.clock.sleep(seconds if left is None else max(0.0, min(seconds, left)))
+
+
+class _Retry(Retry):
+    """urllib3's Retry, sleeping through the injectable clock and within the timeout."""
+
+    budget: _Budget | None = None
+
+    def new(self, **kw: Any) -> Self:
+        fresh = super().new(**kw)
+        fresh.budget = self.budget
+        return fresh
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        budget = self.budget
+        if budget is None:
+            super().sleep(response)
+            return
+        if self.respect_retry_after_header and response is not None:
+            asked = self.get_retry_after(response)
+            if asked is not None:
+                budget.sleep(asked, asked=True)
+                return
+        budget.sleep(self.get_backoff_time())
+
+
+class _Session(requests.Session):
+    """Drops the API's auth header on a redirect to another host (requests only drops
+    `Authorization`, not `x-api-key`)."""
+
+    secret_header = "authorization"
+
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        strip = self.should_strip_auth(  # type: ignore[no-untyped-call]
+            response.request.url, prepared_request.url
+        )
+        if strip:
+            prepared_request.headers.pop(self.secret_header, None)
+
+
+class ApiClient:
+    """Authenticated GETs to one provider's API. The key is never shown: not in the repr,
+    not in errors (which are scrubbed of it, should an API echo it), not in logs."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        clock: Clock | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+    ) -> None:
+        self.provider = provider
+        base = base_url or os.environ.get(provider.base_url_env) or provider.base_url
+        self.base_url = _check_base_url(base.rstrip("/"), provider)
+        self._key = api_key if api_key is not None else os.environ.get(provider.key_env)
+        self.budget = _Budget(clock or Clock())
+        self.timeout = timeout
+        self.session = self._session()
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.provider.name!r}, base_url={self.base_url!r})"
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    def _session(self) -> requests.Session:
+        retry = _Retry(
+            total=6,
+            connect=4,
+            read=2,
+            status=5,
+            status_forcelist=_RETRY_STATUSES,
+            allowed_methods=frozenset({"GET"}),
+            backoff_factor=0.5,
+            backoff_max=30.0,
+            backoff_jitter=0.5,
+            respect_retry_after_header=True,
+            raise_on_status=False,  # the last answer comes back, so the error can quote it
+        )
+        retry.budget = self.budget
+        session = _Session()
+        session.secret_header = self.provider.auth_header.lower()
+        adapter = HTTPAdapter(max_retries=retry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    # -- auth ----------------------------------------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        if not self._key:
+            raise PollError(
+                f"{self.provider.name}: no API key: set {self.provider.key_env} "
+                "(or pass api_key=...)"
+            )
+        return {self.provider.auth_header: f"{self.provider.auth_prefix}{self._key}"}
+
+    def same_origin(self, url: str) -> bool:
+        return same_origin(url, self.base_url)
+
+    def scrub(self, text: str) -> str:
+        text = redact(text)
+        return text.replace(self._key, "***") if self._key else text
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def get(self, path: str, what: str) -> requests.Response:
+        """GET `path` on the API, after transport retries; any status comes back."""
+        headers = {**self.auth_headers(), "Accept": "application/json", "User-Agent": _USER_AGENT}
+        try:
+            return self.session.get(self.base_url + path, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            reason = self.scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise PollError(
+                f"{what}: cannot reach {self.base_url}, still after retrying: {_short(reason)}"
+            ) from None
+
+    def get_json(self, path: str, what: str) -> dict[str, Any]:
+        return self.decode(self.get(path, what), what)
+
+    def decode(self, response: requests.Response, what: str) -> dict[str, Any]:
+        """The JSON object of a 2xx answer (numbers kept exactly), else a PollError."""
+        with response:
+            if response.status_code >= 300:
+                raise PollError(self._refusal(response, what))
+            try:
+                value = decode_exact(response.content)
+            except ValueError:
+                raise PollError(
+                    f"{what}: the API answered with something that is not JSON"
+                ) from None
+        if not isinstance(value, dict):
+            raise PollError(f"{what}: the API answered with JSON that is not an object")
+        return value
+
+    def _refusal(self, response: requests.Response, what: str) -> str:
+        code, name = response.status_code, self.provider.name
+        said = _api_message(response)
+        detail = f": {self.scrub(said)}" if said else ""
+        if code == 401:
+            return (
+                f"{name}: the API key is wrong or missing (HTTP 401); check {self.provider.key_env}"
+            )
+        if code == 403:
+            return f"{what}: this API key may not read it (HTTP 403){detail}"
+        if code == 404:
+            return f"{what}: not found (HTTP 404); check the id{detail}"
+        if code == 429 or code >= 500:
+            return f"{what}: HTTP {code}, still after retrying; try again later{detail}"
+        return f"{what}: HTTP {code}{detail}"
+
+
+def _api_message(response: requests.Response) -> str | None:
+    from .providers.base import error_text
+
+    try:
+        body = response.json()
+    except ValueError:
+        text = " ".join(response.text[:300].split())
+        return text or None
+    if isinstance(body, dict):
+        return error_text(body)
+    return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_base_url(url: str, provider: Provider) -> str:
+    """The key goes to the base URL: only over https, or http to this machine (tests, proxies
+    on localhost)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and host and _is_loopback(host):
+        return url
+    raise ValueError(
+        f"{provider.name}: the base URL must be https:// (or http:// to localhost), "
+        f"not {redact(url)!r}: the API key must not travel in the clear"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def wait_for(
+    check: Callable[[int, float], tuple[dict[str, Any], JobStatus]],
+    policy: PollPolicy,
+    bounds: tuple[float, float],
+    what: str,
+    on_status: Callable[[JobStatus], None] | None = None,
+    rng: random.Random | None = None,
+) -> dict[str, Any]:
+    """Check the status until the job ends; the final payload. `check(n, elapsed)` is one check."""
+    clock, rng = policy.clock, rng or random.Random()
+    floor, cap = bounds
+    started = clock.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        payload, status = check(attempt, clock.monotonic() - started)
+        if on_status is not None:
+            on_status(status)
+        if status.state != "running":
+            return payload
+        left = policy.timeout - (clock.monotonic() - started)
+        if left <= 0:
+            raise PollError(
+                f"{what} is still {status.status!r} after {policy.timeout:g}s; it keeps running "
+                "on the API's side: ingest it again later, or wait longer (--timeout)"
+            )
+        clock.sleep(min(next_delay(attempt - 1, floor, cap, policy.factor, rng), left))

@@ -1,0 +1,203 @@
+"""The provider seam: what one API family's job endpoint looks like, and a registry by name.
+
+A provider knows its endpoints, its auth header, its status map (raw status -> running /
+succeeded / failed / cancelled / expired), how to turn a finished status payload into a
+`Location` (a pure function), and whether an expired download link can be refreshed. It does no
+parsing and no loading. A new API (OpenAI Batch, Anthropic, Shopify) is one module with one
+subclass decorated with `@register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import quote
+
+from .._errors import JobCancelled, JobExpired, JobFailed, NotReady, ResolveError
+from .._location import Download, Location
+
+if TYPE_CHECKING:
+    from .._poll import ApiClient
+
+State = Literal["running", "succeeded", "failed", "cancelled", "expired"]
+Payload = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Which job: its id, and the namespace for APIs that scope ids by one (SafetyKit data)."""
+
+    id: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.id}" if self.namespace else self.id
+
+
+class Provider:
+    """One API family. Subclasses fill in the class attributes and `job_path` / `locate`."""
+
+    name: ClassVar[str]
+    base_url: ClassVar[str]
+    key_env: ClassVar[str]  # environment variable holding the API key
+    base_url_env: ClassVar[str]  # environment variable overriding the base URL
+    auth_header: ClassVar[str]
+    auth_prefix: ClassVar[str] = ""  # "Bearer " for Authorization headers
+    status_field: ClassVar[str] = "status"
+    states: ClassVar[Mapping[str, State]]  # raw status, lower case -> state
+    noun: ClassVar[str] = "job"  # how the docs call a job, for messages
+    needs_namespace: ClassVar[bool] = False
+    poll_floor: ClassVar[float] = 2.0  # seconds between the first status checks
+    poll_cap: ClassVar[float] = 30.0  # longest wait between two checks
+    expired_hint: ClassVar[str] = "its results are gone; run the job again"
+    stale_link_hint: ClassVar[str] = "ingest the job again for a fresh link"
+
+    def __repr__(self) -> str:
+        return f"<provider {self.name}>"
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def job(self, job_id: str, namespace: str | None = None) -> Job:
+        if not job_id or not job_id.strip():
+            raise ValueError(f"{self.name}: a {self.noun} id is required")
+        if self.needs_namespace and not namespace:
+            raise ValueError(f"{self.name}: a namespace is required (--namespace)")
+        if namespace and not self.needs_namespace:
+            raise ValueError(f"{self.name}: takes no namespace")
+        return Job(job_id.strip(), namespace)
+
+    def job_from_payload(self, payload: Payload) -> Job | None:
+        """The job a saved status payload is about, when the payload says."""
+        value = payload.get("job_id")
+        return Job(value) if isinstance(value, str) and value else None
+
+    def job_path(self, job: Job) -> str:
+        raise NotImplementedError
+
+    def describe(self, job: Job) -> str:
+        return f"{self.name} {self.noun} {job}"
+
+    # -- status --------------------------------------------------------------------------------
+
+    def raw_status(self, payload: Payload) -> str:
+        value = payload.get(self.status_field)
+        if not isinstance(value, str):
+            raise ResolveError(
+                f"{self.name}: the status payload has no {self.status_field!r} field; "
+                "is it this provider's status response?"
+            )
+        return value
+
+    def state(self, payload: Payload) -> State:
+        raw = self.raw_status(payload)
+        state = self.states.get(raw.lower())
+        if state is None:
+            known = ", ".join(sorted(self.states))
+            raise ResolveError(f"{self.name}: unknown status {raw!r} (known: {known})")
+        return state
+
+    def counts(self, payload: Payload) -> dict[str, int] | None:
+        """Progress counts to show while waiting (None when the API reports none)."""
+        return None
+
+    # -- resolving (pure) ----------------------------------------------------------------------
+
+    def resolve(
+        self, payload: Payload, *, job_id: str | None = None, items_path: str | None = None
+    ) -> Location:
+        """Where the results of a finished job are, or the reason there are none."""
+        if not isinstance(payload, Mapping):
+            raise ResolveError(f"{self.name}: a status payload is a JSON object")
+        job = job_id or self._payload_id(payload)
+        what = f"{self.name} {self.noun} {job}" if job else f"{self.name} {self.noun}"
+        state, raw = self.state(payload), self.raw_status(payload)
+        if state == "running":
+            raise NotReady(f"{what} is not finished yet (status {raw!r}); try again later")
+        if state == "failed":
+            raise JobFailed(self.failure(payload, what))
+        if state == "cancelled":
+            raise JobCancelled(f"{what} was cancelled (status {raw!r}); it has no results")
+        if state == "expired":
+            raise JobExpired(f"{what} has expired (status {raw!r}): {self.expired_hint}")
+        return self.locate(payload, what, job, items_path)
+
+    def failure(self, payload: Payload, what: str) -> str:
+        """The message for a failed job, with the API's own error text."""
+        return f"{what} failed (status {self.raw_status(payload)!r}){_detail(error_text(payload))}"
+
+    def locate(
+        self, payload: Payload, what: str, job_id: str | None, items_path: str | None
+    ) -> Location:
+        """The Location of a succeeded job's results."""
+        raise NotImplementedError
+
+    def _payload_id(self, payload: Payload) -> str | None:
+        found = self.job_from_payload(payload)
+        return str(found) if found else None
+
+    # -- I/O, through the client ---------------------------------------------------------------
+
+    def fetch_status(self, client: ApiClient, job: Job) -> dict[str, Any]:
+        return client.get_json(self.job_path(job), self.describe(job))
+
+    def can_refresh(self, client: ApiClient, download: Download) -> bool:
+        """Can an expired link be replaced by asking the API again? (Yes, by default.)"""
+        return True
+
+    def refresh(self, client: ApiClient, job: Job, stale: Download) -> Download:
+        """A fresh link for the same results: the status again, resolved again."""
+        location = self.resolve(self.fetch_status(client, job), job_id=job.id)
+        if not isinstance(location, Download):
+            raise ResolveError(f"{self.describe(job)}: the API no longer offers a download")
+        return location
+
+
+def quoted(value: str) -> str:
+    """A path segment: an id with a slash or `..` in it cannot reach another endpoint."""
+    return quote(value, safe="")
+
+
+def error_text(payload: Payload) -> str | None:
+    """The API's own words about a failure, from the usual fields, as one short line."""
+    for name in ("error", "error_message", "message", "detail", "failure_reason"):
+        value = payload.get(name)
+        if isinstance(value, Mapping):
+            value = value.get("message") or value.get("detail") or value.get("error")
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())[:500]
+    return None
+
+
+def _detail(text: str | None) -> str:
+    return f": {text}" if text else ""
+
+
+_REGISTRY: dict[str, Provider] = {}
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make a provider available by its `name`."""
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def get_provider(name: str | Provider) -> Provider:
+    """The registered provider called `name` (a Provider instance is returned as is)."""
+    if isinstance(name, Provider):
+        return name
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown provider {name!r} (known: {known})") from None
+
+
+def provider_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    from . import pulse, safetykit  # noqa: F401  (importing a provider module registers it)
