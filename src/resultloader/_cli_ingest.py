@@ -108,12 +108,13 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
     quiet = bool(kw["quiet"] or kw["as_json"])
     with handle_errors():
         payload = _read_status(kw["status_file"]) if kw["status_file"] else None
-        if not job_id and payload is not None:
-            found = get_provider(provider).job_from_payload(payload)
-            if found is not None:
-                job_id, namespace = found.id, namespace or found.namespace
-        if not job_id:
-            raise click.UsageError(f"{provider}: give the job's id (see --help)")
+    if not job_id and payload is not None:  # a saved payload names its job
+        found = get_provider(provider).job_from_payload(payload)
+        if found is not None:
+            job_id, namespace = found.id, namespace or found.namespace
+    if not job_id:
+        raise click.UsageError(f"{provider}: give the job's id (see --help)")
+    with handle_errors():
         with ExitStack() as stack:
             report = ingest(
                 provider,
