@@ -201,8 +201,6 @@ def _prefetch(
     box: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def produce() -> None:
-        try:
     def put(item: Any) -> bool:
         """Wait for room, unless the consumer has stopped listening."""
         while not stop.is_set():
@@ -213,6 +211,8 @@ def _prefetch(
                 continue
         return False
 
+    def produce() -> None:
+        try:
             for item in items:
                 if not put(item):
                     return
