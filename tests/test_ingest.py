@@ -18,7 +18,7 @@ from resultloader import PollPolicy
 from resultloader._poll import Clock, next_delay
 from resultloader.testing import MemorySink
 from tests.conftest import SEED_ROWS
-from tests.fake_api import EXPIRED_XML, KEY, PULSE_KEY, FakeApis, Reply
+from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
 
 NS, REQ = "products", "req_01h2m7qdmdjckc30e1mnq6xqfd"
 STATUS = f"/v1/data/{NS}/requests/{REQ}"
@@ -482,5 +482,27 @@ def test_http_base_url_off_this_machine_is_refused(clock):
         )
 
 
-def test_expired_xml_is_what_s3_sends():
-    assert b"Request has expired" in EXPIRED_XML
+def test_a_status_redirect_to_another_host_does_not_carry_the_key(fake, clock):
+    # requests itself drops only `Authorization` on such a redirect, not `x-api-key`
+    fake.add_file(
+        "status.json", json.dumps(pulse("completed", result={"a": 1})), "application/json"
+    )
+    fake.script(JOB_PATH, lambda: Reply(302, b"", {"Location": fake.link("status.json")}))
+    sink = MemorySink()
+    pulse_ingest(clock, sink)
+    assert sink.rows[JOB]["output"] == {"a": 1}
+    assert len(fake.files_seen) == 1  # the fixture asserts the key did not reach it
+
+
+def test_connection_errors_are_retried_then_reported(clock, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("PULSE_API_KEY", PULSE_KEY)
+    with pytest.raises(resultloader.PollError, match=r"cannot reach http://127\.0\.0\.1"):
+        resultloader.ingest(
+            "pulse", JOB, MemorySink(), base_url=f"http://127.0.0.1:{port}", poll=clock.policy()
+        )
+    assert len(clock.sleeps) >= 2  # backed off between attempts, through the injected clock
