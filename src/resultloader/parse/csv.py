@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
@@ -78,13 +79,13 @@ def parse_csv(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[
         if header is None:
             return
         lines.record()
-        columns = _columns(header, source, options.key)
+        layout = _Layout.of(header, source, options.key)
         batch = RowBatch()
         for cells in reader:
             line, raw = lines.record()
             if not cells or cells == [""]:
                 continue
-            _add_row(batch, len(header), columns, cells, line, raw, options)
+            _add_row(batch, layout, cells, line, raw)
             if len(batch) >= options.batch_rows:
                 yield batch
                 batch = RowBatch()
@@ -93,6 +94,33 @@ def parse_csv(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[
     except csv.Error as exc:
         line = lines.line - len(lines.taken) + 1
         raise ParseError(source, line, -1, f"invalid CSV: {exc}") from None
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the row model's columns are, worked out once from the header."""
+
+    width: int
+    key: str
+    key_at: int
+    output_at: int | None
+    metadata_at: int | None
+    url_at: int | None
+    extra: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, header: list[str], source: str, key: str) -> _Layout:
+        columns = _columns(header, source, key)
+        standard = {key, "output", "metadata", "url"}
+        return cls(
+            width=len(header),
+            key=key,
+            key_at=columns[key],
+            output_at=columns.get("output"),
+            metadata_at=columns.get("metadata"),
+            url_at=columns.get("url"),
+            extra=tuple((name, i) for name, i in columns.items() if name not in standard),
+        )
 
 
 def _columns(header: list[str], source: str, key: str) -> dict[str, int]:
@@ -112,36 +140,30 @@ def _columns(header: list[str], source: str, key: str) -> dict[str, int]:
     return columns
 
 
-def _add_row(
-    batch: RowBatch,
-    width: int,
-    columns: dict[str, int],
-    cells: list[str],
-    line: int,
-    raw: str,
-    options: LoadOptions,
-) -> None:
-    reason = _bad_record(width, columns, cells, options.key)
+def _add_row(batch: RowBatch, layout: _Layout, cells: list[str], line: int, raw: str) -> None:
+    reason = _bad_record(layout, cells, raw)
     if reason:
         text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         batch.rejects.append(Reject(line, -1, reason, text))
         return
-    output = _json_cell(cells, columns.get("output"))
-    metadata = _json_cell(cells, columns.get("metadata"))
-    url_cell = columns.get("url")
-    url = cells[url_cell] or None if url_cell is not None else None
-    standard = {options.key, "output", "metadata", "url"}
-    extra = {name: cells[i] for name, i in columns.items() if name not in standard}
-    row_id = cells[columns[options.key]]
-    batch.append(row_id, output, metadata, url, dumps(extra, False) if extra else None, line)
+    url = cells[layout.url_at] or None if layout.url_at is not None else None
+    extra = {name: cells[i] for name, i in layout.extra}
+    batch.append(
+        cells[layout.key_at],
+        _json_cell(cells, layout.output_at),
+        _json_cell(cells, layout.metadata_at),
+        url,
+        dumps(extra, False) if extra else None,
+        line,
+    )
 
 
-def _bad_record(width: int, columns: dict[str, int], cells: list[str], key: str) -> str | None:
-    if len(cells) != width:
-        return f"expected {width} fields, found {len(cells)}"
-    if cells[columns[key]] == "":
-        return f"empty {key!r}"
-    if any(_has_bad_utf8(cell) for cell in cells):
+def _bad_record(layout: _Layout, cells: list[str], raw: str) -> str | None:
+    if len(cells) != layout.width:
+        return f"expected {layout.width} fields, found {len(cells)}"
+    if cells[layout.key_at] == "":
+        return f"empty {layout.key!r}"
+    if _has_bad_utf8(raw):  # one check of the record's text, cheaper than one per cell
         return "invalid UTF-8"
     return None
 
