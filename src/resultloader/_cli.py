@@ -70,7 +70,8 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=256 * 2**20,
             show_default=True,
             type=click.IntRange(min=1),
-            help="Longest line accepted; guards memory.",
+            metavar="N",
+            help="Longest line (or CSV record) accepted, in bytes; guards memory.",
         ),
         click.option(
             "--max-bytes",
