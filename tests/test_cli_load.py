@@ -319,3 +319,25 @@ def test_the_readme_command_on_the_sample_file(tmp_path):
     assert "123456789012345678901234567890" in rows["product_13579"][0]
     assert "0.1000000000000000055511151231257827" in rows["product_13579"][0]
     assert "Café crème ☕" in rows["product_12345"][0]
+
+
+def test_quiet_still_reports_an_error(write, tmp_path):
+    write("r.jsonl", BAD)
+    done = run("load", "r.jsonl", "--quiet", cwd=tmp_path)
+    assert_one_line_error(done, "line 3")
+
+
+def test_json_failure_prints_no_report(write, tmp_path):
+    write("r.jsonl", BAD)
+    done = run("load", "r.jsonl", "--json", cwd=tmp_path)
+    assert_one_line_error(done, "line 3")
+
+
+def test_a_database_in_use_by_another_process_is_a_one_line_error(write, tmp_path):
+    write("r.jsonl", GOOD)
+    holder = duckdb.connect(str(tmp_path / "busy.duckdb"))  # holds the file's write lock
+    try:
+        done = run("load", "r.jsonl", "--into", "busy.duckdb", cwd=tmp_path)
+    finally:
+        holder.close()
+    assert_one_line_error(done, "busy.duckdb", "in use")
