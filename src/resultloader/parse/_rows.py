@@ -97,16 +97,32 @@ def _float_or_decimal(text: str) -> float | Decimal:
     return Decimal(text)
 
 
+NESTED_TOO_DEEPLY = "invalid JSON: nested too deeply"
+# orjson writes at most 254 levels (and reads 1024): deeper values are bad rows, whichever
+# path reads them (DuckDBSink sends every row that may be this deep through Python).
+MAX_DEPTH = 254
+
+
 def dumps(value: Any, exact: bool) -> str:
-    """JSON text of a decoded value; `exact` values may hold RawNumber, Decimal or big ints."""
-    if not exact:
-        return orjson.dumps(value).decode()
-    option = orjson.OPT_PASSTHROUGH_SUBCLASS
+    """JSON text of a decoded value; `exact` values may hold RawNumber, Decimal or big ints.
+
+    Raises ValueError(NESTED_TOO_DEEPLY) for a value nested more than MAX_DEPTH levels.
+    """
     try:
-        return orjson.dumps(value, default=_raw_default, option=option).decode()
-    except orjson.JSONEncodeError:
-        value = _big_ints_as_text(value)
-        return orjson.dumps(value, default=_raw_default, option=option).decode()
+        if not exact:
+            return orjson.dumps(value).decode()
+        option = orjson.OPT_PASSTHROUGH_SUBCLASS
+        try:
+            return orjson.dumps(value, default=_raw_default, option=option).decode()
+        except orjson.JSONEncodeError as exc:
+            if "ecursion" in str(exc):
+                raise
+            value = _big_ints_as_text(value)
+            return orjson.dumps(value, default=_raw_default, option=option).decode()
+    except (orjson.JSONEncodeError, RecursionError) as exc:
+        if isinstance(exc, RecursionError) or "ecursion" in str(exc):
+            raise ValueError(NESTED_TOO_DEEPLY) from None
+        raise
 
 
 def key_text(value: Any) -> str | None:
@@ -133,12 +149,12 @@ def add_object(batch: RowBatch, obj: dict[str, Any], key: str, seq: int, exact: 
     if url is not None and not isinstance(url, str):
         obj["url"] = url  # keep an odd url in extra rather than lose it
         url = None
-    batch.append(
-        row_id,
-        None if output is None else dumps(output, exact),
-        None if metadata is None else dumps(metadata, exact),
-        str.__str__(url) if url is not None else None,
-        dumps(obj, exact) if obj else None,
-        seq,
-    )
+    try:
+        output_text = None if output is None else dumps(output, exact)
+        metadata_text = None if metadata is None else dumps(metadata, exact)
+        extra_text = dumps(obj, exact) if obj else None
+    except ValueError as exc:  # nested too deeply, or NaN from a JSON document
+        return str(exc)
+    url_text = str.__str__(url) if url is not None else None
+    batch.append(row_id, output_text, metadata_text, url_text, extra_text, seq)
     return None
