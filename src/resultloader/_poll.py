@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -245,9 +246,8 @@ class ApiClient:
         try:
             return self.session.get(self.base_url + path, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            reason = self.scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             raise PollError(
-                f"{what}: cannot reach {self.base_url}, still after retrying: {_short(reason)}"
+                f"{what}: cannot reach {self.base_url}, still after retrying: {_why(exc)}"
             ) from None
 
     def get_json(self, path: str, what: str) -> dict[str, Any]:
@@ -298,8 +298,17 @@ def _api_message(response: requests.Response) -> str | None:
     return None
 
 
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _why(exc: requests.RequestException) -> str:
+    """The root of a transport failure in a few words (requests' own text is a paragraph)."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    found = _ERRNO.search(str(exc))
+    if found:
+        return found.group(1)
+    return "connection failed" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
 
 
 def _check_base_url(url: str, provider: Provider) -> str:
