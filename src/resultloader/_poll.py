@@ -201,10 +201,12 @@ class ApiClient:
 
     def _session(self) -> requests.Session:
         retry = _Retry(
-            total=6,
-            connect=4,
+            # a server error is waited out for about a minute (0, 1, 2, 4, 8, 16, 30 s), so a
+            # short outage does not end an hours-long wait; a wrong host fails within seconds
+            total=8,
+            connect=3,
             read=2,
-            status=5,
+            status=7,
             status_forcelist=_RETRY_STATUSES,
             allowed_methods=frozenset({"GET"}),
             backoff_factor=0.5,
