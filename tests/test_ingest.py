@@ -111,6 +111,17 @@ def test_inline_numbers_are_kept_exactly(fake, clock, tmp_path):
     assert "0.12345678901234567890123" in output
 
 
+def test_inline_rows_follow_the_bad_row_policy(fake, clock):
+    rows = [{"id": "ok", "output": 1}, {"output": "no id"}, "not an object"]
+    fake.script(STATUS, sk("succeeded", data=rows))
+    with pytest.raises(resultloader.ParseError, match="line 2"):
+        sk_ingest(clock, MemorySink())
+    sink = MemorySink()
+    report = sk_ingest(clock, sink, on_error="quarantine")
+    assert set(sink.rows) == {"ok"} and report.bad_rows == 2
+    assert [r.line for r in sink.rejects] == [2, 3]
+
+
 def test_import_request_streams_the_jsonl_without_sending_the_key(fake, clock):
     fake.add_file("out.jsonl.gz", gzip.compress(SEED_ROWS.encode()))
     fake.script(STATUS, sk("uploading"), lambda: import_payload(fake.link("out.jsonl.gz")))
