@@ -247,6 +247,14 @@ def test_wrong_api_key_is_one_line_and_never_echoed(fake, clock):
     assert fake.hits(STATUS) == 1  # a 401 is not retried
 
 
+def test_a_key_with_a_trailing_newline_works_and_a_garbled_one_is_not_echoed(fake, clock):
+    fake.script(STATUS, sk("succeeded", data=[]))
+    assert sk_ingest(clock, MemorySink(), api_key=KEY + "\n").status == "succeeded"
+    with pytest.raises(resultloader.PollError, match="spaces or control characters") as info:
+        sk_ingest(clock, MemorySink(), api_key="sk-garbled\r\nkey")
+    assert "garbled" not in str(info.value)
+
+
 def test_missing_api_key(fake, clock, monkeypatch):
     monkeypatch.delenv("SAFETYKIT_API_KEY")
     with pytest.raises(resultloader.PollError, match="no API key: set SAFETYKIT_API_KEY"):

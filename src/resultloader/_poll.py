@@ -185,7 +185,8 @@ class ApiClient:
         self.provider = provider
         base = base_url or os.environ.get(provider.base_url_env) or provider.base_url
         self.base_url = _check_base_url(base.rstrip("/"), provider)
-        self._key = api_key if api_key is not None else os.environ.get(provider.key_env)
+        key = api_key if api_key is not None else os.environ.get(provider.key_env)
+        self._key = key.strip() if key else None  # a key read from a file ends in a newline
         self.budget = _Budget(clock or Clock())
         self.timeout = timeout
         self.session = self._session()
@@ -230,6 +231,12 @@ class ApiClient:
             raise PollError(
                 f"{self.provider.name}: no API key: set {self.provider.key_env} "
                 "(or pass api_key=...)"
+            )
+        if not self._key.isprintable() or any(c.isspace() for c in self._key):
+            # requests would refuse the header with the key in its message
+            raise PollError(
+                f"{self.provider.name}: the API key contains spaces or control characters; "
+                f"check {self.provider.key_env}"
             )
         return {self.provider.auth_header: f"{self.provider.auth_prefix}{self._key}"}
 
