@@ -78,9 +78,8 @@ def measure(
     return report
 
 
-def fresh_db(name: str) -> Path:
+def fresh_db(db: Path) -> Path:
     WORK.mkdir(parents=True, exist_ok=True)
-    db = WORK / f"{name}.duckdb"
     for path in (db, Path(f"{db}.wal")):
         path.unlink(missing_ok=True)
     shutil.rmtree(f"{db}.tmp", ignore_errors=True)
@@ -160,22 +159,35 @@ def main() -> None:
         "naive": Scenario("naive loop: json.loads + 1 upsert a row", args.naive_rows),
     }
     print(header(args, files["jsonl"]))
+    only = set(filter(None, args.only.split(",")))
     with HttpServer() as base:
+        url = f"{base}/{files['jsonl'].name}"
+        big_expect = {"rows_read": args.memory_rows, "rows_upserted": big_distinct}
+        reload_expect = {"rows_read": n, "rows_upserted": 0, "rows_unchanged": distinct}
+        rl, child = resultloader_cmd, child_cmd
+        db = {k: WORK / f"{k}.duckdb" for k in s}
+        db["reload"] = db["fresh"]  # the re-load goes into the table the fresh load filled
+        steps = [  # (scenario, command, expected report)
+            ("fresh", rl(str(files["jsonl"]), db["fresh"]), fresh_expect),
+            ("reload", rl(str(files["jsonl"]), db["reload"]), reload_expect),
+            ("reference", child("reference", files["jsonl"], db["reference"]), None),
+            ("http", rl(url, db["http"]), fresh_expect),
+            ("gzip", rl(str(files["gzip"]), db["gzip"]), fresh_expect),
+            ("json", rl(str(files["json"]), db["json"]), fresh_expect),
+            ("memory", rl(str(big), db["memory"]), big_expect),
+            ("naive", child("naive", naive_file, db["naive"]), None),
+        ]
         for round_ in range(1, args.repeat + 1):
             print(f"round {round_}/{args.repeat}", flush=True)
-            db = fresh_db("fresh")
-            measure(s["fresh"], resultloader_cmd(str(files["jsonl"]), db), fresh_expect)
-            reload_expect = {"rows_read": n, "rows_upserted": 0, "rows_unchanged": distinct}
-            measure(s["reload"], resultloader_cmd(str(files["jsonl"]), db), reload_expect)
-            measure(s["reference"], child_cmd("reference", files["jsonl"], fresh_db("ref")))
-            url = f"{base}/{files['jsonl'].name}"
-            measure(s["http"], resultloader_cmd(url, fresh_db("http")), fresh_expect)
-            measure(s["gzip"], resultloader_cmd(str(files["gzip"]), fresh_db("gz")), fresh_expect)
-            measure(s["json"], resultloader_cmd(str(files["json"]), fresh_db("json")), fresh_expect)
-            big_expect = {"rows_read": args.memory_rows, "rows_upserted": big_distinct}
-            measure(s["memory"], resultloader_cmd(str(big), fresh_db("big")), big_expect)
-            measure(s["naive"], child_cmd("naive", naive_file, fresh_db("naive")))
+            for key, cmd, expect in steps:
+                if only and key not in only:
+                    continue
+                if key != "reload":
+                    fresh_db(db[key])
+                measure(s[key], cmd, expect)
     shutil.rmtree(WORK, ignore_errors=True)
+    if only:
+        return
     ok = report(s, n)
     sys.exit(0 if ok else 1)
 
@@ -233,6 +245,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--naive-rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="100k rows, one round")
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenarios, for tuning (no target table)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rows, args.memory_rows, args.naive_rows, args.repeat = 100_000, 200_000, 2_000, 1
