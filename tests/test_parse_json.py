@@ -93,10 +93,19 @@ def test_a_top_level_key_named_item_is_not_mistaken_for_array_items():
     assert orjson.loads(got.extras[0]) == {"item": {"id": "inner"}, "other": [{"id": "x"}]}
 
 
-def test_a_top_level_item_array_without_an_id_is_one_bad_row():
-    got = parse('{"item":[{"id":"a"}]}', on_error="skip")
+@pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])
+def test_an_object_without_id_but_with_arrays_suggests_an_items_path(on_error):
+    # the rows are surely in the array: one bad row would hide that, so the load stops
+    with pytest.raises(ParseError, match=r"--items-path \(top-level arrays: 'item', 'more'\)"):
+        parse('{"item":[{"id":"a"}],"n":1,"more":[]}', on_error=on_error)
+
+
+def test_an_object_without_id_or_arrays_is_one_bad_row():
+    got = parse('{"name":"x","status":{"ok":true}}', on_error="quarantine")
     assert got.ids == []
-    assert [r.reason for r in got.rejects] == ["no 'id' field"]
+    assert [(r.line, r.reason, r.raw) for r in got.rejects] == [
+        (0, "no 'id' field", '{"name":"x","status":{"ok":true}}')
+    ]
 
 
 @pytest.mark.parametrize(

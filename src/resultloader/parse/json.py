@@ -104,6 +104,17 @@ def _add_document(batch: RowBatch, top: Any, source: str, options: LoadOptions) 
         raise ParseError(
             source, 0, -1, f"the document is {kind}, not an array or an object", _NOT_A_ROW_HINT
         )
+    arrays = [k for k, v in top.value.items() if isinstance(v, list)]
+    if options.key not in top.value and arrays:
+        # most likely the rows are in one of these arrays, not the document itself
+        raise ParseError(
+            source,
+            0,
+            -1,
+            f"the document is one object without an {options.key!r} field",
+            f"If its rows are in an array, pass --items-path (top-level arrays: "
+            f"{', '.join(map(repr, arrays[:5]))}).",
+        )
     _add(batch, top.value, options, 0, source)  # item 0: the document itself
 
 
