@@ -144,3 +144,14 @@ def test_an_items_path_means_a_json_document_whatever_the_name(write):
 def test_an_items_path_with_another_explicit_format_is_refused(write):
     with pytest.raises(resultloader.ParseError, match="items path applies to JSON documents"):
         load_into_memory(write("r.csv", CSV), items_path="data", format="csv")
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.csv", "r.json", "download"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_files_are_named_as_such(write, name, encoding):
+    text = '{"id":"a"}\n' if not name.endswith("csv") else "id\na\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    with pytest.raises(resultloader.ParseError, match="UTF-16"):
+        load_into_memory(write(name, data))

@@ -84,6 +84,7 @@ def iter_batches(
     document_id: str | None = None,
 ) -> Iterator[JsonlChunk | RowBatch]:
     """Stream `stream` as JSONL chunks (parsed later, maybe by the sink) or RowBatches."""
+    _refuse_utf16(stream, source)
     if options.items_path and fmt != "json":
         fmt = _items_path_format(source, options)
     if document_id is not None and not options.items_path:
@@ -110,3 +111,17 @@ def _items_path_format(source: str, options: LoadOptions) -> str:
         f"an items path applies to JSON documents, not to {options.format}",
         "Drop --items-path, or use --format json.",
     )
+
+
+def _refuse_utf16(stream: IO[bytes], source: str) -> None:
+    """Windows tools often write UTF-16: say so, rather than call every line invalid JSON."""
+    peek = getattr(stream, "peek", None)
+    head = peek(2)[:2] if peek else b""
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        raise ParseError(
+            source,
+            1,
+            0,
+            "the file is UTF-16 text (it starts with a UTF-16 byte order mark)",
+            "Convert it to UTF-8, e.g. with iconv -f UTF-16 -t UTF-8.",
+        )
