@@ -157,3 +157,10 @@ def test_batches_are_bounded_by_batch_rows():
     text = "id\n" + "".join(f"{i}\n" for i in range(25))
     batches = list(parse_csv(io.BytesIO(text.encode()), "b", LoadOptions(batch_rows=10)))
     assert [len(b) for b in batches] == [10, 10, 5]
+
+
+def test_rejects_count_towards_the_batch_size_so_memory_stays_bounded():
+    text = "id,output\n" + "x\n" * 25  # every row ragged
+    opts = LoadOptions(batch_rows=10, on_error="skip")
+    batches = list(parse_csv(io.BytesIO(text.encode()), "b", opts))
+    assert [len(b.rejects) for b in batches] == [10, 10, 5]

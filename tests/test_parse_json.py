@@ -198,3 +198,10 @@ def test_document_row_keeps_the_bytes_of_the_document():
 def test_document_row_refuses_a_broken_document():
     with pytest.raises(ParseError, match="invalid JSON document"):
         document_row(io.BytesIO(b'{"pages": ['), "d", "job-1")
+
+
+def test_rejects_count_towards_the_batch_size_so_memory_stays_bounded():
+    doc = orjson.dumps(list(range(25)))
+    opts = LoadOptions(batch_rows=10, on_error="skip")
+    batches = list(parse_json(io.BytesIO(doc), "d", opts))
+    assert [len(b.rejects) for b in batches] == [10, 10, 5]

@@ -86,7 +86,7 @@ def parse_csv(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[
             if not cells or cells == [""]:
                 continue
             _add_row(batch, layout, cells, line, raw)
-            if len(batch) >= options.batch_rows:
+            if len(batch) + len(batch.rejects) >= options.batch_rows:  # rejects use memory too
                 yield batch
                 batch = RowBatch()
         if len(batch) or batch.rejects:

@@ -71,7 +71,7 @@ def _parse(stream: _NoBom, source: str, options: LoadOptions) -> Iterator[RowBat
                 count += 1
                 _add(batch, item.value, options, count, source)
                 item = None
-                if len(batch) >= options.batch_rows:
+                if len(batch) + len(batch.rejects) >= options.batch_rows:  # rejects too
                     yield batch
                     batch = RowBatch()
             continue
