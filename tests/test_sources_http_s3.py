@@ -274,3 +274,19 @@ def test_s3_through_the_cli(bucket, s3_server, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows_upserted"] == 500
     assert (tmp_path / "results.duckdb").exists()
+
+
+# -- local sources ---------------------------------------------------------------------------------
+
+
+def test_local_sources_as_path_str_file_url_and_binary_file(write):
+    body = gzip.compress(ROWS)
+    path = write("local.jsonl.gz", body)
+    for source in (path, str(path), path.as_uri()):
+        sink, report = memory_load(source)  # type: ignore[arg-type]
+        assert len(sink.rows) == 500
+        assert report.bytes_read == len(body)
+    with path.open("rb") as f:
+        sink, report = memory_load(f)  # type: ignore[arg-type]
+    assert len(sink.rows) == 500
+    assert report.source == str(path)
