@@ -338,3 +338,10 @@ def test_duckdb_keeps_a_30_digit_integer_exactly_from_every_format(write, tmp_pa
     got = dict(table(db))
     assert got == {"j": str(BIG), "d": f'{{"n":{BIG}}}', "c": str(BIG)}
     assert int(got["j"]) == BIG
+
+
+def test_a_refused_quarantine_does_not_leave_the_source_open(write):
+    with write("r.jsonl", '{"id":"a"}\n').open("rb") as f:
+        with pytest.raises(ResultLoaderError, match="cannot keep rejected rows"):
+            resultloader.load(f, lambda i, o, m, u: None, on_error="quarantine")
+        assert f.closed

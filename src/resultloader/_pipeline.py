@@ -71,6 +71,7 @@ def run_load(
 ) -> LoadReport:
     """Drive one load: every batch to the sink, then commit; abort on any failure."""
     if options.on_error == "quarantine" and not getattr(sink, "stores_rejects", False):
+        opened.close()  # opened by the caller, never read: do not leak the file or connection
         raise ResultLoaderError(
             f"{type(sink).__name__} cannot keep rejected rows: use on_error='skip' or a sink "
             "that stores rejects (DuckDBSink, MemorySink)"
