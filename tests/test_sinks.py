@@ -147,10 +147,10 @@ def test_a_positional_only_row_function(write):
 
 def test_a_per_batch_function_gets_columnar_batches(write):
     batches: list[RowBatch] = []
-    doc = "[" + ",".join(f'{{"id":"{i}","output":{i}}}' for i in range(5)) + "]"
-    resultloader.load(write("r.json", doc), batches.append, options=LoadOptions(batch_rows=2))
+    text = "id,output\n" + "".join(f'{i},"{{""n"":{i}}}"\n' for i in range(5))
+    resultloader.load(write("r.csv", text), batches.append, options=LoadOptions(batch_rows=2))
     assert [b.ids for b in batches] == [["0", "1"], ["2", "3"], ["4"]]
-    assert batches[0].outputs == ["0", "1"]  # exact JSON text, not decoded values
+    assert batches[0].outputs == ['{"n":0}', '{"n":1}']  # exact JSON text, not decoded values
 
 
 def test_callables_are_told_apart_by_their_parameters():
