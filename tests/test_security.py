@@ -117,7 +117,8 @@ def test_a_successful_load_shows_no_signature_anywhere(server, tmp_path):
     ],
     ids=["404", "403-expired", "html", "truncated-gzip", "dropped"],
 )
-def test_a_failed_load_shows_no_signature_anywhere(server, tmp_path, resource):
+def test_a_failed_load_shows_no_signature_anywhere(server, tmp_path, resource, monkeypatch):
+    monkeypatch.setattr("resultloader._download._sleep", lambda seconds: None)
     url = server.add("/results.jsonl", resource) + "?" + SECRET
     db = tmp_path / "r.duckdb"
     code, out, err = cli("load", url, "--into", str(db), "--json")

@@ -39,6 +39,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _REFRESH_STATUSES = frozenset({401, 403, 410})
 _SKIP_PIECE = 1 << 20
+_sleep = time.sleep  # between resumes; tests replace it
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ class HttpReader(io.RawIOBase):
                 ) from None
             self._check_deadline()
             self._close_inner()
-            time.sleep(min(self.policy.backoff * 2 ** (self._resumes - 1), 10.0))
+            _sleep(min(self.policy.backoff * 2 ** (self._resumes - 1), 10.0))
             try:
                 self._inner = self._reopen_at(self._pos)
                 return
