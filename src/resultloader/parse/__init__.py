@@ -92,7 +92,7 @@ def iter_batches(
     elif fmt == "jsonl":
         yield from iter_chunks(stream, source, options)
     elif fmt == "json":
-        yield from parse_json(stream, source, options)
+        yield from parse_json(stream, source, options, as_lines=True)
     elif fmt == "csv":
         yield from parse_csv(stream, source, options)
     else:
