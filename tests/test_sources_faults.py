@@ -230,6 +230,17 @@ def test_an_expired_link_that_cannot_be_refreshed_commits_nothing(server, tmp_pa
     assert table(tmp_path / "r.duckdb") == []
 
 
+def test_headers_are_not_sent_to_a_refreshed_link_on_another_host(server):
+    steps = [Step(drop_after=int(1.5 * MB)), Step(403, {}, S3_EXPIRED)]
+    server.add("/r", Resource(BODY, steps=steps))
+    fresh = server.url("/r", host="localhost") + "?sig=new"
+    got = read_all(server.url("/r"), headers={"x-api-key": "KEY"}, refresh=lambda: fresh)
+    assert got == BODY
+    keys = [(h.headers["Host"].split(":")[0], h.headers.get("x-api-key")) for h in server.requests]
+    assert ("localhost", "KEY") not in keys and ("127.0.0.1", "KEY") in keys
+    assert keys[-1] == ("localhost", None)
+
+
 def test_refreshing_is_bounded(server):
     url = server.add("/r", Resource(BODY, steps=[Step(403, {}, S3_EXPIRED)] * 10))
     calls = []

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -210,7 +211,12 @@ class HttpReader(io.RawIOBase):
         if status in _REFRESH_STATUSES and can_refresh:
             assert self._refresh is not None
             self._refreshes += 1
-            self.url = self._refresh()
+            fresh = self._refresh()
+            if urlsplit(fresh).netloc != urlsplit(self.url).netloc:
+                # headers (an API key) were meant for the old host, not for wherever the new
+                # link points: the same rule as for a redirect
+                self._headers = {"Accept-Encoding": "identity"}
+            self.url = fresh
             return
         raise DownloadError(f"{self.name}: {_status_reason(exc, body)}") from None
 
