@@ -266,6 +266,8 @@ class DuckDBSink:
         options = self._options()
         for i in pc.indices_nonzero(wanted).to_pylist():
             raw = lines["raw"][i].as_py().encode()
+            if not raw or raw.isspace():
+                continue  # a blank line (CRLF, spaces): no row, as in the Python parser
             offset = chunk.offset + ends[i].as_py() - len(raw) - 1
             one = parse_chunk(JsonlChunk(chunk.source, raw, chunk.first_line + i, offset), options)
             if one.rejects:

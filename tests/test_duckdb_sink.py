@@ -1,0 +1,172 @@
+"""DuckDBSink's native JSONL path: exact numbers, rows left to Python, line numbers, dedupe."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+import resultloader
+from resultloader import ParseError
+from resultloader.parse import jsonl
+from resultloader.sinks import duckdb as sink_module
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of ~64 bytes: a few lines each, so every file spans many chunks."""
+    monkeypatch.setattr(jsonl.iter_chunks, "__defaults__", (64,))
+
+
+@pytest.fixture
+def python_rows(monkeypatch):
+    """The line numbers the native insert left to the Python parser."""
+    seen: list[int] = []
+    original = sink_module.parse_chunk
+
+    def spy(chunk, options):
+        seen.append(chunk.first_line)
+        return original(chunk, options)
+
+    monkeypatch.setattr(sink_module, "parse_chunk", spy)
+    return seen
+
+
+def table(db, sql="SELECT id, output, metadata, url, extra FROM results ORDER BY id"):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+BIG_INTS = [
+    "123456789012345678901234567890",
+    "-123456789012345678901234567890",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-9223372036854775809",
+]
+
+
+def test_big_integers_stay_exact_without_python(write, tmp_path, python_rows):
+    text = "".join(f'{{"id":"n{i}","output":{{"v":{v}}}}}\n' for i, v in enumerate(BIG_INTS))
+    resultloader.load(write("n.jsonl", text), tmp_path / "r.duckdb")
+    got = {r[0]: r[1] for r in table(tmp_path / "r.duckdb")}
+    assert got == {f"n{i}": f'{{"v":{v}}}' for i, v in enumerate(BIG_INTS)}
+    assert python_rows == []  # DuckDB kept them: no row needed the Python parser
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "0.1000000000000000055511151231257827",
+        "123456789012345.67",
+        "1e400",
+        "12345678901234567e2",
+        "3.14159265358979323846",
+    ],
+)
+def test_numbers_a_double_would_change_go_to_python_and_stay_exact(
+    write, tmp_path, python_rows, number
+):
+    text = f'{{"id":"a","output":1.5}}\n{{"id":"n","output":{{"v":{number}}}}}\n'
+    resultloader.load(write("n.jsonl", text), tmp_path / "r.duckdb")
+    got = {r[0]: r[1] for r in table(tmp_path / "r.duckdb")}
+    assert got == {"a": "1.5", "n": f'{{"v":{number}}}'}
+    assert python_rows == [2]
+
+
+def test_last_row_wins_across_chunks_and_python_rows(write, tmp_path, small_chunks):
+    lines = [f'{{"id":"k","output":{i}}}' for i in range(20)]
+    lines[7] = '{"id":"k","output":0.1000000000000000055511151231257827}'  # a Python row
+    lines.append('{"id":"k","output":"last", "output":"really last"}')  # duplicate keys
+    lines += [f'{{"id":"o{i}","output":{i}}}' for i in range(10)]
+    report = resultloader.load(write("d.jsonl", "\n".join(lines) + "\n"), tmp_path / "r.duckdb")
+    got = {r[0]: r[1] for r in table(tmp_path / "r.duckdb")}
+    assert got["k"] == '"really last"'  # the later key of a line wins, as in Python
+    assert (report.rows_read, report.rows_upserted, report.duplicates) == (31, 11, 20)
+
+
+def test_a_flagged_row_that_wins_is_the_last_line(write, tmp_path, small_chunks):
+    lines = [f'{{"id":"k","output":{i}}}' for i in range(10)]
+    lines.append('{"id":"k","output":0.1000000000000000055511151231257827}')
+    resultloader.load(write("d.jsonl", "\n".join(lines) + "\n"), tmp_path / "r.duckdb")
+    assert table(tmp_path / "r.duckdb")[0][1] == "0.1000000000000000055511151231257827"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_bad_row_is_reported_with_its_true_line_and_offset(write, tmp_path, monkeypatch, chunked):
+    if chunked:
+        monkeypatch.setattr(jsonl.iter_chunks, "__defaults__", (64,))
+    good = '{"id":"a","output":1}\n'
+    text = good * 5 + "\n\r\n" + good + '{"id":"b","output":NaN}\n' + good
+    with pytest.raises(ParseError) as caught:
+        resultloader.load(write("b.jsonl", text), tmp_path / "r.duckdb")
+    assert caught.value.line == 9
+    assert caught.value.offset == len(good) * 6 + 3
+
+
+def test_quarantine_keeps_true_line_numbers_across_chunks(write, tmp_path, small_chunks):
+    text = '{"id":"a"}\n\n{"bad json\n{"id":"b"}\r\n7\n{"id":{"x":1}}\n{"id":"c"}\n'
+    report = resultloader.load(write("q.jsonl", text), tmp_path / "r.duckdb", on_error="quarantine")
+    rows = table(tmp_path / "r.duckdb", "SELECT line, byte_offset FROM results_rejects ORDER BY 1")
+    assert rows == [(3, 12), (5, 35), (6, 37)]
+    assert report.bad_rows == 3
+    assert [r[0] for r in table(tmp_path / "r.duckdb")] == ["a", "b", "c"]
+
+
+def test_blank_lines_crlf_and_extra_fields_stay_native(write, tmp_path, python_rows):
+    text = '\n{"id":"a","output":null,"score":3}\r\n  \n{"id":"b","metadata":{"k":[1]}}\n\n'
+    report = resultloader.load(write("c.jsonl", text), tmp_path / "r.duckdb")
+    assert table(tmp_path / "r.duckdb") == [
+        ("a", None, "{}", None, '{"score":3}'),
+        ("b", None, '{"k":[1]}', None, None),
+    ]
+    assert (report.rows_read, report.null_outputs, report.missing_metadata) == (2, 2, 1)
+    assert python_rows == []  # blank lines are skipped, not parsed
+
+
+def test_invalid_utf8_is_reported_by_the_python_parser(write, tmp_path):
+    text = b'{"id":"a"}\n{"id":"\xff"}\n'
+    with pytest.raises(ParseError) as caught:
+        resultloader.load(write("u.jsonl", text), tmp_path / "r.duckdb")
+    assert caught.value.line == 2
+
+
+def test_reload_counts_unchanged_and_replaces_changed_rows(write, tmp_path):
+    db = tmp_path / "r.duckdb"
+    first = '{"id":"a","output":1}\n{"id":"b","output":2,"metadata":{}}\n{"id":"c"}\n'
+    resultloader.load(write("1.jsonl", first), db)
+    before = table(db, "SELECT id, _loaded_at FROM results ORDER BY id")
+    second = '{"id":"a","output":1}\n{"id":"b","output":3}\n{"id":"c","metadata":null}\n'
+    report = resultloader.load(write("2.jsonl", second), db)
+    assert (report.rows_upserted, report.rows_unchanged) == (1, 2)
+    assert [r[:2] for r in table(db)] == [("a", "1"), ("b", "3"), ("c", None)]
+    after = dict(table(db, "SELECT id, _loaded_at FROM results ORDER BY id"))
+    assert after["a"] == dict(before)["a"] and after["c"] == dict(before)["c"]
+
+
+def test_a_json_array_lands_like_the_same_rows_as_jsonl(write, tmp_path):
+    rows = [
+        '{"id":"a","output":{"n":123456789012345678901234567890},"x":1}',
+        '{"id":7,"output":null,"metadata":{"m":"é"}}',
+        '{"id":"a","output":{"d":0.1000000000000000055511151231257827},"url":"u"}',
+    ]
+    as_jsonl = "".join(r + "\n" for r in rows)
+    doc = "[" + ",\n ".join(rows) + "]"
+    resultloader.load(write("r.jsonl", as_jsonl), tmp_path / "l.duckdb")
+    report = resultloader.load(write("r.json", doc), tmp_path / "j.duckdb")
+    assert table(tmp_path / "j.duckdb") == table(tmp_path / "l.duckdb")
+    assert (report.rows_read, report.rows_upserted, report.duplicates) == (3, 2, 1)
+
+
+def test_a_json_array_item_that_is_not_a_row_is_named_by_its_number(write, tmp_path):
+    doc = '[{"id":"a"}, 7, {"id":"b"}, {"id":"a","output":1}]'
+    report = resultloader.load(write("r.json", doc), tmp_path / "r.duckdb", on_error="skip")
+    assert report.bad_rows == 1
+    assert table(tmp_path / "r.duckdb", "SELECT id, output FROM results ORDER BY id") == [
+        ("a", "1"),
+        ("b", None),
+    ]
+    with pytest.raises(ParseError, match="item 2 of the array"):
+        resultloader.load(write("r.json", doc), tmp_path / "f.duckdb")
