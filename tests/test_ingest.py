@@ -526,3 +526,16 @@ def test_connection_errors_are_retried_then_reported(clock, monkeypatch):
             "pulse", JOB, MemorySink(), base_url=f"http://127.0.0.1:{port}", poll=clock.policy()
         )
     assert len(clock.sleeps) >= 2  # backed off between attempts, through the injected clock
+
+
+def test_base_urls_default_to_the_public_apis(monkeypatch):
+    from resultloader._poll import ApiClient
+    from resultloader.providers import get_provider
+
+    for name in ("SAFETYKIT_BASE_URL", "PULSE_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert ApiClient(get_provider("safetykit")).base_url == "https://api.safetykit.com"
+    assert ApiClient(get_provider("safetykit-batch")).base_url == "https://api.safetykit.com"
+    assert ApiClient(get_provider("pulse")).base_url == "https://api.runpulse.com"
+    monkeypatch.setenv("PULSE_BASE_URL", "https://pulse.internal.example/")
+    assert ApiClient(get_provider("pulse")).base_url == "https://pulse.internal.example"
