@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse.csv import parse_csv
@@ -164,3 +167,32 @@ def test_rejects_count_towards_the_batch_size_so_memory_stays_bounded():
     opts = LoadOptions(batch_rows=10, on_error="skip")
     batches = list(parse_csv(io.BytesIO(text.encode()), "b", opts))
     assert [len(b.rejects) for b in batches] == [10, 10, 5]
+
+
+# no lone "\r": csv.writer with "\n" line endings leaves it unquoted, so it reads as a CRLF
+cell_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
+    max_size=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(cell_text, cell_text), min_size=1, max_size=20))
+def test_any_csv_written_by_the_csv_module_reads_back_with_start_lines(rows):
+    rows = [(f"k{i}", note) for i, (_, note) in enumerate(rows)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "note"])
+    writer.writerows(rows)
+    text = out.getvalue()
+    got = parse(text)
+    assert got.ids == [r[0] for r in rows]
+    assert [orjson.loads(e)["note"] for e in got.extras] == [r[1] for r in rows]
+    # each row starts on the line after everything written before it
+    starts, line = [], 2
+    for row in rows:
+        starts.append(line)
+        one = io.StringIO()
+        csv.writer(one, lineterminator="\n").writerow(row)
+        line += one.getvalue().count("\n")
+    assert got.seq == starts
