@@ -345,3 +345,20 @@ def test_a_refused_quarantine_does_not_leave_the_source_open(write):
         with pytest.raises(ResultLoaderError, match="cannot keep rejected rows"):
             resultloader.load(f, lambda i, o, m, u: None, on_error="quarantine")
         assert f.closed
+
+
+def test_duckdb_ledger_records_each_load(write, tmp_path):
+    db = tmp_path / "r.duckdb"
+    text = '{"id":"a"}\n{"id":"a","output":1}\nbad\n{"id":"b"}\n'
+    path = write("l.jsonl", text)
+    report = resultloader.load(path, db, on_error="skip")
+    resultloader.load(path, db, on_error="skip")
+    rows = table(
+        db,
+        "SELECT target, source, status, rows_read, rows_upserted, rows_unchanged, duplicates,"
+        " bad_rows, bytes, started_at <= finished_at FROM _resultloader_loads ORDER BY started_at",
+    )
+    assert rows == [
+        ("results", report.source, "committed", 3, 2, 0, 1, 1, len(text), True),
+        ("results", report.source, "committed", 3, 0, 2, 1, 1, len(text), True),
+    ]
