@@ -1,0 +1,77 @@
+"""The SQL of DuckDBSink: tables, the native JSONL insert, the merge's comparison."""
+
+from __future__ import annotations
+
+LEDGER = "_resultloader_loads"
+_STAGE, _STAGE_REJECTS, _LINES = "_rl_stage", "_rl_stage_rejects", "_rl_lines"
+# DuckDB keeps integers of any size exactly, but parses decimals and exponents into a double.
+# Flag 15+ digits around a dot or before an exponent, 3-digit exponents (1e-400 becomes 0.0),
+# and NaN/Infinity, which DuckDB accepts but JSON does not. False alarms only cost Python time.
+_NEEDS_PYTHON = "|".join(
+    [
+        *(f"[0-9]{{{k}}}\\.[0-9]{{{15 - k}}}" for k in range(1, 15)),
+        *("[0-9]{15}[.eE]", "[0-9][eE][-+]?[0-9]{3}", "NaN", "Infinity"),
+    ]
+)
+# Rows with more than 254 `[`/`{` may be nested deeper than the Python parser accepts
+# (parse._rows.MAX_DEPTH); the native insert leaves them to Python, so both paths agree.
+_BLANK = r"[ \t\r\x0b\x0c]*"  # what bytes.isspace() calls blank, as the Python parser does
+_BATCH_ROWS = 16_384  # Arrow record batches: DuckDB scans one per thread
+
+_TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
+    id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON,
+    _source VARCHAR, _loaded_at TIMESTAMP)"""
+_REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {t}_rejects (
+    _source VARCHAR, line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR,
+    _loaded_at TIMESTAMP)"""
+_LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
+    load_id VARCHAR, target VARCHAR, source VARCHAR, provider VARCHAR, job_id VARCHAR,
+    job_status VARCHAR, status VARCHAR, rows_read BIGINT, rows_upserted BIGINT,
+    rows_unchanged BIGINT, duplicates BIGINT, bad_rows BIGINT, bytes BIGINT,
+    started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR)"""
+_STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (
+    seq BIGINT, id VARCHAR, output VARCHAR, metadata VARCHAR, url VARCHAR, extra VARCHAR)"""
+_STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
+    line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
+
+# Ids whose winning row equals the stored one. Rows are compared by an MD5 of their fields,
+# each framed by its length so no two rows share a text: joining 16-byte digests instead of
+# the JSON itself keeps the join's memory small and off disk. A changed row that kept its MD5
+# would need a collision, which data that is not built to collide does not produce.
+_SAME_SQL = """CREATE OR REPLACE TEMP TABLE _rl_same AS
+SELECT s.id FROM (SELECT s.id, {digest_s} AS digest FROM {winners}) s
+JOIN (SELECT id, {digest_o} AS digest FROM {t}) o ON o.id = s.id AND o.digest = s.digest"""
+
+
+def _digest(prefix: str, metadata: str) -> str:
+    fields = (f"{prefix}output", metadata, f"{prefix}url", f"{prefix}extra")
+    framed = " || ',' || ".join(f"coalesce(length({f}) || ':' || {f}, '-')" for f in fields)
+    return f"md5_number({framed})"
+
+
+_SAME_SQL = _SAME_SQL.replace("{digest_s}", _digest("s.", "coalesce(s.metadata, '{{}}')"))
+_SAME_SQL = _SAME_SQL.replace("{digest_o}", _digest("", "metadata"))
+
+# RETURNING hands back the seq of every staged row (the missing ones need Python) and what
+# the report counts, so no query has to scan the stage per chunk.
+_NATIVE_INSERT = """INSERT INTO {stage}
+SELECT seq, v[1]->>'$',
+    CASE WHEN v[2] <> 'null' THEN v[2] END,
+    CASE WHEN v[3] <> 'null' THEN v[3] END,
+    v[4]->>'$',
+    CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
+                     + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
+         THEN json_merge_patch(raw, '{patch}') END
+FROM (
+    SELECT seq, raw, json_keys(raw) AS k,
+           json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
+    FROM {lines} WHERE NOT regexp_full_match(raw, '{blank}')
+)
+WHERE NOT coalesce(
+    json_type(v[1]) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
+    OR coalesce(json_type(v[4]) NOT IN ('VARCHAR', 'NULL'), false)
+    OR len(k) <> len(list_distinct(k))
+    OR regexp_matches(raw, '{needs_python}')
+    OR (length(raw) > 508
+        AND length(raw) - length(replace(replace(raw, '[', ''), '{{', '')) > 254), true)
+RETURNING seq, output IS NULL AS no_output, metadata IS NULL AS no_metadata"""
