@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import os
 import random
 import zlib
 from pathlib import Path
@@ -309,11 +308,14 @@ def test_a_truncated_compressed_stream_commits_nothing(server, tmp_path, kind, p
 
 def test_a_corrupt_gzip_stream_commits_nothing(tmp_path):
     data = bytearray(gzip.compress(BODY))
-    data[len(data) // 2 : len(data) // 2 + 64] = os.urandom(64)
+    middle = len(data) // 2
+    data[middle : middle + 64] = random.Random(5).randbytes(64)
     path = tmp_path / "r.jsonl.gz"
     path.write_bytes(bytes(data))
-    with pytest.raises(DownloadError, match=r"corrupt gzip stream|truncated"):
-        load_url(str(path), tmp_path / "r.duckdb")
+    # skip: the garbage the corrupt block inflates to must not stop the load before the
+    # decompressor notices (at the latest at the CRC check)
+    with pytest.raises(DownloadError, match=r"(corrupt|truncated) gzip stream"):
+        load_url(str(path), tmp_path / "r.duckdb", on_error="skip")
     assert table(tmp_path / "r.duckdb") == []
 
 
@@ -321,9 +323,9 @@ def test_a_corrupt_gzip_stream_commits_nothing(tmp_path):
 
 
 def bomb(size: int, line: bytes | None = None) -> bytes:
-    """`size` bytes of zeros (or of `line` repeated), gzip-compressed, streamed."""
+    """About `size` bytes of zeros (or of `line` repeated), gzip-compressed, streamed."""
     out, pack = [], zlib.compressobj(9, zlib.DEFLATED, 31)
-    piece = (line * (MB // len(line) + 1))[:MB] if line else bytes(MB)
+    piece = line * (MB // len(line)) if line else bytes(MB)  # whole lines only
     for _ in range(size // MB):
         out.append(pack.compress(piece))
     out.append(pack.flush())
