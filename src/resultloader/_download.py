@@ -138,7 +138,11 @@ class HttpReader(io.RawIOBase):
         self._session = make_session(policy, headers or {})
         self._started = time.monotonic()
         self._pos, self._resumes, self._refreshes = 0, 0, 0
-        self._inner: Any = self._get()
+        try:
+            self._inner: Any = self._get()
+        except BaseException:
+            self._session.close()
+            raise
         first = self._inner.response
         self.content_type: str | None = first.headers.get("Content-Type")
         length = self._inner.content_length
