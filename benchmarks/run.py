@@ -46,7 +46,7 @@ class Scenario:
         return statistics.median(self.rss_mb)
 
 
-def _spawn_wait(args: list[str]) -> tuple[float, float, str, str, int]:
+def _spawn_wait(args: list[str]) -> tuple[float, float, float, str, str, int]:
     started = time.perf_counter()
     child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = child.stdout.read(), child.stderr.read()  # type: ignore[union-attr]
@@ -55,6 +55,7 @@ def _spawn_wait(args: list[str]) -> tuple[float, float, str, str, int]:
     return (
         time.perf_counter() - started,
         usage.ru_maxrss / 1024,
+        usage.ru_utime + usage.ru_stime,
         out.decode(),
         err.decode(errors="replace"),
         child.returncode,
@@ -64,7 +65,7 @@ def _spawn_wait(args: list[str]) -> tuple[float, float, str, str, int]:
 def measure(
     scenario: Scenario, args: list[str], expect: dict[str, int] | None = None
 ) -> dict[str, int]:
-    wall, rss, out, err, code = _spawn_wait(args)
+    wall, rss, cpu, out, err, code = _spawn_wait(args)
     if code != 0:
         raise SystemExit(f"failed ({code}): {' '.join(args)}\n{err}")
     report = json.loads(out) if out.strip().startswith("{") else {}
@@ -74,7 +75,7 @@ def measure(
             raise SystemExit(f"{scenario.name}: unexpected counts (got, want): {wrong}")
     scenario.walls.append(wall)
     scenario.rss_mb.append(rss)
-    print(f"  {scenario.name:44} {wall:7.2f} s  {rss:6.0f} MB", flush=True)
+    print(f"  {scenario.name:46} {wall:6.2f} s {rss:5.0f} MB  (CPU {cpu:5.2f} s)", flush=True)
     return report
 
 

@@ -346,10 +346,33 @@ def _split_lines(chunk: JsonlChunk) -> pa.Table | None:
     table = pa.table(
         {
             "seq": pa.array(range(first, first + len(lines)), pa.int64()),
+            "maybe_inexact": _maybe_inexact(chunk.data, len(lines)),
             "raw": lines,
         }
     )
     return pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
+
+
+# digits and dots become "0", everything else a space: a long number is a run of "0"s
+_NUMBERISH = bytes(ord("0") if c in b"0123456789." else 32 for c in range(256))
+_LONG = b"0" * 15
+
+
+def _maybe_inexact(data: bytes, count: int) -> pa.Array:
+    """1 for each line with a run of 15+ digits and dots (a number a double may not hold,
+    or a long integer, which the SQL lets through); else 0. C-speed: translate and find."""
+    marks = bytearray(count)
+    numberish = data.translate(_NUMBERISH)
+    line, counted, at = 0, 0, numberish.find(_LONG)
+    while at >= 0:
+        line += data.count(b"\n", counted, at)
+        marks[line] = 1
+        end = data.find(b"\n", at)
+        if end < 0:
+            break
+        line, counted = line + 1, end + 1
+        at = numberish.find(_LONG, counted)
+    return pa.Array.from_buffers(pa.uint8(), count, [None, pa.py_buffer(marks)])
 
 
 def _extend(batch: RowBatch, more: RowBatch) -> None:
