@@ -15,7 +15,7 @@ _NEEDS_PYTHON = "|".join(
 # Rows with more than 254 `[`/`{` may be nested deeper than the Python parser accepts
 # (parse._rows.MAX_DEPTH); the native insert leaves them to Python, so both paths agree.
 _BLANK = r"[ \t\r\x0b\x0c]*"  # what bytes.isspace() calls blank, as the Python parser does
-_BATCH_ROWS = 16_384  # Arrow record batches: DuckDB scans one per thread
+_BATCH_ROWS = 4096  # Arrow record batches: DuckDB scans one per thread, so several a chunk
 
 _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
     id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON,
@@ -28,8 +28,9 @@ _LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
     job_status VARCHAR, status VARCHAR, rows_read BIGINT, rows_upserted BIGINT,
     rows_unchanged BIGINT, duplicates BIGINT, bad_rows BIGINT, bytes BIGINT,
     started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR)"""
+# JSON columns: DuckDB validates text cast to JSON; the native path's values are JSON already
 _STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (
-    seq BIGINT, id VARCHAR, output VARCHAR, metadata VARCHAR, url VARCHAR, extra VARCHAR)"""
+    seq BIGINT, id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON)"""
 _STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
     line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
 
@@ -48,7 +49,7 @@ def _digest(prefix: str, metadata: str) -> str:
     return f"md5_number({framed})"
 
 
-_SAME_SQL = _SAME_SQL.replace("{digest_s}", _digest("s.", "coalesce(s.metadata, '{{}}')"))
+_SAME_SQL = _SAME_SQL.replace("{digest_s}", _digest("s.", "coalesce(s.metadata, '{{}}'::JSON)"))
 _SAME_SQL = _SAME_SQL.replace("{digest_o}", _digest("", "metadata"))
 
 # RETURNING hands back the seq of every staged row (the missing ones need Python) and what

@@ -254,8 +254,8 @@ class DuckDBSink:
                 winners += " ANTI JOIN _rl_same x ON x.id = s.id"
         if winners:
             row = con.execute(
-                f"""INSERT INTO {t} SELECT s.id, s.output, coalesce(s.metadata, '{{}}'), s.url,
-                    s.extra, ?, ? FROM {winners}""",
+                f"""INSERT INTO {t} SELECT s.id, s.output, coalesce(s.metadata, '{{}}'::JSON),
+                    s.url, s.extra, ?, ? FROM {winners}""",
                 [source, now],
             ).fetchone()
             upserted = int(row[0]) if row else 0
