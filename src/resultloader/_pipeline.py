@@ -123,6 +123,9 @@ def _feed(
     background, since closing waits for that read."""
     finished = threading.Event()
     batches = iter_batches(opened.stream, info.source, fmt, options, document_id)
+    prepare = getattr(sink, "prepare_jsonl", None) if native else None
+    if prepare is not None:  # the sink's own work on a chunk, done ahead in the reading thread
+        batches = (prepare(b) if isinstance(b, JsonlChunk) else b for b in batches)
     try:
         with contextlib.closing(_prefetch(batches, finished=finished)) as items:
             for item in items:

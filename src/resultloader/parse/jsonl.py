@@ -7,7 +7,7 @@ get `parse_chunk`'s columns. Either way memory holds one chunk, never the file.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 import orjson
@@ -22,12 +22,17 @@ CHUNK_BYTES = 4 * 1024 * 1024  # ~18k rows: big enough for DuckDB, small for mem
 
 @dataclass(frozen=True)
 class JsonlChunk:
-    """Whole lines of a JSONL source. `first_line` is 1-based; `offset` is the byte offset."""
+    """Whole lines of a JSONL source. `first_line` is 1-based; `offset` is the byte offset.
+
+    `prepared` is what a JSONL-reading sink's `prepare_jsonl` made of the chunk ahead of time,
+    in the reading thread (the DuckDB sink splits it into Arrow lines there).
+    """
 
     source: str
     data: bytes
     first_line: int
     offset: int
+    prepared: object = field(default=None, compare=False, repr=False)
 
 
 def iter_chunks(

@@ -14,7 +14,7 @@ _NEEDS_PYTHON = "|".join(
 )
 # Rows with more than 254 `[`/`{` may be nested deeper than the Python parser accepts
 # (parse._rows.MAX_DEPTH); the native insert leaves them to Python, so both paths agree.
-_BLANK = r"[ \t\r\x0b\x0c]*"  # what bytes.isspace() calls blank, as the Python parser does
+_BLANK = r"[ \t\r\n\x0b\x0c]*"  # what bytes.isspace() calls blank, as the Python parser does
 _BATCH_ROWS = 4096  # Arrow record batches: DuckDB scans one per thread, so several a chunk
 
 _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (

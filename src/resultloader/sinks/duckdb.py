@@ -15,8 +15,10 @@ out of the native insert and parsed in Python; a chunk DuckDB cannot read at all
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -36,6 +38,7 @@ from .._model import (
     check_name,
 )
 from ..parse import JsonlChunk, parse_chunk
+from ..parse.jsonl import CHUNK_BYTES
 from ._duckdb_sql import (
     _BATCH_ROWS,
     _BLANK,
@@ -69,7 +72,7 @@ class DuckDBSink:
         database: str | os.PathLike[str] | duckdb.DuckDBPyConnection = "results.duckdb",
         table: str = "results",
         *,
-        memory_limit: str | None = "128MB",
+        memory_limit: str | None = "96MB",
     ) -> None:
         self.table = _check_table(table)
         self.database = database
@@ -78,6 +81,7 @@ class DuckDBSink:
         self._info: LoadInfo | None = None
         self._load_id = ""
         self._native_sql = ""
+        self._raised_to = 0
 
     def __repr__(self) -> str:
         where = "<connection>" if self._owns_no_connection else os.fspath(self.database)  # type: ignore[arg-type]
@@ -90,7 +94,7 @@ class DuckDBSink:
     # -- the Sink protocol -------------------------------------------------------------------
 
     def begin(self, info: LoadInfo) -> None:
-        self._info, self._load_id = info, uuid.uuid4().hex
+        self._info, self._load_id, self._raised_to = info, uuid.uuid4().hex, 0
         con = self._connect()
         key = info.options.key
         patch = "{" + ",".join(f'"{k}":null' for k in (key, "output", "metadata", "url")) + "}"
@@ -135,10 +139,18 @@ class DuckDBSink:
             rejects = [(r.line, r.offset, r.reason, r.raw) for r in batch.rejects]
             con.executemany(f"INSERT INTO {_STAGE_REJECTS} VALUES (?, ?, ?, ?)", rejects)
 
+    @staticmethod
+    def prepare_jsonl(chunk: JsonlChunk) -> JsonlChunk:
+        """Split the chunk into Arrow lines ahead of `write_jsonl`, in the reading thread, so
+        it overlaps with DuckDB's work on the chunk before. (Thread-safe: no state.)"""
+        return dataclasses.replace(chunk, prepared=(_split_lines(chunk),))
+
     def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None:
         """Stage a JSONL chunk with DuckDB's JSON functions; None if Python must parse it."""
         con = self._require()
-        lines = _split_lines(chunk)
+        self._fit(len(chunk.data))
+        ahead = chunk.prepared
+        lines = ahead[0] if isinstance(ahead, tuple) else _split_lines(chunk)
         if lines is None:
             return None  # not UTF-8: Python finds the line and says so
         con.register(_LINES, lines)
@@ -202,15 +214,15 @@ class DuckDBSink:
         on_error handling, and its true line number."""
         con = self._require()
         wanted = pc.invert(pc.is_in(lines["seq"], value_set=staged_seq))
-        lengths = pc.binary_length(lines["raw"])
-        ends = pc.cumulative_sum(pc.add(lengths, 1))  # each line and its newline
+        ends = pc.cumulative_sum(pc.binary_length(lines["raw"]))  # lines keep their newline
         fixed = RowBatch()
         options = self._options()
         for i in pc.indices_nonzero(wanted).to_pylist():
-            raw = lines["raw"][i].as_py().encode()
+            line = lines["raw"][i].as_py().encode()
+            offset = chunk.offset + ends[i].as_py() - len(line)
+            raw = line.removesuffix(b"\n")
             if not raw or raw.isspace():
                 continue  # a blank line (CRLF, spaces): no row, as in the Python parser
-            offset = chunk.offset + ends[i].as_py() - len(raw) - 1
             one = parse_chunk(JsonlChunk(chunk.source, raw, chunk.first_line + i, offset), options)
             if one.rejects:
                 last = chunk.first_line + lines.num_rows
@@ -222,6 +234,17 @@ class DuckDBSink:
         self.write(fixed)
         stats.add(fixed.stats())
         return stats
+
+    def _fit(self, size: int) -> None:
+        """Raise the memory limit for a chunk far above the usual size (a line of many MB):
+        DuckDB needs a few copies of its longest value in memory at once."""
+        limit = _size_bytes(self.memory_limit or "")
+        if self._owns_no_connection or not limit or size < 2 * CHUNK_BYTES:
+            return
+        need = 4 * size
+        if need > max(limit, self._raised_to):
+            self._raised_to = need
+            self._require().execute(f"SET memory_limit = '{need // 2**20}MB'")
 
     def _options(self) -> LoadOptions:
         assert self._info is not None
@@ -339,14 +362,20 @@ def _split_lines(chunk: JsonlChunk) -> pa.Table | None:
         text = whole.cast(pa.large_string())  # validates UTF-8
     except pa.ArrowInvalid:
         return None
-    lines = pc.split_pattern(text, "\n").flatten()
-    if chunk.data.endswith(b"\n"):
-        lines = lines.slice(0, len(lines) - 1)
-    first = chunk.first_line
+    pieces = pc.split_pattern(text, "\n").flatten()  # a copy, only to learn where lines end
+    count = len(pieces) - chunk.data.endswith(b"\n")
+    ordinals = pa.array(range(count + 1), pa.int64())
+    # the lines again, over the chunk's own bytes: each keeps its newline, which JSON allows
+    lengths = pa.Array.from_buffers(pa.int64(), len(pieces) + 1, [None, pieces.buffers()[1]])
+    starts = pc.add(lengths.slice(pieces.offset, count + 1), ordinals)
+    starts = pc.min_element_wise(starts, pa.scalar(len(chunk.data), pa.int64()))
+    lines = pa.LargeStringArray.from_buffers(
+        count, starts.buffers()[1], pa.py_buffer(chunk.data), offset=starts.offset
+    )
     table = pa.table(
         {
-            "seq": pa.array(range(first, first + len(lines)), pa.int64()),
-            "maybe_inexact": _maybe_inexact(chunk.data, len(lines)),
+            "seq": pc.add(ordinals.slice(0, count), chunk.first_line),
+            "maybe_inexact": _maybe_inexact(chunk.data, count),
             "raw": lines,
         }
     )
@@ -373,6 +402,14 @@ def _maybe_inexact(data: bytes, count: int) -> pa.Array:
         line, counted = line + 1, end + 1
         at = numberish.find(_LONG, counted)
     return pa.Array.from_buffers(pa.uint8(), count, [None, pa.py_buffer(marks)])
+
+
+def _size_bytes(text: str) -> int:
+    """'96MB', '1.5 GiB' as bytes; 0 if it is not such a size."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B\s*", text, re.IGNORECASE)
+    if not match:
+        return 0
+    return int(float(match[1]) * 1024 ** " KMGT".index(match[2].upper() or " "))
 
 
 def _extend(batch: RowBatch, more: RowBatch) -> None:
