@@ -72,7 +72,7 @@ class DuckDBSink:
         database: str | os.PathLike[str] | duckdb.DuckDBPyConnection = "results.duckdb",
         table: str = "results",
         *,
-        memory_limit: str | None = "96MB",
+        memory_limit: str | None = "64MB",
     ) -> None:
         self.table = _check_table(table)
         self.database = database
