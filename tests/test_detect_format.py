@@ -155,3 +155,15 @@ def test_utf16_files_are_named_as_such(write, name, encoding):
         data = b"\xfe\xff" + data
     with pytest.raises(resultloader.ParseError, match="UTF-16"):
         load_into_memory(write(name, data))
+
+
+def test_a_jsonl_name_wins_over_a_broken_first_line(write, tmp_path):
+    import pytest
+
+    import resultloader
+
+    src = write("broken.jsonl", '{"id": "a", "output": \n{"id":"b"}\n')
+    with pytest.raises(resultloader.ParseError) as caught:
+        resultloader.load(src, tmp_path / "r.duckdb")
+    assert caught.value.line == 1
+    assert "document" not in str(caught.value)

@@ -41,6 +41,8 @@ def detect_format(name: str, content_type: str | None, head: bytes) -> str:
     sniffed = _sniff(head)
     if declared == "csv":
         return "csv"
+    if declared == "jsonl" and not (sniffed == "json" and _is_array(head)):
+        return "jsonl"  # a .jsonl whose first line is broken is still JSONL, with a bad line 1
     if sniffed in ("json", "jsonl"):
         return sniffed  # content wins: many APIs name their JSONL files .json
     if declared:
@@ -63,6 +65,10 @@ def _sniff(head: bytes) -> str | None:
     if newline or text.startswith(b"["):
         return "json"  # a pretty-printed document
     return "long-line"  # never csv, though such a line surely holds commas
+
+
+def _is_array(head: bytes) -> bool:
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
 
 
 def _is_json(line: bytes) -> bool:
