@@ -56,12 +56,23 @@ def naive(path: str, db: str) -> None:
     con.close()
 
 
+def distinct(path: str, _db: str) -> None:
+    sql = "SELECT count(DISTINCT json->>'id') FROM read_ndjson_objects(?)"
+    print(duckdb.connect().execute(sql, [path]).fetchone()[0])  # type: ignore[index]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 def serve(directory: str, port: str) -> None:
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=directory)
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    """Files with Content-Length, as object stores serve them."""
+    handler = functools.partial(_Quiet, directory=directory)
     ThreadingHTTPServer(("127.0.0.1", int(port)), handler).serve_forever()
 
 
 if __name__ == "__main__":
     role, *rest = sys.argv[1:]
-    {"reference": reference, "naive": naive, "serve": serve}[role](*rest)
+    roles = {"reference": reference, "naive": naive, "serve": serve, "distinct": distinct}
+    roles[role](*rest)

@@ -9,6 +9,7 @@ import resultloader
 from resultloader import ParseError
 from resultloader.parse import jsonl
 from resultloader.sinks import duckdb as sink_module
+from resultloader.sinks._duckdb_lines import maybe_inexact
 
 
 @pytest.fixture
@@ -182,5 +183,5 @@ def test_maybe_inexact_marks_the_lines_with_suspect_numbers():
         b"\n"
         b'{"a":-Infinity}'  # the last line, no newline
     )
-    marks = sink_module._maybe_inexact(data, 7).to_pylist()
+    marks = maybe_inexact(data, 7).to_pylist()
     assert marks == [0, 1, 0, 0, 1, 0, 0]  # NaN and Infinity are found by the SQL

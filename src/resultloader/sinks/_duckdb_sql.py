@@ -65,7 +65,7 @@ SELECT seq, v[1]->>'$',
 FROM (
     SELECT seq, raw, maybe_inexact, json_keys(raw) AS k,
            json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
-    FROM {lines} WHERE NOT regexp_full_match(raw, '{blank}')
+    FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}')
 )
 WHERE NOT coalesce(
     json_type(v[1]) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
