@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import ijson
+import orjson
 
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
-from ._rows import add_object, dumps
+from ._rows import _raw_default, add_object, dumps
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
 _BOM = b"\xef\xbb\xbf"
@@ -52,8 +53,8 @@ def _array_as_lines(
     lines: list[bytes] = []
     first, size = 1, 0
     for number, value in enumerate(ijson.items(reader, "item", use_float=False), 1):
-        if isinstance(value, dict) and type(value.get(options.key)) in (str, int):
-            line = dumps(value, True).encode()  # exact: big ints and Decimals as written
+        line = _plain_line(value, options.key)
+        if line is not None:
             lines.append(line)
             size += len(line) + 1
             if size >= CHUNK_BYTES:
@@ -68,6 +69,21 @@ def _array_as_lines(
         lines, first, size = [], number + 1, 0
     if lines:
         yield _lines_chunk(source, lines, first)
+
+
+def _plain_line(value: Any, key: str) -> bytes | None:
+    """The item as one JSON line, exactly (Decimals as written); None if it is not a plain row
+    (not an object, an odd key) or orjson cannot write it (big ints, deep nesting): those take
+    the RowBatch path, which knows what to do with each."""
+    if not isinstance(value, dict) or type(value.get(key)) not in (str, int):
+        return None
+    try:
+        return orjson.dumps(value, default=_raw_default, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+    except orjson.JSONEncodeError:
+        try:
+            return dumps(value, True).encode()
+        except ValueError:
+            return None
 
 
 def _lines_chunk(source: str, lines: list[bytes], first: int) -> JsonlChunk:
