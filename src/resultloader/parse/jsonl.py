@@ -22,7 +22,8 @@ CHUNK_BYTES = 8 * 1024 * 1024  # ~35k rows: a statement each; bigger costs memor
 
 @dataclass(frozen=True)
 class JsonlChunk:
-    """Whole lines of a JSONL source. `first_line` is 1-based; `offset` is the byte offset.
+    """Whole lines of a JSONL source. `first_line` is 1-based; `offset` is the byte offset,
+    -1 for lines made from a JSON document's items (numbered by item, with no byte offsets).
 
     `prepared` is what a JSONL-reading sink's `prepare_jsonl` made of the chunk ahead of time,
     in the reading thread (the DuckDB sink splits it into Arrow lines there).

@@ -68,8 +68,10 @@ FROM (
     FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}')
 )
 WHERE NOT coalesce(
-    json_type(v[1]) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
-    OR coalesce(json_type(v[4]) NOT IN ('VARCHAR', 'NULL'), false)
+    -- the first character of the compact JSON tells its type: '"' a string, '-' or a digit a
+    -- number, 'n' null; the id must be a string or a number, the url a string or null
+    ascii(v[1]) NOT IN (34, 45, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57)
+    OR coalesce(ascii(v[4]) NOT IN (34, 110), false)
     -- CASE, not AND: DuckDB then runs the costly test only on the few rows that need it
     OR CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
                           + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT

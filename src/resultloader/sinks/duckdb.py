@@ -263,7 +263,9 @@ class DuckDBSink:
                 count(*) - 1 AS extra_rows FROM {_STAGE} GROUP BY id HAVING count(*) > 1"""
         )
         duplicates = _scalar(con, "SELECT coalesce(sum(extra_rows), 0) FROM _rl_dups")
-        winners = f"{_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"
+        winners = f"{_STAGE} s"
+        if duplicates:
+            winners += " ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"
         unchanged, upserted = 0, 0
         if _scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
             con.execute(_SAME_SQL.format(t=t, winners=winners))
