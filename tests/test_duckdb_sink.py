@@ -185,3 +185,24 @@ def test_maybe_inexact_marks_the_lines_with_suspect_numbers():
     )
     marks = maybe_inexact(data, 7).to_pylist()
     assert marks == [0, 1, 0, 0, 1, 0, 0]  # NaN and Infinity are found by the SQL
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])
+def test_max_line_bytes_holds_on_the_native_path_too(tmp_path, on_error):
+    long_row = '{"id":"long","output":"' + "x" * 200 + '"}'
+    src = tmp_path / "r.jsonl"
+    src.write_text('{"id":"a","output":1}\n' + long_row + '\n{"id":"b","output":2}\n')
+    db = tmp_path / "r.duckdb"
+    options = resultloader.LoadOptions(max_line_bytes=100, on_error=on_error)
+    if on_error == "fail":
+        with pytest.raises(resultloader.ParseError) as caught:
+            resultloader.load(src, resultloader.DuckDBSink(db), options=options)
+        assert caught.value.line == 2 and "max_line_bytes" in str(caught.value)
+        return
+    report = resultloader.load(src, resultloader.DuckDBSink(db), options=options)
+    con = duckdb.connect(str(db))
+    assert sorted(r[0] for r in con.execute("SELECT id FROM results").fetchall()) == ["a", "b"]
+    rejects = con.execute("SELECT line, raw FROM results_rejects").fetchall()
+    con.close()
+    assert report.bad_rows == 1
+    assert rejects == ([(2, long_row)] if on_error == "quarantine" else [])

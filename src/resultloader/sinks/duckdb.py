@@ -153,6 +153,8 @@ class DuckDBSink:
         lines = ahead[0] if isinstance(ahead, tuple) else split_lines(chunk)
         if lines is None:
             return None  # not UTF-8: Python finds the line and says so
+        if _longest(lines) > self._options().max_line_bytes:
+            return None  # DuckDB would take it: Python rejects it by on_error, like any bad row
         con.register(_LINES, lines)
         try:
             # con.sql runs the INSERT once and hands RETURNING's rows over without a copy
@@ -392,3 +394,9 @@ def _keywords() -> frozenset[str]:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _longest(lines: pa.Table) -> int:
+    """The longest line's length in bytes, counting its newline: a line at the limit is
+    declined too, and Python, which counts exactly, accepts it."""
+    return int(pc.max(pc.binary_length(lines["raw"])).as_py() or 0)
