@@ -222,7 +222,7 @@ class HttpReader(io.RawIOBase):
                 self._headers = {"Accept-Encoding": "identity"}
             self.url = fresh
             return
-        raise DownloadError(f"{self.name}: {_status_reason(exc, body)}") from None
+        raise DownloadError(f"{self.name}: {_status_reason(exc, body)}", status) from None
 
     def _resume(self, exc: BaseException) -> None:
         """Reopen at the current byte, retrying within the resume budget."""

@@ -34,7 +34,14 @@ class JobExpired(ResolveError):
 
 
 class DownloadError(ResultLoaderError):
-    """The result file could not be opened or read to the end."""
+    """The result file could not be opened or read to the end.
+
+    `status` is the HTTP status that refused the download, when that is what happened.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 _BAD_ROW_HINT = "Fix the input, or rerun with --on-error skip or --on-error quarantine."

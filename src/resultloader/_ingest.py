@@ -8,7 +8,6 @@ link is refreshed through the provider where the API allows it.
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -22,8 +21,6 @@ from ._sources import open_source
 from .parse._rows import dumps
 from .providers.base import Job, Provider, get_provider
 from .sinks import Sink
-
-_REFUSED = re.compile(r"\bHTTP (403|410)\b")
 
 
 def resolve(
@@ -188,7 +185,7 @@ def _load_download(
     except DownloadError as exc:
         if failures:  # the refresh itself failed: its own error says why
             raise failures[-1] from None
-        if download.refresh is None and _REFUSED.search(str(exc)):
+        if download.refresh is None and exc.status in (403, 410):
             raise JobExpired(
                 f"{what}: the result link was refused ({exc}); {prov.stale_link_hint}"
             ) from None
