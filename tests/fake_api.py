@@ -32,6 +32,7 @@ class Reply:
     status: int = 200
     body: Any = None  # a dict/list is sent as JSON; bytes and str as they are
     headers: dict[str, str] = field(default_factory=dict)
+    drop_after: int | None = None  # send this many bytes of the body, then drop the connection
 
 
 @dataclass
@@ -64,7 +65,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if reply.drop_after is None:
+            self.wfile.write(body)
+            return
+        self.wfile.write(body[: reply.drop_after])
+        self.wfile.flush()
+        self.close_connection = True  # the client sees a body shorter than its Content-Length
 
     def log_message(self, *args: Any) -> None:  # keep pytest output clean
         pass
@@ -84,6 +90,7 @@ class FakeApis:
         self.scripts: dict[str, list[Scripted]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
         self.tokens: dict[str, str] = {}  # token -> file name, for links still valid
+        self.drops: dict[str, int] = {}  # token -> bytes served before the link dies mid-body
         self.proxied: dict[str, tuple[bytes, bool]] = {}  # job id -> (document, redirect?)
         self.api_seen: list[Seen] = []
         self.files_seen: list[Seen] = []
@@ -115,11 +122,15 @@ class FakeApis:
         raw = data.encode() if isinstance(data, str) else data
         self.files[name] = (raw, content_type or "application/octet-stream")
 
-    def link(self, name: str, *, valid: bool = True) -> str:
-        """A presigned-style URL to `name` on the download host; `valid=False`: expired."""
+    def link(self, name: str, *, valid: bool = True, expire_after: int | None = None) -> str:
+        """A presigned-style URL to `name` on the download host; `valid=False`: expired.
+        `expire_after=N`: the first download drops the connection after N bytes, and the link
+        has expired by the time the client comes back for the rest."""
         token = f"t{next(self._counter)}"
         if valid:
             self.tokens[token] = name
+        if expire_after is not None:
+            self.drops[token] = expire_after
         return f"{self.files_url}/{name}?X-Amz-Expires=3600&X-Amz-Signature={token}"
 
     def proxy(self, job_id: str, document: bytes, *, redirect: bool = False) -> str:
@@ -187,4 +198,8 @@ class FakeApis:
         if self.tokens.get(token) != name:
             return Reply(403, EXPIRED_XML, {"Content-Type": "application/xml"})
         data, ctype = self.files[name]
-        return Reply(200, data, {"Content-Type": ctype})
+        with self._lock:
+            drop_after = self.drops.pop(token, None)
+            if drop_after is not None:
+                del self.tokens[token]
+        return Reply(200, data, {"Content-Type": ctype}, drop_after)

@@ -211,6 +211,23 @@ def test_expired_link_is_refreshed_and_the_load_continues(fake, clock):
     assert fake.hits(DOWNLOAD_URL) == 1
 
 
+def test_link_expiring_mid_download_is_refreshed_and_the_load_continues(fake, clock, tmp_path):
+    rows = "".join(f'{{"id":"r{i}","output":{{"n":{i}}}}}\n' for i in range(3000))
+    fake.add_file("big.jsonl", rows)
+    fake.script(STATUS, import_payload(fake.link("big.jsonl", expire_after=20_000)))
+    fake.script(DOWNLOAD_URL, lambda: import_payload(fake.link("big.jsonl")))
+    db = tmp_path / "r.duckdb"
+    report = sk_ingest(clock, str(db))
+    con = duckdb.connect(str(db))
+    count = con.execute("SELECT count(*) FROM results").fetchone()
+    last = con.execute("SELECT output FROM results WHERE id = 'r2999'").fetchone()
+    con.close()
+    assert report.rows_read == 3000 and count == (3000,) and last == ('{"n":2999}',)
+    assert fake.hits(DOWNLOAD_URL) == 1  # the fresh link came from the API
+    assert len(fake.files_seen) >= 3  # cut short, refused as expired, then the fresh link
+    assert not fake.leaks
+
+
 def test_a_link_past_its_expiry_is_never_requested(fake, clock):
     fake.add_file("out.jsonl", SEED_ROWS)
     stale = import_payload(fake.link("out.jsonl"), expires=NOW - timedelta(minutes=1))
