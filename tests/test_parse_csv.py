@@ -20,8 +20,7 @@ def parse(text: str | bytes, **options: object) -> RowBatch:
     data = text.encode() if isinstance(text, str) else text
     merged = RowBatch()
     for batch in parse_csv(io.BytesIO(data), "b.csv", LoadOptions(**options)):  # type: ignore[arg-type]
-        for name in ("ids", "outputs", "metadata", "urls", "extras", "seq", "rejects"):
-            getattr(merged, name).extend(getattr(batch, name))
+        merged.extend(batch)
     return merged
 
 

@@ -17,8 +17,7 @@ def parse(doc: str | bytes, **options: object) -> RowBatch:
     data = doc.encode() if isinstance(doc, str) else doc
     merged = RowBatch()
     for batch in parse_json(io.BytesIO(data), "doc.json", LoadOptions(**options)):  # type: ignore[arg-type]
-        for name in ("ids", "outputs", "metadata", "urls", "extras", "seq", "rejects"):
-            getattr(merged, name).extend(getattr(batch, name))
+        merged.extend(batch)
     return merged
 
 

@@ -20,8 +20,7 @@ def parse_all(data: bytes, chunk_bytes: int, **options: object) -> RowBatch:
     merged = RowBatch()
     for chunk in iter_chunks(io.BytesIO(data), "f.jsonl", opts, chunk_bytes=chunk_bytes):
         batch = parse_chunk(chunk, opts)
-        for name in ("ids", "outputs", "metadata", "urls", "extras", "seq", "rejects"):
-            getattr(merged, name).extend(getattr(batch, name))
+        merged.extend(batch)
     return merged
 
 

@@ -91,6 +91,16 @@ class RowBatch:
         self.extras.append(extra)
         self.seq.append(seq)
 
+    def extend(self, other: RowBatch) -> None:
+        """Append `other`'s rows and rejects after this batch's."""
+        self.ids.extend(other.ids)
+        self.outputs.extend(other.outputs)
+        self.metadata.extend(other.metadata)
+        self.urls.extend(other.urls)
+        self.extras.extend(other.extras)
+        self.seq.extend(other.seq)
+        self.rejects.extend(other.rejects)
+
     def rows(self) -> Iterator[tuple[str, str | None, str, str | None, str | None]]:
         """(id, output, metadata, url, extra) with metadata defaulted to '{}'."""
         for i in range(len(self.ids)):

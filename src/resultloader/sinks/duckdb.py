@@ -232,7 +232,7 @@ class DuckDBSink:
                     f"DELETE FROM {_STAGE} WHERE seq BETWEEN ? AND ?", [chunk.first_line, last]
                 )
                 return None
-            _extend(fixed, one)
+            fixed.extend(one)  # no rejects: those returned above
         self.write(fixed)
         stats.add(fixed.stats())
         return stats
@@ -359,11 +359,6 @@ def _size_bytes(text: str) -> int:
     if not match:
         return 0
     return int(float(match[1]) * 1024 ** " KMGT".index(match[2].upper() or " "))
-
-
-def _extend(batch: RowBatch, more: RowBatch) -> None:
-    for name in ("ids", "outputs", "metadata", "urls", "extras", "seq"):
-        getattr(batch, name).extend(getattr(more, name))
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
