@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
+
+from resultloader import RowBatch
 
 SEED_ROWS = (
     '{"id":"product_12345","output":{"actions":[],"labels":[{"label":"policy.example_violation"}],'
@@ -22,3 +28,32 @@ def write(tmp_path: Path):
         return path
 
     return _write
+
+
+def query(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Run `sql` on the DuckDB file `db`, read-only, and close it again (loads need the lock)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def merge_batches(batches: Iterable[object]) -> RowBatch:
+    """One RowBatch of every row and reject a parser yielded, in order."""
+    merged = RowBatch()
+    for batch in batches:
+        assert isinstance(batch, RowBatch)
+        merged.extend(batch)
+    return merged
+
+
+def exact_numbers(value: Any) -> Any:
+    """Floats as the Decimal of their shortest text, so comparisons are of exact values."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: exact_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [exact_numbers(v) for v in value]
+    return value

@@ -16,6 +16,7 @@ import pytest
 import resultloader
 from resultloader import LoadOptions, ParseError
 from resultloader.testing import MemorySink
+from tests.conftest import exact_numbers
 
 CORPUS = Path(__file__).parent / "corpus"
 MODES = ["fail", "skip", "quarantine"]
@@ -142,17 +143,6 @@ CASES: dict[str, Case] = {
 }
 
 
-def _floats_as_decimals(value: Any) -> Any:
-    """MemorySink decodes numbers to int, float or Decimal: compare floats by their text."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _floats_as_decimals(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_floats_as_decimals(v) for v in value]
-    return value
-
-
 def decoded(text: str | None) -> Any:
     return None if text is None else json.loads(text, parse_float=Decimal)
 
@@ -173,7 +163,7 @@ def run(name: str, sink_kind: str, mode: str, tmp_path: Path, **opts: Any) -> An
         outcome = exc
     if sink_kind == "memory":
         fields = ("output", "metadata", "extra")
-        rows = {k: tuple(_floats_as_decimals(r[f]) for f in fields) for k, r in sink.rows.items()}
+        rows = {k: tuple(exact_numbers(r[f]) for f in fields) for k, r in sink.rows.items()}
         rejects = [(r.line, r.offset, r.reason, r.raw) for r in sink.rejects]
         return outcome, rows, rejects, None
     return (outcome, *read_db(tmp_path / "r.duckdb"))

@@ -10,6 +10,7 @@ from resultloader import ParseError
 from resultloader.parse import jsonl
 from resultloader.sinks import duckdb as sink_module
 from resultloader.sinks._duckdb_lines import maybe_inexact
+from tests.conftest import query
 
 
 @pytest.fixture
@@ -33,11 +34,7 @@ def python_rows(monkeypatch):
 
 
 def table(db, sql="SELECT id, output, metadata, url, extra FROM results ORDER BY id"):
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query(db, sql)
 
 
 BIG_INTS = [

@@ -5,18 +5,11 @@ import orjson
 
 import resultloader
 from resultloader.testing import MemorySink
-from tests.conftest import SEED_ROWS
+from tests.conftest import SEED_ROWS, query
 
 
 def rows(db, table="results"):
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {
-            r[0]: r[1:]
-            for r in con.execute(f"SELECT id, output, metadata, url, extra FROM {table}").fetchall()
-        }
-    finally:
-        con.close()
+    return {r[0]: r[1:] for r in query(db, f"SELECT id, output, metadata, url, extra FROM {table}")}
 
 
 def test_seed_rows_land_in_the_default_table(write, tmp_path):

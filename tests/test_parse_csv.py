@@ -12,16 +12,14 @@ from hypothesis import strategies as st
 
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse.csv import parse_csv
+from tests.conftest import merge_batches
 
 BOM = b"\xef\xbb\xbf"
 
 
 def parse(text: str | bytes, **options: object) -> RowBatch:
     data = text.encode() if isinstance(text, str) else text
-    merged = RowBatch()
-    for batch in parse_csv(io.BytesIO(data), "b.csv", LoadOptions(**options)):  # type: ignore[arg-type]
-        merged.extend(batch)
-    return merged
+    return merge_batches(parse_csv(io.BytesIO(data), "b.csv", LoadOptions(**options)))  # type: ignore[arg-type]
 
 
 def test_header_names_the_columns_and_the_row_model_applies():

@@ -9,16 +9,14 @@ import pytest
 
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse.json import document_row, parse_json
+from tests.conftest import merge_batches
 
 BOM = b"\xef\xbb\xbf"
 
 
 def parse(doc: str | bytes, **options: object) -> RowBatch:
     data = doc.encode() if isinstance(doc, str) else doc
-    merged = RowBatch()
-    for batch in parse_json(io.BytesIO(data), "doc.json", LoadOptions(**options)):  # type: ignore[arg-type]
-        merged.extend(batch)
-    return merged
+    return merge_batches(parse_json(io.BytesIO(data), "doc.json", LoadOptions(**options)))  # type: ignore[arg-type]
 
 
 def test_top_level_array_items_are_rows():

@@ -10,6 +10,7 @@ import pytest
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse import JsonlChunk, parse_chunk
 from resultloader.parse.jsonl import iter_chunks
+from tests.conftest import merge_batches
 
 BOM = b"\xef\xbb\xbf"
 
@@ -17,11 +18,8 @@ BOM = b"\xef\xbb\xbf"
 def parse_all(data: bytes, chunk_bytes: int, **options: object) -> RowBatch:
     """Chunk `data` with `chunk_bytes` reads, parse every chunk, and merge the batches."""
     opts = LoadOptions(**options)  # type: ignore[arg-type]
-    merged = RowBatch()
-    for chunk in iter_chunks(io.BytesIO(data), "f.jsonl", opts, chunk_bytes=chunk_bytes):
-        batch = parse_chunk(chunk, opts)
-        merged.extend(batch)
-    return merged
+    chunks = iter_chunks(io.BytesIO(data), "f.jsonl", opts, chunk_bytes=chunk_bytes)
+    return merge_batches(parse_chunk(chunk, opts) for chunk in chunks)
 
 
 # Line 1 ok, 2 blank, 3 ok, 4 whitespace, 5 not JSON, 6 an array, 7 no id, 8 ok without newline.

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import resultloader
 from resultloader.testing import MemorySink
+from tests.conftest import exact_numbers
 
 STANDARD = ("id", "output", "metadata", "url")
 
@@ -67,26 +68,15 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def exact(value: Any) -> Any:
-    """Floats as the Decimal of their shortest text, so comparisons are of exact values."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: exact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [exact(v) for v in value]
-    return value
-
-
 def expected(source: list[dict[str, Any]]) -> dict[str, tuple[Any, Any, Any, Any]]:
     out = {}
     for row in source:  # the last row of an id wins
         rest = {k: v for k, v in row.items() if k not in STANDARD}
         out[row["id"]] = (
-            exact(row.get("output")),
-            exact(row.get("metadata") or {}),
+            exact_numbers(row.get("output")),
+            exact_numbers(row.get("metadata") or {}),
             row.get("url"),
-            exact(rest) or None,
+            exact_numbers(rest) or None,
         )
     return out
 
@@ -122,7 +112,12 @@ def test_any_valid_jsonl_round_trips_through_the_python_parser(
     sink = MemorySink()
     resultloader.load(io.BytesIO(text), sink, format="jsonl")
     got = {
-        k: (exact(r["output"]), exact(r["metadata"]), r["url"], exact(r["extra"]))
+        k: (
+            exact_numbers(r["output"]),
+            exact_numbers(r["metadata"]),
+            r["url"],
+            exact_numbers(r["extra"]),
+        )
         for k, r in sink.rows.items()
     }
     assert got == expected(source)

@@ -21,7 +21,7 @@ from resultloader import (
 )
 from resultloader.sinks.callable import BatchFunctionSink, RowFunctionSink, sink_from_callable
 from resultloader.testing import MemorySink
-from tests.conftest import SEED_ROWS
+from tests.conftest import SEED_ROWS, query
 
 BIG = 123456789012345678901234567890
 LONG = "0.1000000000000000055511151231257827"
@@ -258,11 +258,7 @@ def test_quarantine_reaches_a_custom_sink_that_stores_rejects(write):
 
 
 def table(db, sql="SELECT id, output FROM results ORDER BY id"):
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query(db, sql)
 
 
 DUPLICATES = {
