@@ -15,7 +15,8 @@ from click.testing import CliRunner
 import resultloader
 from resultloader import DownloadError, DuckDBSink, LoadOptions
 from resultloader._cli import main
-from resultloader._sources import check_download_url, open_source, redact
+from resultloader._redact import redact
+from resultloader._sources import check_download_url, open_source
 from tests.conftest import SEED_ROWS
 from tests.faulty_http import FaultyServer, Resource, Step
 

@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ._errors import DownloadError
+from ._redact import one_line
 
 Refresh = Callable[[], str]
 """Returns a fresh URL for the same file, e.g. by asking the API's status endpoint again."""
@@ -166,7 +167,7 @@ class HttpReader(io.RawIOBase):
                 self._refused(exc)
                 continue
             except OSError as exc:  # smart_open: a range answer that does not fit
-                raise DownloadError(f"{self.name}: read failed: {_reason(exc)}") from None
+                raise DownloadError(f"{self.name}: read failed: {one_line(exc)}") from None
             if n == 0 and self.size is not None and self._pos < self.size:
                 self._resume(EOFError(f"body ended at byte {self._pos:,} of {self.size:,}"))
                 continue
@@ -231,7 +232,7 @@ class HttpReader(io.RawIOBase):
             if self._resumes > self.policy.max_resumes:
                 raise DownloadError(
                     f"{self.name}: the connection failed {self._resumes} times in a row; "
-                    f"gave up at byte {self._pos:,}: {_reason(exc)}"
+                    f"gave up at byte {self._pos:,}: {one_line(exc)}"
                 ) from None
             self._check_deadline()
             self._close_inner()
@@ -316,11 +317,3 @@ def _status_reason(exc: requests.HTTPError, body: bytes) -> str:
     if status == 429 or status >= 500:
         return f"{text}, still after retrying; try again later"
     return text
-
-
-def _reason(exc: BaseException) -> str:
-    """One line, and never a URL's query string (a presigned URL's signature is a secret)."""
-    from ._sources import redact
-
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return redact(text)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ._errors import DownloadError, ResolveError
+from ._redact import display_name
 
 DownloadFormat = Literal["auto", "jsonl", "json", "csv"]
 
@@ -53,8 +54,6 @@ class Download:
     def __repr__(self) -> str:
         # the URL's query is a presigned signature and the headers hold the API key: neither
         # belongs in a repr, which ends up in logs and tracebacks
-        from ._sources import display_name
-
         parts = [f"{display_name(self.url)!r}", f"format={self.format!r}"]
         if self.count is not None:
             parts.append(f"count={self.count}")

@@ -25,7 +25,7 @@ from urllib3.util.retry import Retry
 
 from ._errors import PollError
 from ._location import same_origin
-from ._sources import redact
+from ._redact import redact
 from .parse._rows import decode_exact
 
 if TYPE_CHECKING:

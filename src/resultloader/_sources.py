@@ -13,41 +13,19 @@ import gzip
 import io
 import ipaddress
 import os
-import re
 import sys
 import zlib
 from dataclasses import dataclass
 from typing import IO, Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ._download import HttpPolicy, HttpReader, Refresh
 from ._errors import DownloadError
+from ._redact import display_name, one_line
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\x28\xb5\x2f\xfd": "zstd"}
 _COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd")
 _REMOTE_SCHEMES = ("http", "https", "s3", "gs", "gcs", "azure", "abfs", "abfss")
-# A query string inside a longer token (a URL or a request path): it may hold a signature.
-_QUERY = re.compile(r"(?<=\S)\?[^\s'\"()<>]+")
-
-
-def display_name(source: str) -> str:
-    """The source as it may appear in errors, reports and the ledger: no query, no credentials.
-
-    Presigned URLs carry their signature in the query string; it is a credential.
-    """
-    parts = urlsplit(source)
-    if not parts.scheme or len(parts.scheme) == 1:  # a path (or a Windows drive letter)
-        return source
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def redact(text: str) -> str:
-    """`text` without query strings and URL credentials, for error messages."""
-    words = [display_name(w) if "://" in w else w for w in text.split(" ")]
-    return _QUERY.sub("", " ".join(words))
 
 
 def check_download_url(url: str, allow_http: bool = False) -> str:
@@ -194,7 +172,7 @@ class _Guard(io.RawIOBase):
             ) from None
         except (OSError, zlib.error, ValueError) as exc:
             what = f"corrupt {self.kind} stream" if self.kind != "plain" else "read failed"
-            raise DownloadError(f"{self.name}: {what}: {redact(_first_line(exc))}") from None
+            raise DownloadError(f"{self.name}: {what}: {one_line(exc)}") from None
         self.count += n
         if self.max_bytes is not None and self.count > self.max_bytes:
             raise DownloadError(
@@ -290,14 +268,10 @@ def _refuse_error_page(opened: Opened) -> None:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 def _reason(exc: BaseException) -> str:
     """A one-line reason that never repeats a URL's query string (it may hold a signature)."""
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     if status is not None:
         return f"HTTP {status} {getattr(response, 'reason', '')}".strip()
-    return redact(_first_line(exc))
+    return one_line(exc)
