@@ -6,6 +6,7 @@ get `parse_chunk`'s columns. Either way memory holds one chunk, never the file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -105,7 +106,17 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
         reason = add_object(batch, obj, key, number, exact)
         if reason:
             _reject(batch, number, start, reason, line)
+    if chunk.offset < 0:
+        _as_items(batch, chunk.source, options)
     return batch
+
+
+def _as_items(batch: RowBatch, source: str, options: LoadOptions) -> None:
+    """Lines made from a JSON document's items have no byte offsets, and are named by item."""
+    batch.rejects[:] = [dataclasses.replace(r, offset=-1) for r in batch.rejects]
+    if batch.rejects and options.on_error == "fail":
+        first = batch.rejects[0]
+        raise ParseError(source, 0, -1, f"item {first.line} of the array: {first.reason}")
 
 
 def _retry_exact(line: bytes, first: Exception) -> tuple[object, bool]:
