@@ -10,6 +10,7 @@ from resultloader import ParseError
 from resultloader.parse import jsonl
 from resultloader.sinks import duckdb as sink_module
 from resultloader.sinks._duckdb_lines import maybe_inexact
+from resultloader.testing import MemorySink
 from tests.conftest import query
 
 
@@ -203,3 +204,20 @@ def test_max_line_bytes_holds_on_the_native_path_too(tmp_path, on_error):
     con.close()
     assert report.bad_rows == 1
     assert rejects == ([(2, long_row)] if on_error == "quarantine" else [])
+
+
+def test_null_output_and_missing_metadata_counts_match_the_python_path(write, tmp_path):
+    """DuckDB counts them once at commit, over native and Python-parsed rows alike."""
+    lines = [
+        '{"id":"a","output":null,"metadata":{"m":1}}',  # native
+        '{"id":"b","output":{"d":0.1000000000000000055511151231257827}}',  # Python: exact decimal
+        '{"id":"c","output":null,"x":NaN}',  # bad: NaN is not JSON (quarantined, not counted)
+        '{"id":"a","output":null}',  # a duplicate still counts as read
+        '{"id":"d","output":1,"metadata":null}',
+        "",
+    ]
+    path = write("r.jsonl", "\n".join(lines) + "\n")
+    memory = resultloader.load(path, MemorySink(), on_error="quarantine")
+    native = resultloader.load(path, tmp_path / "r.duckdb", on_error="quarantine")
+    assert (native.null_outputs, native.missing_metadata, native.bad_rows) == (2, 3, 1)
+    assert (memory.null_outputs, memory.missing_metadata) == (2, 3)

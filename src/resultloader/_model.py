@@ -134,11 +134,17 @@ class BatchStats:
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What a sink did at commit. None means the sink cannot tell."""
+    """What a sink did at commit. None means the sink cannot tell.
+
+    `null_outputs` and `missing_metadata`, when given, replace the pipeline's tallies: a sink
+    that reads JSONL itself may count them once over all rows rather than chunk by chunk.
+    """
 
     upserted: int | None = None
     unchanged: int | None = None
     duplicates: int | None = None
+    null_outputs: int | None = None
+    missing_metadata: int | None = None
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,9 @@ def run_load(
         report.rows_upserted = result.upserted
         report.rows_unchanged = result.unchanged
         report.duplicates = result.duplicates
+        if result.null_outputs is not None and result.missing_metadata is not None:
+            report.null_outputs = result.null_outputs
+            report.missing_metadata = result.missing_metadata
     report.seconds = time.perf_counter() - started
     return report
 

@@ -32,7 +32,8 @@ class JsonlChunkSink(Sink, Protocol):
     """A sink that can read raw JSONL itself, faster than Python can parse it.
 
     `write_jsonl` returns the chunk's stats, or None to decline it; declined chunks are parsed
-    in Python and come back through `write`.
+    in Python and come back through `write`. A sink may leave the stats' null counts at 0 and
+    return the load's totals in its CommitResult instead.
     """
 
     def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None: ...

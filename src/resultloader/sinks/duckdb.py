@@ -21,7 +21,6 @@ import os
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -157,21 +156,14 @@ class DuckDBSink:
             return None  # DuckDB would take it: Python rejects it by on_error, like any bad row
         con.register(_LINES, lines)
         try:
-            # con.sql runs the INSERT once and hands RETURNING's rows over without a copy
-            result = con.sql(self._native_sql)
-            assert result is not None
-            staged = result.to_arrow_table()
+            row = con.execute(self._native_sql).fetchone()
         except duckdb.Error:
             return None  # malformed somewhere in the chunk: Python finds the line and the reason
         finally:
             con.unregister(_LINES)
-        stats = BatchStats(
-            staged.num_rows,
-            pc.sum(staged["no_output"].cast(pa.int64())).as_py() or 0,
-            pc.sum(staged["no_metadata"].cast(pa.int64())).as_py() or 0,
-        )
-        if staged.num_rows < lines.num_rows:  # blank lines, or rows that need Python
-            return self._parse_left_out(chunk, lines, staged["seq"], stats)
+        stats = BatchStats(int(row[0]) if row else 0)  # null counts: at commit, from the stage
+        if stats.rows < lines.num_rows:  # blank lines, or rows that need Python
+            return self._parse_left_out(chunk, lines, stats)
         return stats
 
     def commit(self, report: LoadReport | None = None) -> CommitResult:
@@ -209,12 +201,15 @@ class DuckDBSink:
     # -- internals -----------------------------------------------------------------------------
 
     def _parse_left_out(
-        self, chunk: JsonlChunk, lines: pa.Table, staged_seq: Any, stats: BatchStats
+        self, chunk: JsonlChunk, lines: pa.Table, stats: BatchStats
     ) -> BatchStats | None:
         """Parse in Python the lines the native insert left out (exact numbers, odd rows).
         If one is bad, decline the chunk: the Python parser reports it with the pipeline's
         on_error handling, and its true line number."""
         con = self._require()
+        first, last = chunk.first_line, chunk.first_line + lines.num_rows - 1
+        staged = con.execute(f"SELECT seq FROM {_STAGE} WHERE seq BETWEEN ? AND ?", [first, last])
+        staged_seq = pa.array([seq for (seq,) in staged.fetchall()], pa.int64())
         wanted = pc.invert(pc.is_in(lines["seq"], value_set=staged_seq))
         ends = pc.cumulative_sum(pc.binary_length(lines["raw"]))  # lines keep their newline
         fixed = RowBatch()
@@ -227,14 +222,11 @@ class DuckDBSink:
                 continue  # a blank line (CRLF, spaces): no row, as in the Python parser
             one = parse_chunk(JsonlChunk(chunk.source, raw, chunk.first_line + i, offset), options)
             if one.rejects:
-                last = chunk.first_line + lines.num_rows
-                con.execute(
-                    f"DELETE FROM {_STAGE} WHERE seq BETWEEN ? AND ?", [chunk.first_line, last]
-                )
+                con.execute(f"DELETE FROM {_STAGE} WHERE seq BETWEEN ? AND ?", [first, last])
                 return None
             fixed.extend(one)  # no rejects: those returned above
         self.write(fixed)
-        stats.add(fixed.stats())
+        stats.rows += len(fixed)
         return stats
 
     def _fit(self, size: int) -> None:
@@ -291,6 +283,10 @@ class DuckDBSink:
             f" FROM {_STAGE_REJECTS}",
             [source, now],
         )
+        null_outputs, missing_metadata = con.execute(
+            f"""SELECT count(*) FILTER (output IS NULL), count(*) FILTER (metadata IS NULL)
+                FROM {_STAGE}"""
+        ).fetchone() or (0, 0)
         r = report or LoadReport(source)
         con.execute(
             f"""UPDATE {LEDGER} SET status = 'committed', finished_at = ?, job_status = ?,
@@ -308,7 +304,13 @@ class DuckDBSink:
                 self._load_id,
             ],
         )
-        return CommitResult(upserted=upserted, unchanged=unchanged, duplicates=duplicates)
+        return CommitResult(
+            upserted=upserted,
+            unchanged=unchanged,
+            duplicates=duplicates,
+            null_outputs=null_outputs,
+            missing_metadata=missing_metadata,
+        )
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if isinstance(self.database, duckdb.DuckDBPyConnection):
