@@ -199,7 +199,7 @@ _DONE = object()
 
 
 def _prefetch(
-    items: Iterator[T], depth: int = 2, finished: threading.Event | None = None
+    items: Iterator[T], depth: int = 1, finished: threading.Event | None = None
 ) -> Generator[T, None, None]:
     """Produce `items` in a thread, so reading and decompressing overlap with loading.
 
