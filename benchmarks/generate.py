@@ -67,6 +67,7 @@ def paths(n: int) -> dict[str, Path]:
         "jsonl": stem.with_suffix(".jsonl"),
         "gzip": stem.with_suffix(".jsonl.gz"),
         "json": stem.with_suffix(".json"),
+        "envelope": stem.with_name(f"{stem.name}-data.json"),
     }
 
 
@@ -81,7 +82,19 @@ def generate(n: int, *, gzip_too: bool = True, json_too: bool = True) -> dict[st
         with out["jsonl"].open("rb") as src, gzip.open(part, "wb", compresslevel=6) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         part.rename(out["gzip"])
+    if json_too and not out["envelope"].exists():
+        _write_envelope(out["json"], out["envelope"])
     return out
+
+
+def _write_envelope(array: Path, envelope: Path) -> None:
+    """The same items under a `data` key, as list endpoints wrap them: the ijson path."""
+    part = envelope.with_suffix(".part")
+    with array.open("rb") as src, part.open("wb") as dst:
+        dst.write(b'{"object": "list", "data": ')
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.write(b', "has_more": false}\n')
+    part.rename(envelope)
 
 
 def _write_jsonl_and_json(n: int, jsonl: Path, json: Path | None) -> None:

@@ -155,7 +155,8 @@ def main() -> None:
         "reload": Scenario("resultloader re-load into the populated table", n),
         "http": Scenario("resultloader load http://127.0.0.1/FILE.jsonl", n),
         "gzip": Scenario("resultloader load FILE.jsonl.gz", n),
-        "json": Scenario("resultloader load FILE.json (array, ijson)", n),
+        "json": Scenario("resultloader load FILE.json (top-level array)", n),
+        "envelope": Scenario('resultloader load FILE.json ({"data": [...]})', n),
         "memory": Scenario("resultloader load FILE.jsonl (memory check)", args.memory_rows),
         "naive": Scenario("naive loop: json.loads + 1 upsert a row", args.naive_rows),
     }
@@ -175,6 +176,7 @@ def main() -> None:
             ("http", rl(url, db["http"]), fresh_expect),
             ("gzip", rl(str(files["gzip"]), db["gzip"]), fresh_expect),
             ("json", rl(str(files["json"]), db["json"]), fresh_expect),
+            ("envelope", rl(str(files["envelope"]), db["envelope"]), fresh_expect),
             ("memory", rl(str(big), db["memory"]), big_expect),
             ("naive", child("naive", naive_file, db["naive"]), None),
         ]
@@ -216,12 +218,14 @@ def report(s: dict[str, Scenario], n: int) -> bool:
     fresh = s["fresh"]
     naive_total = s["naive"].wall / s["naive"].rows * n  # extrapolated to the full file
     print(f"\nnaive loop extrapolated to {n:,} rows: {naive_total:,.0f} s")
+    envelope = s["envelope"].wall / fresh.wall
+    print(f'{{"data": [...]}} document (ijson, no target) / JSONL: {envelope:.2f}')
     checks = [
         ("resultloader / reference (time)", fresh.wall / s["reference"].wall, "<=", 1.0),
         ("re-load / fresh load (time)", s["reload"].wall / fresh.wall, "<=", 1.2),
         ("HTTP loopback / local file (time)", s["http"].wall / fresh.wall, "<=", 1.1),
         ("gzip / plain (time)", s["gzip"].wall / fresh.wall, "<=", 1.3),
-        ("JSON document (ijson) / JSONL (time)", s["json"].wall / fresh.wall, "<=", 2.0),
+        ("JSON document (top-level array) / JSONL", s["json"].wall / fresh.wall, "<=", 2.0),
         ("peak RSS, fresh load (MB)", fresh.rss, "<=", 300.0),
         ("peak RSS, memory-check rows / fresh rows", s["memory"].rss / fresh.rss, "<=", 1.1),
         ("naive / resultloader (time)", naive_total / fresh.wall, ">=", 300.0),

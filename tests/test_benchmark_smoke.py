@@ -44,3 +44,7 @@ def test_generate_writes_the_same_rows_as_jsonl_gzip_and_json(tmp_path, monkeypa
     assert len(lines) == 300
     assert gzip.decompress(files["gzip"].read_bytes()).splitlines() == lines
     assert len(orjson.loads(files["json"].read_bytes().replace(b"\n", b""))) == 300
+    envelope = orjson.loads(files["envelope"].read_bytes())
+    assert [orjson.dumps(r) for r in envelope["data"]] == [
+        orjson.dumps(orjson.loads(line)) for line in lines
+    ]
