@@ -114,7 +114,7 @@ def test_a_successful_load_shows_no_signature_anywhere(server, tmp_path):
         Resource(b"", steps=[Step(403, {}, b"<Error>Request has expired</Error>")]),
         Resource(b"<html>login</html>", content_type="text/html"),
         Resource(gzip.compress(SEED_ROWS.encode() * 100)[:300]),  # truncated mid-load
-        Resource(SEED_ROWS.encode(), steps=[Step(drop_after=10)] * 10),
+        Resource(SEED_ROWS.encode(), steps=[Step(drop_after=10)] * 30),
     ],
     ids=["404", "403-expired", "html", "truncated-gzip", "dropped"],
 )

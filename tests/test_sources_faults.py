@@ -4,6 +4,7 @@ was with a clear error; never a part of the file."""
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import gzip
 import random
 import zlib
@@ -124,6 +125,18 @@ def test_a_gzip_stream_that_breaks_continues_at_the_compressed_byte(
     res = Resource(packed, ranges=ranges, steps=drops(int(1.2 * MB), 10, int(1.8 * MB)))
     load_url(server.add("/r.jsonl.gz", res), tmp_path / "r.duckdb")
     assert table(tmp_path / "r.duckdb") == clean
+
+
+def test_the_resume_budget_is_for_drops_in_a_row_without_a_mib_between(server, tmp_path, clean):
+    # four drops, each after more than a MiB of progress, under a budget of two: all recovered
+    policy = dataclasses.replace(FAST, max_resumes=2)
+    url = server.add("/r", Resource(BODY, steps=drops(*[int(1.1 * MB)] * 12)))
+    report = load_url(url, tmp_path / "r.duckdb", policy)
+    assert (table(tmp_path / "r.duckdb"), report.bytes_read) == (clean, len(BODY))
+    # three drops in a row with only a few bytes between: over the budget
+    url = server.add("/s", Resource(BODY, steps=drops(*[int(1.1 * MB)] + [100] * 12)))
+    with pytest.raises(DownloadError, match="failed 3 times in a row"):
+        load_url(url, tmp_path / "s.duckdb", policy)
 
 
 def test_too_many_drops_fail_clearly_and_commit_nothing(server, tmp_path):

@@ -41,6 +41,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _REFRESH_STATUSES = frozenset({401, 403, 410})
 _SKIP_PIECE = 1 << 20
+# a connection that delivers this much after a reopening counts as recovered: the resume budget
+# starts again (a link that drops every few bytes still fails, as failures in a row)
+_PROGRESS_BYTES = 1 << 20
 _sleep = time.sleep  # between resumes; tests replace it
 
 
@@ -53,7 +56,7 @@ class HttpPolicy:
     retries: int = 5  # per request, for connect errors, 408, 429 and 5xx
     backoff: float = 0.5  # seconds, doubled per retry (urllib3's backoff_factor)
     max_retry_wait: float = 120.0  # a longer Retry-After is cut to this
-    max_resumes: int = 5  # reopenings in a row, without a byte between, after a drop
+    max_resumes: int = 5  # reopenings in a row, without 1 MiB between, after a drop
     max_refreshes: int = 3  # fresh URLs asked for after 401/403/410
     max_redirects: int = 5
     deadline: float | None = None  # seconds for the whole download; None: no overall limit
@@ -139,6 +142,7 @@ class HttpReader(io.RawIOBase):
         self._session = make_session(policy, headers or {})
         self._started = time.monotonic()
         self._pos, self._resumes, self._refreshes = 0, 0, 0
+        self._resumed_at = 0
         try:
             self._inner: Any = self._get()
         except BaseException:
@@ -159,7 +163,7 @@ class HttpReader(io.RawIOBase):
         while True:
             self._check_deadline()
             try:
-                n: int = self._inner.readinto(buffer)
+                n = self._read_raw(buffer)
             except TRANSIENT as exc:
                 self._resume(exc)
                 continue
@@ -172,9 +176,16 @@ class HttpReader(io.RawIOBase):
                 self._resume(EOFError(f"body ended at byte {self._pos:,} of {self.size:,}"))
                 continue
             self._pos += n
-            if n:
+            if self._pos - self._resumed_at >= _PROGRESS_BYTES:
                 self._resumes = 0  # the budget is for failures in a row, not per download
             return n
+
+    def _read_raw(self, buffer: Any) -> int:
+        """Straight from urllib3's response into the caller's buffer. smart_open opened the
+        response (and seeks it on a resume), but reading through its own buffer copies every
+        byte twice more: 0.58 s of CPU for 225 MiB over loopback, against 0.10 s."""
+        raw = _raw(self._inner)
+        return int(raw.readinto(buffer)) if raw is not None else 0
 
     def close(self) -> None:
         self._close_inner()
@@ -239,6 +250,7 @@ class HttpReader(io.RawIOBase):
             _sleep(min(self.policy.backoff * 2 ** (self._resumes - 1), 10.0))
             try:
                 self._inner = self._reopen_at(self._pos)
+                self._resumed_at = self._pos
                 return
             except TRANSIENT as again:
                 exc = again
@@ -284,11 +296,16 @@ class HttpReader(io.RawIOBase):
                 inner.close()
 
 
+def _raw(inner: Any) -> Any:
+    """The urllib3 response under smart_open's reader; None at the end, after a seek to it."""
+    return inner.response.raw if inner.response is not None else None
+
+
 def _skip(inner: Any, pos: int, name: str) -> None:
     """Read and discard the `pos` bytes the pipeline already has (a server without ranges)."""
-    left = pos
+    left, raw = pos, _raw(inner)
     while left:
-        piece = inner.read(min(left, _SKIP_PIECE))
+        piece = raw.read(min(left, _SKIP_PIECE)) if raw is not None else b""
         if not piece:
             raise DownloadError(
                 f"{name}: the file is shorter than before ({pos - left:,} < {pos:,} bytes) "
