@@ -77,9 +77,9 @@ def _nested_array_as_lines(
     reader: _NoBom, source: str, options: LoadOptions
 ) -> Iterator[RowBatch | JsonlChunk]:
     """The items of a `data` array or of the items path, built by ijson's C backend: a first
-    pass over the document's head finds the array, then the head is read again. Four times
-    faster than `_parse`, whose loop runs in Python for every event. A document without such an
-    array (one object, or an error) goes to `_parse` whole."""
+    pass over the document's head finds the array, then the head is read again. Twice as fast
+    as `_parse`, whose loop runs in Python for every event (1M items: 11 s against 22 s). A
+    document without such an array (one object, or an error) goes to `_parse` whole."""
     reader.record()
     prefix = _items_array_prefix(reader, options)
     reader.rewind()
