@@ -126,11 +126,6 @@ class BatchStats:
     null_outputs: int = 0
     missing_metadata: int = 0
 
-    def add(self, other: BatchStats) -> None:
-        self.rows += other.rows
-        self.null_outputs += other.null_outputs
-        self.missing_metadata += other.missing_metadata
-
 
 @dataclass(frozen=True)
 class CommitResult:
