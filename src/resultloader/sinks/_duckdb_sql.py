@@ -22,7 +22,16 @@ _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
     _source VARCHAR, _loaded_at TIMESTAMP)"""
 _REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {t}_rejects (
     _source VARCHAR, line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR,
-    _loaded_at TIMESTAMP)"""
+    _loaded_at TIMESTAMP, load_id VARCHAR)"""
+# Rejects of a re-run: those already kept for the same source, line, offset, reason and raw text
+# are not added again, so re-running a load changes nothing; each keeps the load_id that first
+# quarantined it.
+_REJECTS_INSERT = """INSERT INTO {t}_rejects
+    (_source, line, byte_offset, reason, raw, _loaded_at, load_id)
+SELECT ?, s.line, s.byte_offset, s.reason, s.raw, ?, ? FROM {stage} s
+WHERE NOT EXISTS (
+    SELECT 1 FROM {t}_rejects r WHERE r._source = ? AND r.line = s.line
+        AND r.byte_offset = s.byte_offset AND r.reason = s.reason AND r.raw = s.raw)"""
 _LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
     load_id VARCHAR, target VARCHAR, source VARCHAR, provider VARCHAR, job_id VARCHAR,
     job_status VARCHAR, status VARCHAR, rows_read BIGINT, rows_upserted BIGINT,

@@ -46,6 +46,7 @@ from ._duckdb_sql import (
     _NATIVE_INSERT,
     _NEEDS_PYTHON,
     _REJECTS_DDL,
+    _REJECTS_INSERT,
     _SAME_SQL,
     _STAGE,
     _STAGE_DDL,
@@ -105,8 +106,10 @@ class DuckDBSink:
             needs_python=_NEEDS_PYTHON,
             blank=_BLANK,
         )
-        for ddl in (_TARGET_DDL, _REJECTS_DDL):
-            con.execute(ddl.format(t=self.table))
+        con.execute(_TARGET_DDL.format(t=self.table))
+        if info.options.on_error == "quarantine":  # no rejects table a load would never fill
+            con.execute(_REJECTS_DDL.format(t=self.table))
+            _add_load_id(con, f"{self.table}_rejects")
         con.execute(_LEDGER_DDL)
         con.execute(_STAGE_DDL)
         con.execute(_STAGE_REJECTS_DDL)
@@ -278,11 +281,11 @@ class DuckDBSink:
                 [source, now],
             ).fetchone()
             upserted = int(row[0]) if row else 0
-        con.execute(
-            f"INSERT INTO {t}_rejects SELECT ?, line, byte_offset, reason, raw, ?"
-            f" FROM {_STAGE_REJECTS}",
-            [source, now],
-        )
+        if self._options().on_error == "quarantine":
+            con.execute(
+                _REJECTS_INSERT.format(t=t, stage=_STAGE_REJECTS),
+                [source, now, self._load_id, source],
+            )
         null_outputs, missing_metadata = con.execute(
             f"""SELECT count(*) FILTER (output IS NULL), count(*) FILTER (metadata IS NULL)
                 FROM {_STAGE}"""
@@ -353,6 +356,18 @@ class DuckDBSink:
                 con.execute(f"DROP TABLE IF EXISTS {name}")
         if not self._owns_no_connection:
             con.close()
+
+
+def _add_load_id(con: duckdb.DuckDBPyConnection, rejects: str) -> None:
+    """A rejects table from before rejects carried their load gets the column (NULL for the
+    old rows: no ledger row can be named for them)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'load_id'"
+        " AND database_name = current_database() AND schema_name = current_schema()",
+        [rejects],
+    ).fetchone()
+    if not (found and found[0]):
+        con.execute(f"ALTER TABLE {rejects} ADD COLUMN load_id VARCHAR")
 
 
 def _size_bytes(text: str) -> int:
