@@ -45,7 +45,7 @@ CASES: dict[str, Case] = {
         A, [(2, 22, "invalid JSON: unexpected end of data", '{"id":"b","output":{"x":')]
     ),
     "array_line.jsonl": Case(
-        {**A, "c": (None, "{}", None)}, [(2, 22, "not a JSON object (a array)", "[1,2]")]
+        {**A, "c": (None, "{}", None)}, [(2, 22, "not a JSON object (an array)", "[1,2]")]
     ),
     "scalar_lines.jsonl": Case(
         A,
@@ -53,7 +53,7 @@ CASES: dict[str, Case] = {
             (2, 22, "not a JSON object (a number)", "42"),
             (3, 25, "not a JSON object (a string)", '"text"'),
             (4, 32, "not a JSON object (a boolean)", "true"),
-            (5, 37, "not a JSON object (a null)", "null"),
+            (5, 37, "not a JSON object (null)", "null"),
         ],
     ),
     "no_id.jsonl": Case(A, [(2, 22, "no 'id' field", '{"output":2,"metadata":{"m":1}}')]),

@@ -65,7 +65,7 @@ def test_success_prints_a_one_line_summary_on_stderr_and_nothing_on_stdout(write
     lines = done.stderr.splitlines()
     assert len(lines) == 1
     assert "3 rows read" in lines[0] and "2 upserted" in lines[0]
-    assert "1 duplicates collapsed" in lines[0]
+    assert "1 duplicate collapsed" in lines[0]
     assert query(tmp_path / "results.duckdb", "SELECT id, output FROM results ORDER BY id") == [
         ("a", "2"),
         ("b", None),
@@ -80,7 +80,7 @@ def test_json_prints_the_report_as_one_object(write, tmp_path):
     assert len(done.stdout.strip().splitlines()) == 1
     report = json.loads(done.stdout)
     assert set(report) >= REPORT_FIELDS
-    assert report["source"] == "r.jsonl"
+    assert report["source"] == str(tmp_path / "r.jsonl")  # one file, one name
     assert (report["rows_read"], report["rows_upserted"], report["duplicates"]) == (3, 2, 1)
     assert (report["null_outputs"], report["missing_metadata"], report["bad_rows"]) == (1, 2, 0)
     assert report["bytes_read"] == len(GOOD.encode())
@@ -196,12 +196,13 @@ def test_on_error_quarantine_keeps_raw_line_number_and_reason(write, tmp_path):
     assert rejects[0][3].startswith("invalid JSON")
     assert rejects[1][3] == "no 'id' field"
     assert "array" in rejects[2][3]
-    assert {r[4] for r in rejects} == {"r.jsonl"}
-    # loading the same file again adds no rows, and quarantines its bad lines again
+    assert {r[4] for r in rejects} == {str(tmp_path / "r.jsonl")}
+    # loading the same file again adds no rows, and no rejects: they are kept already
     again = run("load", "r.jsonl", "--on-error", "quarantine", "--table", "decisions", "-q",
                 cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0
     assert query(db, "SELECT count(*) FROM decisions") == [(3,)]
+    assert query(db, "SELECT count(*) FROM decisions_rejects") == [(3,)]
 
 
 def test_quarantine_of_csv_and_json_documents(write, tmp_path):
@@ -212,7 +213,8 @@ def test_quarantine_of_csv_and_json_documents(write, tmp_path):
         assert done.returncode == 0, done.stderr
     rows = query(
         tmp_path / "results.duckdb",
-        "SELECT _source, line, raw, reason FROM results_rejects ORDER BY _source, line",
+        "SELECT parse_filename(_source), line, raw, reason FROM results_rejects"
+        " ORDER BY _source, line",
     )
     assert rows == [
         ("b.csv", 3, "b,2,3", "expected 2 fields, found 3"),

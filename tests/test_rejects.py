@@ -21,9 +21,9 @@ def test_rerunning_a_quarantine_load_adds_no_rejects_and_ties_them_to_the_ledger
         assert report.bad_rows == 3
     rejects = query(db, "SELECT line, load_id FROM results_rejects ORDER BY line")
     assert [line for line, _ in rejects] == [2, 3, 4]
-    first_load = query(
-        db, "SELECT load_id FROM _resultloader_loads ORDER BY started_at LIMIT 1"
-    )[0][0]
+    first_load = query(db, "SELECT load_id FROM _resultloader_loads ORDER BY started_at LIMIT 1")[
+        0
+    ][0]
     assert {load_id for _, load_id in rejects} == {first_load}
 
 

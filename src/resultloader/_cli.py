@@ -11,7 +11,7 @@ import click
 import orjson
 
 from ._errors import ResultLoaderError
-from ._model import Format, LoadOptions, LoadReport, OnError
+from ._model import Format, LoadOptions, LoadReport, OnError, human_size
 from ._pipeline import Progress, load
 from .sinks.duckdb import DuckDBSink
 
@@ -114,6 +114,8 @@ def load_command(
 
     gzip, bz2 and zstd are decompressed whatever the name says.
     """
+    if source == "-" and sys.stdin.isatty() and not quiet:
+        click.echo("reading rows from standard input (end with Ctrl-D)...", err=True)
     with handle_errors():
         options = LoadOptions(
             format=cast(Format, fmt),  # click.Choice has checked both
@@ -167,22 +169,13 @@ def progress_bar(disabled: bool) -> Iterator[Progress | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-    from rich.progress import (
-        Progress as Bar,
-    )
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
 
     bar = Bar(
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        _size_column(),
         TextColumn("{task.fields[rows]:>12,} rows"),
         TimeRemainingColumn(),
         console=Console(stderr=True),
@@ -195,6 +188,21 @@ def progress_bar(disabled: bool) -> Iterator[Progress | None]:
 
     with bar:
         yield update
+
+
+def _size_column() -> Any:
+    """Bytes done, of the total, and the speed, in the summary's units (KiB, MiB, GiB)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class SizeColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            done = human_size(task.completed)
+            total = f"/{human_size(task.total)}" if task.total else ""
+            speed = f" {human_size(task.speed)}/s" if task.speed else ""
+            return Text(f"{done}{total}{speed}", style="progress.download")
+
+    return SizeColumn()
 
 
 # `ingest` lives in its own module, which imports the helpers above.

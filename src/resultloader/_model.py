@@ -155,7 +155,11 @@ class LoadInfo:
 
 @dataclass
 class LoadReport:
-    """The outcome of one load: counts, bytes and time. `status` is the job's, for ingest."""
+    """The outcome of one load: counts, bytes and time. `status` is the job's, for ingest.
+
+    `bytes_read` counts the bytes as read (compressed, for a compressed source), `data_bytes`
+    the data after decompression. `format` is the format the source was read as.
+    """
 
     source: str
     rows_read: int = 0
@@ -170,24 +174,54 @@ class LoadReport:
     provider: str | None = None
     job_id: str | None = None
     status: str | None = None
+    data_bytes: int = 0
+    compression: str | None = None
+    format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
-        upserted = "?" if self.rows_upserted is None else f"{self.rows_upserted:,}"
-        parts = [f"{self.rows_read:,} rows read", f"{upserted} upserted"]
+        parts = [_counted(self.rows_read, "row") + " read"]
+        if self.rows_upserted is None:  # a function sink: it does not say what it stored
+            parts[0] += " and passed to the sink"
+        else:
+            parts.append(f"{self.rows_upserted:,} upserted")
         if self.rows_unchanged:
             parts.append(f"{self.rows_unchanged:,} unchanged")
         if self.duplicates:
-            parts.append(f"{self.duplicates:,} duplicates collapsed")
-        parts.append(f"{self.null_outputs:,} null outputs")
-        parts.append(f"{self.missing_metadata:,} without metadata")
+            parts.append(_counted(self.duplicates, "duplicate") + " collapsed")
+        # a CSV without an output (metadata) column: its rows have none, and that is no news
+        no_news = self.format == "csv" and self.rows_read > 0
+        if not (no_news and self.null_outputs == self.rows_read):
+            parts.append(_counted(self.null_outputs, "null output"))
+        if not (no_news and self.missing_metadata == self.rows_read):
+            parts.append(f"{self.missing_metadata:,} without metadata")
         if self.bad_rows:
-            parts.append(f"{self.bad_rows:,} bad rows")
-        mib = self.bytes_read / 2**20
-        rate = self.rows_read / self.seconds if self.seconds > 0 else 0.0
+            parts.append(_counted(self.bad_rows, "bad row"))
+        size = human_size(self.data_bytes)
+        if self.compression:
+            size += f" ({human_size(self.bytes_read)} {self.compression})"
+        rate = ""
+        if self.seconds >= MIN_RATE_SECONDS:  # a rate over a blink of time means nothing
+            rate = f" ({self.rows_read / self.seconds:,.0f} rows/s)"
         head = f"{self.provider} {self.job_id} ({self.status}): " if self.job_id else ""
-        return (
-            f"{head}{', '.join(parts)}; {mib:,.1f} MiB in {self.seconds:.2f}s ({rate:,.0f} rows/s)"
-        )
+        return f"{head}{', '.join(parts)}; {size} in {self.seconds:.2f}s{rate}"
+
+
+MIN_RATE_SECONDS = 1.0
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def human_size(n: float) -> str:
+    """Bytes in binary units, as the summary and the progress bar both show them."""
+    if n < 2**10:
+        return f"{n:,.0f} bytes"
+    if n < 2**20:
+        return f"{n / 2**10:,.1f} KiB"
+    if n < 2**30:
+        return f"{n / 2**20:,.1f} MiB"
+    return f"{n / 2**30:,.2f} GiB"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import signal
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from typing import IO, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from ._errors import ParseError, ResultLoaderError
 from ._model import BatchStats, Format, LoadInfo, LoadOptions, LoadReport, OnError, RowBatch
@@ -45,8 +47,21 @@ def load(
         format=format, key=key, items_path=items_path, on_error=on_error
     )
     target = as_sink(sink, table)
-    opened = open_source(source, max_bytes=options.max_bytes)
+    opened = open_source(_one_name(source), max_bytes=options.max_bytes)
     return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
+
+
+def _one_name(source: str | os.PathLike[str] | IO[bytes]) -> str | os.PathLike[str] | IO[bytes]:
+    """A local file by its absolute, normalised path, so that `_source` and the ledger name
+    one file one way however its path was typed (`r.jsonl`, `./r.jsonl`, `/data/r.jsonl`)."""
+    if hasattr(source, "read"):
+        return source
+    text = os.fspath(source)
+    if text.lower().startswith("file://"):
+        text = unquote(urlsplit(text).path)
+    if text == "-" or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
+        return text
+    return os.path.abspath(text)
 
 
 def as_sink(sink: SinkLike, table: str = "results") -> Sink:
@@ -84,12 +99,13 @@ def run_load(
     if fmt == "auto":
         head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""
         fmt = detect_format(name_hint(info.source), opened.content_type, head)  # type: ignore[assignment]
+    report.format = fmt
     native = sink.write_jsonl if isinstance(sink, JsonlChunkSink) else None
     with _interrupts() as interrupted:
         try:
             sink.begin(info)
             _feed(opened, sink, native, fmt, options, info, report, progress, document_id)
-            report.bytes_read = opened.bytes_read
+            _count_bytes(report, opened)
             report.seconds = time.perf_counter() - started
             result = sink.commit(report)
         except BaseException as exc:
@@ -146,6 +162,12 @@ def _feed(
             opened.stream.close()
         else:
             threading.Thread(target=opened.stream.close, daemon=True).start()
+
+
+def _count_bytes(report: LoadReport, opened: Opened) -> None:
+    """The data's size, and what was read to get it when the source is compressed."""
+    report.bytes_read, report.data_bytes = opened.bytes_read, opened.data_bytes
+    report.compression = opened.compression
 
 
 def _abort_reason(exc: BaseException) -> str:

@@ -103,10 +103,16 @@ class Opened:
     counter: _Counting
     compression: str | None
     content_type: str | None = None
+    guard: _Guard | None = None  # the decompressed stream, which counts its bytes
 
     @property
     def bytes_read(self) -> int:
         return self.counter.count
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes after decompression (the same as bytes_read for a plain source)."""
+        return self.guard.count if self.guard is not None else self.counter.count
 
     def close(self) -> None:
         self.stream.close()
@@ -226,7 +232,7 @@ def open_source(
     compression = next((kind for m, kind in _MAGIC.items() if magic.startswith(m)), None)
     guard = _Guard(_decompress(buffered, compression), name, compression, max_bytes)
     stream = io.BufferedReader(guard, 1 << 20)
-    opened = Opened(stream, name, size, counter, compression, ctype)
+    opened = Opened(stream, name, size, counter, compression, ctype, guard)
     if isinstance(raw, HttpReader):
         _refuse_error_page(opened)
     return opened

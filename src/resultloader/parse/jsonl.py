@@ -101,7 +101,7 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
                 _reject(batch, number, start, _why(exc), line)
                 continue
         if not isinstance(obj, dict):
-            _reject(batch, number, start, f"not a JSON object (a {_kind(obj)})", line)
+            _reject(batch, number, start, f"not a JSON object ({_kind(obj)})", line)
             continue
         reason = add_object(batch, obj, key, number, exact)
         if reason:
@@ -144,6 +144,7 @@ def _why(exc: Exception) -> str:
 
 
 def _kind(value: object) -> str:
-    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
+    """As json.py words it: `an array`, `a string`, `null` (one reason on every route)."""
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
     )

@@ -1,0 +1,81 @@
+"""What the CLI says: words, units and numbers a reader can trust."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pty
+import re
+import subprocess
+import time
+
+from .test_cli_load import GOOD, SCRIPT, query, run, run_on_a_terminal
+
+
+def test_one_row_is_a_row_and_a_blink_has_no_rate(write, tmp_path):
+    write("one.jsonl", '{"id":"a","output":1,"metadata":{}}\n')
+    done = run("load", "one.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1 row read," in done.stderr and "1 rows" not in done.stderr
+    assert "0 null outputs" in done.stderr
+    assert "rows/s" not in done.stderr  # a rate over a few milliseconds means nothing
+
+
+def test_a_gzipped_load_reports_the_data_size_and_the_compressed_one(tmp_path):
+    rows = "".join(f'{{"id":"{i}","output":"{"x" * 200}"}}\n' for i in range(5000))
+    (tmp_path / "r.jsonl.gz").write_bytes(gzip.compress(rows.encode()))
+    done = run("load", "r.jsonl.gz", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    mib = len(rows) / 2**20
+    assert f"; {mib:.1f} MiB (" in done.stderr and " gzip)" in done.stderr
+
+
+def test_a_csv_without_output_or_metadata_columns_does_not_count_them(write, tmp_path):
+    write("d.csv", "id,label\na,x\nb,y\n")
+    done = run("load", "d.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 rows read" in done.stderr
+    assert "null output" not in done.stderr and "without metadata" not in done.stderr
+    write("o.csv", "id,output\na,1\nb,\n")
+    done = run("load", "o.csv", cwd=tmp_path)
+    assert "1 null output;" in done.stderr  # with the column, its empty cells are news
+
+
+def test_one_file_has_one_source_name_however_its_path_is_typed(write, tmp_path):
+    write("r.jsonl", GOOD)
+    (tmp_path / "sub").mkdir()
+    for path in ("r.jsonl", "./r.jsonl", "sub/../r.jsonl", str(tmp_path / "r.jsonl")):
+        assert run("load", path, "-q", cwd=tmp_path).returncode == 0
+    db = tmp_path / "results.duckdb"
+    assert query(db, "SELECT DISTINCT _source FROM results") == [(str(tmp_path / "r.jsonl"),)]
+    assert query(db, "SELECT DISTINCT source FROM _resultloader_loads") == [
+        (str(tmp_path / "r.jsonl"),)
+    ]
+
+
+def test_the_bar_counts_in_the_summarys_units(write, tmp_path):
+    write("r.jsonl", GOOD * 20_000)
+    code, _, err = run_on_a_terminal("load", "r.jsonl", cwd=tmp_path)
+    assert code == 0
+    bar = err[: err.rindex("rows read")]
+    assert "MiB" in bar and not re.search(r"\d MB\b|MB/s", bar)
+
+
+def test_stdin_from_a_terminal_says_it_is_waiting(tmp_path):
+    main, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [SCRIPT, "load", "-"], cwd=tmp_path, stdin=secondary,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        os.close(secondary)
+        os.write(main, b'{"id":"a"}\n')
+        for _ in range(5):  # Ctrl-D on an empty line: end of input (each read sees one)
+            os.write(main, b"\x04")
+            time.sleep(0.2)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(main)
+    assert proc.returncode == 0, err
+    assert err.splitlines()[0].startswith("reading rows from standard input")
+    assert "1 row read" in err
