@@ -199,3 +199,13 @@ def test_help_lists_the_providers():
     assert result.exit_code == 0
     for name in ("safetykit", "safetykit-batch", "pulse"):
         assert name in result.output
+
+
+def test_json_on_failure_prints_one_object_with_the_error(fake, cli):
+    fake.script(STATUS, sk("failed", error="quota exceeded for namespace"))
+    result = cli(*sk_args(fake, "--json"))
+    assert result.exit_code == 1
+    report = orjson.loads(result.stdout)
+    assert report["error"]["kind"] == "JobFailed"
+    assert "quota exceeded for namespace" in report["error"]["message"]
+    assert report["rows_read"] == 0

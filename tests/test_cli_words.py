@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pty
 import re
@@ -79,3 +80,21 @@ def test_stdin_from_a_terminal_says_it_is_waiting(tmp_path):
     assert proc.returncode == 0, err
     assert err.splitlines()[0].startswith("reading rows from standard input")
     assert "1 row read" in err
+
+
+def test_json_on_failure_prints_the_error_and_the_counts_so_far(write, tmp_path):
+    write("bad.jsonl", '{"id":"a"}\n' * 3 + "not json\n")
+    done = run("load", "bad.jsonl", "--json", cwd=tmp_path)
+    assert done.returncode == 1
+    report = json.loads(done.stdout)  # one object, nothing else on stdout
+    assert report["error"]["kind"] == "ParseError"
+    assert report["error"]["line"] == 4
+    assert report["error"]["file"] == str(tmp_path / "bad.jsonl")
+    assert "invalid JSON" in report["error"]["message"]
+    assert report["bytes_read"] == 3 * 11 + 9 and report["rows_upserted"] is None
+    missing = run("load", "nope.jsonl", "--json", cwd=tmp_path)
+    assert missing.returncode == 1
+    failed = json.loads(missing.stdout)
+    assert failed["error"]["kind"] == "DownloadError"
+    assert "no such file" in failed["error"]["message"]
+    assert (failed["rows_read"], failed["error"]["line"]) == (0, None)

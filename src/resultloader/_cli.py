@@ -10,9 +10,9 @@ from typing import Any, cast
 import click
 import orjson
 
-from ._errors import ResultLoaderError
+from ._errors import ParseError, ResultLoaderError
 from ._model import Format, LoadOptions, LoadReport, OnError, human_size
-from ._pipeline import Progress, load
+from ._pipeline import Progress, load, report_of
 from .sinks.duckdb import DuckDBSink
 
 _COMMON = [
@@ -116,7 +116,7 @@ def load_command(
     """
     if source == "-" and sys.stdin.isatty() and not quiet:
         click.echo("reading rows from standard input (end with Ctrl-D)...", err=True)
-    with handle_errors():
+    with handle_errors(as_json, source):
         options = LoadOptions(
             format=cast(Format, fmt),  # click.Choice has checked both
             key=key,
@@ -138,23 +138,41 @@ def print_report(report: LoadReport, as_json: bool, quiet: bool) -> None:
 
 
 @contextmanager
-def handle_errors() -> Iterator[None]:
-    """Expected failures end in one line on stderr and a non-zero exit, never a traceback."""
+def handle_errors(as_json: bool = False, source: str | None = None) -> Iterator[None]:
+    """Expected failures end in one line on stderr and a non-zero exit, never a traceback;
+    with --json also in one JSON object on stdout: the error and the counts so far."""
     try:
         yield
+    except KeyboardInterrupt as exc:
+        fail(exc, "interrupted: nothing was committed", 130, as_json, source)
     except ResultLoaderError as exc:
-        click.echo(f"error: {one_line(str(exc))}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
+        fail(exc, f"error: {one_line(str(exc))}", getattr(exc, "exit_code", 1), as_json, source)
     except (ValueError, OSError) as exc:
-        click.echo(f"error: {one_line(str(exc))}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("interrupted: nothing was committed", err=True)
-        sys.exit(130)
+        fail(exc, f"error: {one_line(str(exc))}", 1, as_json, source)
     except Exception as exc:  # e.g. a corrupt gzip stream (EOFError, zlib.error) mid-load
         reason = one_line(str(exc)) or "no details"
-        click.echo(f"error: {type(exc).__name__}: {reason}; nothing was committed", err=True)
-        sys.exit(1)
+        line = f"error: {type(exc).__name__}: {reason}; nothing was committed"
+        fail(exc, line, 1, as_json, source)
+
+
+def fail(exc: BaseException, line: str, code: int, as_json: bool, source: str | None) -> None:
+    click.echo(line, err=True)
+    if as_json:
+        click.echo(orjson.dumps(failure_report(exc, line, source)).decode())
+    sys.exit(code)
+
+
+def failure_report(exc: BaseException, line: str, source: str | None) -> dict[str, Any]:
+    """The report's fields (the counts a failed load reached, else zeros) and the error."""
+    report = report_of(exc) or LoadReport(source or "")
+    where = exc if isinstance(exc, ParseError) else None
+    error = {
+        "kind": "Interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__,
+        "message": line.removeprefix("error: "),
+        "file": where.source if where else report.source or None,
+        "line": where.line if where and where.line > 0 else None,
+    }
+    return {**report.to_dict(), "error": error}
 
 
 def one_line(text: str) -> str:

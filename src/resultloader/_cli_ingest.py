@@ -106,7 +106,7 @@ def pulse_command(job_id: str | None, **kw: Any) -> None:
 
 def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str, Any]) -> None:
     quiet = bool(kw["quiet"] or kw["as_json"])
-    with handle_errors():
+    with handle_errors(kw["as_json"], kw["status_file"]):
         payload = _read_status(kw["status_file"]) if kw["status_file"] else None
     if not job_id and payload is not None:  # a saved payload names its job
         found = get_provider(provider).job_from_payload(payload)
@@ -114,7 +114,7 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
             job_id, namespace = found.id, namespace or found.namespace
     if not job_id:
         raise click.UsageError(f"{provider}: give the job's id (see --help)")
-    with handle_errors():
+    with handle_errors(kw["as_json"], f"{provider}:{job_id}"):
         with ExitStack() as stack:
             report = ingest(
                 provider,

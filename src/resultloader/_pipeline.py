@@ -112,6 +112,9 @@ def run_load(
             # DuckDB turns Ctrl-C into RuntimeError("Query interrupted"): say what happened
             why = "interrupted" if interrupted.is_set() else _abort_reason(exc)
             sink.abort(why)
+            _count_bytes(report, opened)
+            report.seconds = time.perf_counter() - started
+            keep_report(exc, report)
             if interrupted.is_set() and not isinstance(exc, KeyboardInterrupt):
                 raise KeyboardInterrupt from None
             raise
@@ -162,6 +165,18 @@ def _feed(
             opened.stream.close()
         else:
             threading.Thread(target=opened.stream.close, daemon=True).start()
+
+
+def keep_report(exc: BaseException, report: LoadReport) -> None:
+    """Hand the counts so far to whoever reports the failure (the CLI's --json)."""
+    with contextlib.suppress(AttributeError, TypeError):  # a few built-in types take none
+        exc.resultloader_report = report  # type: ignore[attr-defined]
+
+
+def report_of(exc: BaseException) -> LoadReport | None:
+    """The counts a failed load had reached, if it got that far."""
+    found = getattr(exc, "resultloader_report", None)
+    return found if isinstance(found, LoadReport) else None
 
 
 def _count_bytes(report: LoadReport, opened: Opened) -> None:
