@@ -224,6 +224,8 @@ def _size_column() -> Any:
 
 
 # `ingest` lives in its own module, which imports the helpers above.
+from ._cli_history import history_command  # noqa: E402
 from ._cli_ingest import ingest_group  # noqa: E402
 
 main.add_command(ingest_group)
+main.add_command(history_command)
