@@ -209,3 +209,9 @@ def test_json_on_failure_prints_one_object_with_the_error(fake, cli):
     assert report["error"]["kind"] == "JobFailed"
     assert "quota exceeded for namespace" in report["error"]["message"]
     assert report["rows_read"] == 0
+
+
+def test_a_missing_status_file_says_no_such_file(cli, tmp_path):
+    result = cli("safetykit", "--status-file", str(tmp_path / "nope.json"))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {tmp_path / 'nope.json'}: no such file\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import duckdb
 import pytest
@@ -68,8 +69,9 @@ def sk(status: str, **fields: object) -> dict[str, object]:
     return {"namespace": NS, "request_id": REQ, "status": status, **fields}
 
 
-def sk_ingest(clock: FakeTime, sink: object, **kw: object) -> resultloader.LoadReport:
-    return resultloader.ingest("safetykit", REQ, sink, namespace=NS, poll=clock.policy(), **kw)
+def sk_ingest(clock: FakeTime, sink: object, **kw: Any) -> resultloader.LoadReport:
+    poll = clock.policy(**({"timeout": kw.pop("timeout")} if "timeout" in kw else {}))
+    return resultloader.ingest("safetykit", REQ, sink, namespace=NS, poll=poll, **kw)
 
 
 def import_payload(url: str, expires: datetime = NOW + timedelta(hours=1)) -> dict[str, object]:

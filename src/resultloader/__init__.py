@@ -6,6 +6,7 @@
 >>> report = resultloader.ingest("pulse", job_id)            # poll, then load the result
 """
 
+from ._download import HttpPolicy
 from ._errors import (
     DownloadError,
     JobCancelled,
@@ -24,6 +25,7 @@ from ._model import CommitResult, LoadInfo, LoadOptions, LoadReport, Reject, Row
 from ._pipeline import load
 from ._poll import JobStatus, PollPolicy
 from .parse import JsonlChunk
+from .providers.base import Job
 from .sinks import JsonlChunkSink, Sink
 from .sinks.callable import BatchFunctionSink, RowFunctionSink
 from .sinks.duckdb import DuckDBSink
@@ -35,7 +37,9 @@ __all__ = [
     "Download",
     "DownloadError",
     "DuckDBSink",
+    "HttpPolicy",
     "Inline",
+    "Job",
     "JobCancelled",
     "JobExpired",
     "JobFailed",

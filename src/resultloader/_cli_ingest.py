@@ -14,9 +14,8 @@ from ._cli import common_options, handle_errors, print_report, progress_bar, rea
 from ._ingest import ingest
 from ._model import Format, LoadOptions, OnError
 from ._pipeline import Progress
-from ._poll import JobStatus
+from ._poll import JobStatus, PollPolicy
 from .parse._rows import decode_exact
-from .providers.base import get_provider
 from .sinks.duckdb import DuckDBSink
 
 _INGEST_OPTIONS = [
@@ -108,25 +107,20 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
     quiet = bool(kw["quiet"] or kw["as_json"])
     with handle_errors(kw["as_json"], kw["status_file"]):
         payload = _read_status(kw["status_file"]) if kw["status_file"] else None
-    if not job_id and payload is not None:  # a saved payload names its job
-        found = get_provider(provider).job_from_payload(payload)
-        if found is not None:
-            job_id, namespace = found.id, namespace or found.namespace
-    if not job_id:
+    if not job_id and payload is None:
         raise click.UsageError(f"{provider}: give the job's id (see --help)")
-    with handle_errors(kw["as_json"], f"{provider}:{job_id}"):
+    with handle_errors(kw["as_json"], f"{provider}:{job_id or kw['status_file']}"):
         with ExitStack() as stack:
             report = ingest(
                 provider,
-                job_id,
+                job_id,  # None: the one the saved payload names
                 DuckDBSink(kw["into"], kw["table"]),
+                _load_options(kw),
+                PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"]),
                 namespace=namespace,
                 wait=not kw["no_wait"],
                 payload=payload,
                 base_url=kw["base_url"],
-                timeout=kw["timeout"],
-                poll_interval=kw["poll_interval"],
-                options=_load_options(kw),
                 progress=_lazy_bar(stack, quiet),
                 on_status=None if quiet else _status_printer(),
             )
@@ -146,7 +140,12 @@ def _load_options(kw: dict[str, Any]) -> LoadOptions:
 
 
 def _read_status(path: str) -> dict[str, Any]:
-    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not a file") from None
     try:
         payload = decode_exact(data)  # numbers kept exactly, as when polling
     except ValueError as exc:

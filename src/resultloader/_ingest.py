@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ._download import HttpPolicy
 from ._errors import DownloadError, JobExpired, ResultLoaderError
 from ._location import Download, Inline, Location
-from ._model import LoadInfo, LoadOptions, LoadReport, OnError
+from ._model import LoadInfo, LoadOptions, LoadReport, OnError, one_way_in
 from ._pipeline import Progress, SinkLike, as_sink, run_load
 from ._poll import ApiClient, Clock, JobStatus, PollPolicy, wait_for
 from ._sources import open_source
@@ -40,62 +41,89 @@ def resolve(
 
 def ingest(
     provider: str | Provider,
-    job_id: str,
+    job: str | Job | None = None,
     sink: SinkLike = None,
+    options: LoadOptions | None = None,
+    poll: PollPolicy | None = None,
+    http: HttpPolicy | None = None,
     *,
-    namespace: str | None = None,
-    wait: bool = True,
     payload: Mapping[str, Any] | None = None,
+    wait: bool = True,
     api_key: str | None = None,
     base_url: str | None = None,
-    timeout: float | None = None,
-    poll_interval: float | None = None,
-    poll: PollPolicy | None = None,
-    table: str = "results",
-    key: str = "id",
-    items_path: str | None = None,
-    on_error: OnError = "fail",
-    options: LoadOptions | None = None,
     progress: Progress | None = None,
     on_status: Callable[[JobStatus], None] | None = None,
+    namespace: str | None = None,
+    table: str | None = None,
+    key: str | None = None,
+    items_path: str | None = None,
+    on_error: OnError | None = None,
+    timeout: float | None = None,
+    poll_interval: float | None = None,
 ) -> LoadReport:
-    """Wait for `job_id` to end, then load its results into `sink`; the report's `status` is
+    """Wait for `job` to end, then load its results into `sink`; the report's `status` is
     the job's final status (also recorded in the DuckDB ledger).
 
-    `wait=False` checks once and raises NotReady if the job is still running. `payload` is a
-    status payload you already have (a webhook's, a saved file's): it is resolved instead of
-    polling. The API key comes from `api_key` or the provider's environment variable
-    (`SAFETYKIT_API_KEY`, `PULSE_API_KEY`), the base URL likewise (`SAFETYKIT_BASE_URL`, ...).
+    `job` is the job's id (or a `Job(id, namespace)`); with a `payload` that names its job it
+    may be left out. `payload` is a status payload you already have (a webhook's, a saved
+    file's): it is resolved instead of polling. `wait=False` checks once and raises NotReady if
+    the job is still running. How to read the results is `options` (LoadOptions), how to wait
+    `poll` (PollPolicy), how to download `http` (HttpPolicy). The API key comes from `api_key`
+    or the provider's environment variable (`SAFETYKIT_API_KEY`, `PULSE_API_KEY`), the base URL
+    likewise (`SAFETYKIT_BASE_URL`, ...).
+
+    Shorthands, each refused together with the group it belongs to: `key`, `items_path` and
+    `on_error` for `options`; `timeout` and `poll_interval` for `poll`; `namespace` for a job
+    given as text; `table` for a DuckDB file given by path.
     """
     prov = get_provider(provider)
-    job = prov.job(job_id, namespace)
-    options = options or LoadOptions(key=key, items_path=items_path, on_error=on_error)
+    options = one_way_in(options, "ingest", key=key, items_path=items_path, on_error=on_error)
     policy = _policy(poll, timeout, poll_interval)
+    the_job = _the_job(prov, job, namespace, payload)
     target = as_sink(sink, table)
     with ApiClient(prov, api_key=api_key, base_url=base_url, clock=policy.clock) as client:
         if payload is None:
-            payload = _status(prov, client, job, policy, wait, on_status)
-        location = prov.resolve(payload, job_id=job.id, items_path=options.items_path)
+            payload = _status(prov, client, the_job, policy, wait, on_status)
+        location = prov.resolve(payload, job_id=the_job.id, items_path=options.items_path)
         info = LoadInfo(
-            f"{prov.name}:{job}",
+            f"{prov.name}:{the_job}",
             options,
             provider=prov.name,
-            job_id=job.id,
+            job_id=the_job.id,
             job_status=prov.raw_status(payload),
         )
         if isinstance(location, Inline):
             return _load_inline(location, target, info, progress)
-        download = _bind(prov, client, job, location)
-        return _load_download(download, target, info, progress, policy.clock, prov, job)
+        download = _bind(prov, client, the_job, location)
+        return _load_download(download, target, info, progress, policy.clock, prov, the_job, http)
+
+
+def _the_job(
+    prov: Provider, job: str | Job | None, namespace: str | None, payload: Mapping[str, Any] | None
+) -> Job:
+    """The job given, or the one a saved payload names (as the CLI's --status-file does)."""
+    if isinstance(job, Job):
+        if namespace is not None:
+            raise TypeError("ingest(): namespace= and a Job both given; the Job has its own")
+        return prov.job(job.id, job.namespace)
+    if job is None and payload is not None:
+        found = prov.job_from_payload(payload)
+        if found is not None:
+            return prov.job(found.id, namespace or found.namespace)
+    return prov.job(job or "", namespace)
 
 
 def _policy(poll: PollPolicy | None, timeout: float | None, interval: float | None) -> PollPolicy:
-    policy = poll or PollPolicy()
-    if timeout is not None:
-        policy = replace(policy, timeout=timeout)
-    if interval is not None:
-        policy = replace(policy, interval=interval)
-    return policy
+    if poll is None:
+        policy = PollPolicy() if timeout is None else PollPolicy(timeout=timeout)
+        return policy if interval is None else replace(policy, interval=interval)
+    given = [n for n, v in (("timeout=", timeout), ("poll_interval=", interval)) if v is not None]
+    if given:
+        names = " and ".join(given)
+        raise TypeError(
+            f"ingest(): {names} and poll=PollPolicy(...) both given; put them in the PollPolicy"
+        )
+    return poll
 
 
 def _status(
@@ -165,6 +193,7 @@ def _load_download(
     clock: Clock,
     prov: Provider,
     job: Job,
+    http: HttpPolicy | None = None,
 ) -> LoadReport:
     what = prov.describe(job)
     download = _unexpired(download, clock, what)
@@ -179,6 +208,7 @@ def _load_download(
             headers=dict(download.headers) or None,
             refresh=refresh,
             max_bytes=options.max_bytes,
+            policy=http,
         )
         info = replace(info, options=options)
         return run_load(opened, sink, options, info, progress, download.document_id)

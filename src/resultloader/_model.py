@@ -45,6 +45,23 @@ class LoadOptions:
             raise ValueError(f"max_bytes must be positive, not {self.max_bytes}")
 
 
+def one_way_in(options: LoadOptions | None, caller: str, **shorthands: Any) -> LoadOptions:
+    """`options`, or LoadOptions built from the keyword shorthands given (not None); both at
+    once is refused: one would silently win over the other."""
+    given = {name: value for name, value in shorthands.items() if value is not None}
+    if options is None:
+        return LoadOptions(**given)
+    if not isinstance(options, LoadOptions):
+        raise TypeError(f"{caller}(): options must be a LoadOptions, not {type(options).__name__}")
+    if given:
+        names = ", ".join(f"{name}=" for name in given)
+        raise TypeError(
+            f"{caller}(): {names} and options=LoadOptions(...) both given; "
+            f"put {names} inside LoadOptions(...) instead"
+        )
+    return options
+
+
 @dataclass(frozen=True)
 class Reject:
     """A row that could not be loaded: where it was, why, and its raw text."""

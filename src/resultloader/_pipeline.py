@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import queue
 import re
@@ -14,7 +15,16 @@ from typing import IO, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ._errors import ParseError, ResultLoaderError
-from ._model import BatchStats, Format, LoadInfo, LoadOptions, LoadReport, OnError, RowBatch
+from ._model import (
+    BatchStats,
+    Format,
+    LoadInfo,
+    LoadOptions,
+    LoadReport,
+    OnError,
+    RowBatch,
+    one_way_in,
+)
 from ._sources import Opened, name_hint, open_source
 from .parse import JsonlChunk, detect_format, iter_batches, parse_chunk
 from .sinks import JsonlChunkSink, Sink
@@ -29,26 +39,39 @@ T = TypeVar("T")
 def load(
     source: str | os.PathLike[str] | IO[bytes],
     sink: SinkLike = None,
-    *,
-    table: str = "results",
-    format: Format = "auto",
-    key: str = "id",
-    items_path: str | None = None,
-    on_error: OnError = "fail",
     options: LoadOptions | None = None,
+    *,
     progress: Progress | None = None,
+    table: str | None = None,
+    format: Format | None = None,
+    key: str | None = None,
+    items_path: str | None = None,
+    on_error: OnError | None = None,
 ) -> LoadReport:
     """Stream `source` (path, URL, `-` or binary file object) into `sink` and report.
 
     `sink` is a Sink, a function (per row: `fn(id, output, metadata, url)`; per batch:
     `fn(batch)`), a DuckDB file path, or None for `results.duckdb`. The load is all or nothing.
+    `format`, `key`, `items_path` and `on_error` are shorthands for `options=LoadOptions(...)`
+    (not both); `table` names the table of a DuckDB file given by path (or the default one).
     """
-    options = options or LoadOptions(
-        format=format, key=key, items_path=items_path, on_error=on_error
+    options = one_way_in(
+        options, "load", format=format, key=key, items_path=items_path, on_error=on_error
     )
     target = as_sink(sink, table)
-    opened = open_source(_one_name(source), max_bytes=options.max_bytes)
+    opened = open_source(_binary(_one_name(source)), max_bytes=options.max_bytes)
     return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
+
+
+def _binary(source: T) -> T:
+    """A file opened in text mode yields str, which no parser reads: say how to open it."""
+    if isinstance(source, io.TextIOBase):
+        name = getattr(source, "name", "the file")
+        raise TypeError(
+            f"{name!s} is open in text mode: open it in binary mode, e.g. open(path, 'rb') "
+            "(or pass the path itself)"
+        )
+    return source
 
 
 def _one_name(source: str | os.PathLike[str] | IO[bytes]) -> str | os.PathLike[str] | IO[bytes]:
@@ -64,7 +87,14 @@ def _one_name(source: str | os.PathLike[str] | IO[bytes]) -> str | os.PathLike[s
     return os.path.abspath(text)
 
 
-def as_sink(sink: SinkLike, table: str = "results") -> Sink:
+def as_sink(sink: SinkLike, table: str | None = None) -> Sink:
+    """The sink `sink` stands for. `table` applies only where this makes the DuckDBSink."""
+    if table is not None and not (sink is None or isinstance(sink, (str, os.PathLike))):
+        raise TypeError(
+            f"table={table!r} applies to a DuckDB file given by its path; "
+            f"{type(sink).__name__} has its own table (e.g. DuckDBSink(path, table))"
+        )
+    table = table or "results"
     if sink is None:
         return DuckDBSink("results.duckdb", table)
     if isinstance(sink, (str, os.PathLike)):

@@ -1,0 +1,73 @@
+"""The Python API: one way in for each option, and clear errors for the usual slips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import resultloader
+from resultloader import DuckDBSink, Job, LoadOptions, PollPolicy
+from resultloader.testing import MemorySink
+
+from .conftest import SEED_ROWS, query
+
+
+def test_a_file_opened_in_text_mode_is_refused_with_the_fix(write):
+    path = write("r.jsonl", SEED_ROWS)
+    with path.open() as text, pytest.raises(TypeError, match=r"binary mode.*open\(path, 'rb'\)"):
+        resultloader.load(text, MemorySink())
+
+
+def test_shorthands_and_options_together_are_refused(write):
+    path = write("r.jsonl", SEED_ROWS)
+    with pytest.raises(TypeError, match=r"key= and options=LoadOptions"):
+        resultloader.load(path, MemorySink(), key="custom_id", options=LoadOptions(on_error="skip"))
+    with pytest.raises(TypeError, match=r"on_error=.*both given"):
+        resultloader.load(path, MemorySink(), LoadOptions(), on_error="skip")
+
+
+def test_options_may_be_passed_by_position_and_shorthands_alone_still_work(write, tmp_path):
+    path = write("r.jsonl", '{"custom_id":"x"}\n')
+    sink = MemorySink()
+    resultloader.load(path, sink, LoadOptions(key="custom_id"))
+    assert set(sink.rows) == {"x"}
+    sink = MemorySink()
+    resultloader.load(path, sink, key="custom_id")
+    assert set(sink.rows) == {"x"}
+
+
+def test_table_with_a_sink_object_is_refused_not_ignored(write, tmp_path):
+    path = write("r.jsonl", SEED_ROWS)
+    with pytest.raises(TypeError, match=r"table='t2' applies to a DuckDB file given by its path"):
+        resultloader.load(path, DuckDBSink(tmp_path / "x.duckdb"), table="t2")
+    resultloader.load(path, tmp_path / "y.duckdb", table="t2")
+    assert query(tmp_path / "y.duckdb", "SELECT count(*) FROM t2") == [(2,)]
+
+
+def payload() -> dict[str, object]:
+    rows = [json.loads(line) for line in SEED_ROWS.splitlines()]
+    return {"namespace": "products", "request_id": "req_9", "status": "succeeded", "data": rows}
+
+
+def test_ingest_takes_the_job_from_a_payload_that_names_it(monkeypatch):
+    monkeypatch.delenv("SAFETYKIT_API_KEY", raising=False)
+    sink = MemorySink()
+    report = resultloader.ingest("safetykit", sink=sink, payload=payload())
+    assert (report.job_id, len(sink.rows)) == ("req_9", 2)
+    assert report.source == "safetykit:products/req_9"
+    report = resultloader.ingest(
+        "safetykit", Job("req_9", "products"), MemorySink(), payload=payload()
+    )
+    assert report.job_id == "req_9"
+
+
+def test_ingest_refuses_shorthands_that_conflict_with_their_group():
+    with pytest.raises(TypeError, match=r"timeout= and poll=PollPolicy"):
+        resultloader.ingest("safetykit", "r", MemorySink(), poll=PollPolicy(), timeout=5)
+    with pytest.raises(TypeError, match=r"items_path= and options=LoadOptions"):
+        resultloader.ingest("pulse", "j", MemorySink(), LoadOptions(), items_path="pages")
+    with pytest.raises(TypeError, match=r"namespace= and a Job"):
+        resultloader.ingest("safetykit", Job("r", "ns"), MemorySink(), namespace="other")
+    with pytest.raises(TypeError, match=r"table='t'"):
+        resultloader.ingest("pulse", "j", MemorySink(), table="t")
