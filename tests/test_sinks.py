@@ -103,7 +103,7 @@ def test_memory_sink_keeps_quarantined_rejects_and_not_skipped_ones(write):
 # -- per-row and per-batch functions -------------------------------------------------------------
 
 
-def test_a_per_row_function_gets_exactly_the_seeds_four_arguments(write):
+def test_a_per_row_function_gets_the_seeds_four_arguments_and_extra_by_keyword(write):
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     def upsert_result(*args: Any, **kwargs: Any) -> None:
@@ -115,8 +115,8 @@ def test_a_per_row_function_gets_exactly_the_seeds_four_arguments(write):
     )
     resultloader.load(write("r.jsonl", text), upsert_result)
     assert calls == [
-        (("n", {"big": BIG, "d": Decimal(LONG), "f": 0.5}, {}, "https://u"), {}),
-        (("z", None, {}, None), {}),
+        (("n", {"big": BIG, "d": Decimal(LONG), "f": 0.5}, {}, "https://u"), {"extra": {}}),
+        (("z", None, {}, None), {"extra": {"other": 1}}),  # **kwargs: the other fields
     ]
     big = calls[0][0][1]["big"]
     assert type(big) is int and big == BIG
@@ -143,6 +143,27 @@ def test_a_positional_only_row_function(write):
 
     resultloader.load(write("r.jsonl", '{"id":"a","output":[1]}\n'), fn)
     assert seen == [("a", [1], {}, None)]
+
+
+def test_a_function_declaring_extra_gets_the_rows_other_fields(write):
+    seen = []
+
+    def upsert_result(id, output, metadata, url, extra):
+        seen.append((id, extra))
+
+    def keyword(id, output, metadata, url, *, extra=None):
+        seen.append((id, extra))
+
+    text = '{"id":"a","output":1,"score":0.5,"tags":["x"]}\n{"id":"b","big":%d}\n{"id":"c"}\n'
+    for fn in (upsert_result, keyword):
+        resultloader.load(write("r.jsonl", text % BIG), fn)
+    assert seen == 2 * [("a", {"score": 0.5, "tags": ["x"]}), ("b", {"big": BIG}), ("c", {})]
+
+
+def test_a_function_sinks_summary_says_what_is_known(write):
+    report = resultloader.load(write("r.jsonl", SEED_ROWS), lambda i, o, m, u: None)
+    assert report.summary().startswith("2 rows read and passed to the sink, 0 null outputs")
+    assert "?" not in report.summary()
 
 
 def test_a_per_batch_function_gets_columnar_batches(write):

@@ -12,7 +12,8 @@ from ..parse._rows import to_python as decode
 
 
 class RowFunctionSink:
-    """Calls `fn(id, output, metadata, url)` once per row, with decoded JSON values.
+    """Calls `fn(id, output, metadata, url)` once per row, with decoded JSON values; a function
+    that also takes `extra` (or `**kwargs`) gets the row's other fields as `extra=`, a dict.
 
     Rows reach the function as they are read; it is the function's store that makes
     the last row of an id win. `commit`/`abort` call the optional `on_commit`/`on_abort`.
@@ -27,14 +28,20 @@ class RowFunctionSink:
         on_abort: Callable[[], Any] | None = None,
     ) -> None:
         self.fn, self.on_commit, self.on_abort = fn, on_commit, on_abort
+        self.takes_extra = _takes_extra(fn)
 
     def begin(self, info: LoadInfo) -> None:
         pass
 
     def write(self, batch: RowBatch) -> None:
         fn = self.fn
-        for row_id, output, metadata, url, _extra in batch.rows():
-            fn(row_id, None if output is None else decode(output), decode(metadata), url)
+        for row_id, output, metadata, url, extra in batch.rows():
+            value = None if output is None else decode(output)
+            if self.takes_extra:
+                fields = {} if extra is None else decode(extra)
+                fn(row_id, value, decode(metadata), url, extra=fields)
+            else:
+                fn(row_id, value, decode(metadata), url)
 
     def commit(self, report: LoadReport | None = None) -> CommitResult | None:
         if self.on_commit:
@@ -64,6 +71,8 @@ def sink_from_callable(fn: Callable[..., Any]) -> RowFunctionSink:
     except (TypeError, ValueError):
         return RowFunctionSink(fn)
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if positional and positional[-1].name == "extra" and len(positional) == 5:
+        positional.pop()  # fn(id, output, metadata, url, extra): extra comes by keyword
     required = [p for p in positional if p.default is p.empty]
     varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
     if any(p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in params):
@@ -75,7 +84,21 @@ def sink_from_callable(fn: Callable[..., Any]) -> RowFunctionSink:
     raise TypeError(f"{_name(fn)} takes {len(positional)} positional parameters: {_SHAPES}")
 
 
-_SHAPES = "a sink function takes one (batch) or four (id, output, metadata, url)"
+_SHAPES = (
+    "a sink function takes one (batch) or four (id, output, metadata, url), and optionally extra"
+)
+
+
+def _takes_extra(fn: Callable[..., Any]) -> bool:
+    """Does `fn` take an `extra` keyword: a parameter of that name, or **kwargs?"""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.kind == p.VAR_KEYWORD or (p.name == "extra" and p.kind != p.POSITIONAL_ONLY)
+        for p in params
+    )
 
 
 def _name(fn: Callable[..., Any]) -> str:
