@@ -215,3 +215,20 @@ def test_a_missing_status_file_says_no_such_file(cli, tmp_path):
     result = cli("safetykit", "--status-file", str(tmp_path / "nope.json"))
     assert result.exit_code == 1
     assert result.stderr == f"error: {tmp_path / 'nope.json'}: no such file\n"
+
+
+def test_an_expired_link_in_a_saved_status_without_a_key_says_both(fake, cli, tmp_path):
+    saved = tmp_path / "s.json"
+    stale = sk(
+        "succeeded",
+        data_url=fake.link("out.jsonl"),
+        data_count=2,
+        data_expires_at="2020-01-02T03:04:05.000Z",
+    )
+    saved.write_text(json.dumps(stale))
+    result = cli("safetykit", "--status-file", str(saved), SAFETYKIT_API_KEY="")
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "the download link expired at 2020-01-02T03:04:05" in line
+    assert "needs its key: set SAFETYKIT_API_KEY" in line
+    assert "api_key=" not in result.output and fake.api_seen == []

@@ -177,12 +177,29 @@ def _bind(prov: Provider, client: ApiClient, job: Job, location: Download) -> Do
     """The Download with its auth header (own host only) and its refresh, where possible."""
     headers = client.auth_headers() if client.same_origin(location.url) else {}
     refresh: Callable[[], Download] | None = None
-    if prov.can_refresh(client, location):
+    if prov.can_refresh(client, location) and not client.has_key:
+        refresh = _needs_key(prov, job, location)
+    elif prov.can_refresh(client, location):
 
         def refresh() -> Download:
             return _bind(prov, client, job, prov.refresh(client, job, location))
 
     return replace(location, headers=headers, refresh=refresh)
+
+
+def _needs_key(prov: Provider, job: Job, location: Download) -> Callable[[], Download]:
+    """A saved payload's link has expired and, without a key, the API cannot give a fresh one:
+    say both, rather than only that the key is missing."""
+
+    def refresh() -> Download:
+        when = location.expires_at.isoformat() if location.expires_at else None
+        expired = f"expired at {when}" if when else "was refused (expired?)"
+        raise JobExpired(
+            f"{prov.describe(job)}: the download link {expired}; fetching a fresh one from the "
+            f"API needs its key: set {prov.key_env}"
+        )
+
+    return refresh
 
 
 def _load_download(

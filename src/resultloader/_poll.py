@@ -228,10 +228,7 @@ class ApiClient:
 
     def auth_headers(self) -> dict[str, str]:
         if not self._key:
-            raise PollError(
-                f"{self.provider.name}: no API key: set {self.provider.key_env} "
-                "(or pass api_key=...)"
-            )
+            raise PollError(f"{self.provider.name}: no API key: set {self.provider.key_env}")
         if not self._key.isprintable() or any(c.isspace() for c in self._key):
             # requests would refuse the header with the key in its message
             raise PollError(
@@ -242,6 +239,10 @@ class ApiClient:
 
     def same_origin(self, url: str) -> bool:
         return same_origin(url, self.base_url)
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self._key)
 
     def scrub(self, text: str) -> str:
         text = redact(text)
