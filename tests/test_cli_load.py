@@ -329,10 +329,12 @@ def test_quiet_still_reports_an_error(write, tmp_path):
     assert_one_line_error(done, "line 3")
 
 
-def test_json_failure_prints_no_report(write, tmp_path):
+def test_json_failure_prints_the_error_as_json_and_one_line_on_stderr(write, tmp_path):
     write("r.jsonl", BAD)
     done = run("load", "r.jsonl", "--json", cwd=tmp_path)
-    assert_one_line_error(done, "line 3")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert json.loads(done.stdout)["error"]["line"] == 3
 
 
 def test_a_database_in_use_by_another_process_is_a_one_line_error(write, tmp_path):

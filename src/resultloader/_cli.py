@@ -13,6 +13,7 @@ import orjson
 from ._errors import ParseError, ResultLoaderError
 from ._model import Format, LoadOptions, LoadReport, OnError, human_size
 from ._pipeline import Progress, load, report_of
+from ._redact import display_name
 from .sinks.duckdb import DuckDBSink
 
 _COMMON = [
@@ -164,7 +165,7 @@ def fail(exc: BaseException, line: str, code: int, as_json: bool, source: str | 
 
 def failure_report(exc: BaseException, line: str, source: str | None) -> dict[str, Any]:
     """The report's fields (the counts a failed load reached, else zeros) and the error."""
-    report = report_of(exc) or LoadReport(source or "")
+    report = report_of(exc) or LoadReport(display_name(source or ""))  # no signature
     where = exc if isinstance(exc, ParseError) else None
     error = {
         "kind": "Interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__,
