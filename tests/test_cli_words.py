@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import re
+import socket
 import subprocess
 import time
 
@@ -98,3 +99,30 @@ def test_json_on_failure_prints_the_error_and_the_counts_so_far(write, tmp_path)
     assert failed["error"]["kind"] == "DownloadError"
     assert "no such file" in failed["error"]["message"]
     assert (failed["rows_read"], failed["error"]["line"]) == (0, None)
+
+
+def test_an_unknown_scheme_is_named_with_the_supported_ones(tmp_path):
+    done = run("load", "htp://host/x.jsonl?sig=SECRET", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: htp://host/x.jsonl: unknown URL scheme 'htp'")
+    assert "https://" in done.stderr and "s3://" in done.stderr
+    assert "no such file" not in done.stderr and "SECRET" not in done.stderr
+
+
+def test_a_refused_connection_is_retried_visibly_then_fails_in_one_line(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run("load", f"http://127.0.0.1:{port}/x.jsonl", cwd=tmp_path)
+    assert done.returncode == 1
+    *retries, error = done.stderr.splitlines()
+    assert retries == [
+        "cannot connect to 127.0.0.1 (Connection refused); retry 1 of 2",
+        "cannot connect to 127.0.0.1 (Connection refused); retry 2 of 2 in 1.0s",
+    ]
+    want = (
+        f"error: http://127.0.0.1:{port}/x.jsonl: cannot open: cannot connect: Connection refused"
+    )
+    assert error == want
+    quiet = run("load", f"http://127.0.0.1:{port}/x.jsonl", "-q", cwd=tmp_path)
+    assert quiet.stderr.count("\n") == 1 and "HTTPConnectionPool" not in quiet.stderr

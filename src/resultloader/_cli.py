@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,7 +118,7 @@ def load_command(
     """
     if source == "-" and sys.stdin.isatty() and not quiet:
         click.echo("reading rows from standard input (end with Ctrl-D)...", err=True)
-    with handle_errors(as_json, source):
+    with handle_errors(as_json, source), notices(quiet):
         options = LoadOptions(
             format=cast(Format, fmt),  # click.Choice has checked both
             key=key,
@@ -179,6 +180,21 @@ def failure_report(exc: BaseException, line: str, source: str | None) -> dict[st
 def one_line(text: str) -> str:
     """Messages from libraries may span lines (excerpts, carets): the CLI prints one."""
     return " ".join(text.split())
+
+
+@contextmanager
+def notices(quiet: bool) -> Iterator[None]:
+    """The library's warnings (a connection being retried) as plain lines on stderr."""
+    logger = logging.getLogger("resultloader")
+    handler: logging.Handler = logging.NullHandler()
+    if not quiet:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 @contextmanager

@@ -10,7 +10,14 @@ from typing import Any, cast
 
 import click
 
-from ._cli import common_options, handle_errors, print_report, progress_bar, read_options
+from ._cli import (
+    common_options,
+    handle_errors,
+    notices,
+    print_report,
+    progress_bar,
+    read_options,
+)
 from ._ingest import ingest
 from ._model import Format, LoadOptions, OnError
 from ._pipeline import Progress
@@ -110,7 +117,7 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
     if not job_id and payload is None:
         raise click.UsageError(f"{provider}: give the job's id (see --help)")
     with handle_errors(kw["as_json"], f"{provider}:{job_id or kw['status_file']}"):
-        with ExitStack() as stack:
+        with ExitStack() as stack, notices(kw["quiet"]):
             report = ingest(
                 provider,
                 job_id,  # None: the one the saved payload names

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from urllib3.util.retry import Retry
 
 from ._errors import DownloadError
 from ._redact import one_line
+
+log = logging.getLogger("resultloader")
 
 Refresh = Callable[[], str]
 """Returns a fresh URL for the same file, e.g. by asking the API's status endpoint again."""
@@ -75,6 +79,31 @@ class _Retry(Retry):
     def parse_retry_after(self, retry_after: str) -> float:
         return min(super().parse_retry_after(retry_after), self.max_wait)
 
+    def increment(self, *args: Any, **kw: Any) -> _Retry:
+        fresh = super().increment(*args, **kw)
+        error = kw.get("error")
+        if error is not None and self._is_connection_error(error):  # else: no retry seen
+            host = getattr(kw.get("_pool"), "host", None) or "the server"
+            wait = fresh.get_backoff_time()
+            attempt = len(fresh.history)
+            of = f" of {attempt + fresh.connect}" if isinstance(fresh.connect, int) else ""
+            log.warning(
+                "cannot connect to %s (%s); retry %d%s%s",
+                host,
+                connect_reason(error),
+                attempt,
+                of,
+                f" in {wait:.1f}s" if wait >= 0.05 else "",
+            )
+        return fresh
+
+
+def connect_reason(error: BaseException) -> str:
+    """`Connection refused`, `Name or service not known`: the OS's words, from the end of
+    urllib3's chain of wrapped errors, or the error's own first words."""
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error))
+    return found[-1].strip() if found else one_line(error)[:200]
+
 
 class _Session(requests.Session):
     """Drops the caller's headers on a redirect to another host, as requests does for
@@ -96,7 +125,9 @@ class _Session(requests.Session):
 def make_session(policy: HttpPolicy, sensitive: Iterable[str] = ()) -> requests.Session:
     retry = _Retry(
         total=policy.retries,
-        connect=policy.retries,
+        # a host that refuses connections or does not resolve is rarely back within seconds:
+        # two retries (1 s, each shown), then a one-line error, not 15 s of silence
+        connect=min(policy.retries, 2),
         read=policy.retries,
         status=policy.retries,
         status_forcelist=_RETRY_STATUSES,

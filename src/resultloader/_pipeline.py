@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import IO, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from ._errors import ParseError, ResultLoaderError
+from ._errors import DownloadError, ParseError, ResultLoaderError
 from ._model import (
     BatchStats,
     Format,
@@ -25,7 +25,8 @@ from ._model import (
     RowBatch,
     one_way_in,
 )
-from ._sources import Opened, name_hint, open_source
+from ._redact import display_name
+from ._sources import _REMOTE_SCHEMES, Opened, name_hint, open_source
 from .parse import JsonlChunk, detect_format, iter_batches, parse_chunk
 from .sinks import JsonlChunkSink, Sink
 from .sinks.callable import sink_from_callable
@@ -82,7 +83,13 @@ def _one_name(source: str | os.PathLike[str] | IO[bytes]) -> str | os.PathLike[s
     text = os.fspath(source)
     if text.lower().startswith("file://"):
         text = unquote(urlsplit(text).path)
-    if text == "-" or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    if scheme and scheme[1].lower() not in _REMOTE_SCHEMES:
+        known = ", ".join(f"{name}://" for name in ("file", *_REMOTE_SCHEMES))
+        raise DownloadError(
+            f"{display_name(text)}: unknown URL scheme {scheme[1]!r} (supported: {known})"
+        )
+    if text == "-" or scheme:
         return text
     return os.path.abspath(text)
 

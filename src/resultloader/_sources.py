@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
-from ._download import HttpPolicy, HttpReader, Refresh
+import requests
+
+from ._download import HttpPolicy, HttpReader, Refresh, connect_reason
 from ._errors import DownloadError
 from ._redact import display_name, one_line
 
@@ -284,4 +286,6 @@ def _reason(exc: BaseException) -> str:
     status = getattr(response, "status_code", None)
     if status is not None:
         return f"HTTP {status} {getattr(response, 'reason', '')}".strip()
+    if isinstance(exc, requests.ConnectionError):  # not urllib3's chain of wrapped errors
+        return f"cannot connect: {connect_reason(exc)}"
     return one_line(exc)
