@@ -232,3 +232,34 @@ def test_an_expired_link_in_a_saved_status_without_a_key_says_both(fake, cli, tm
     assert "the download link expired at 2020-01-02T03:04:05" in line
     assert "needs its key: set SAFETYKIT_API_KEY" in line
     assert "api_key=" not in result.output and fake.api_seen == []
+
+
+PAGES = {"pages": [{"page": 1, "output": {"text": "a"}}, {"page": 2, "output": None}]}
+
+
+def test_pulse_items_without_an_id_are_named_by_item_number(fake, cli):
+    fake.script("/job/j1", {"job_id": "j1", "status": "completed", "result": PAGES})
+    args = ["pulse", "--job-id", "j1", "--items-path", "pages", "--base-url", fake.api_url, "-q"]
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert "item 1 of the array: no 'id' field" in result.stderr
+    assert "line 1" not in result.stderr and "byte" not in result.stderr
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_pulse_index_ids_scope_items_by_job(fake, cli, tmp_path, inline):
+    for job in ("j1", "j2"):
+        result_doc: object = PAGES
+        if not inline:  # the {is_url, url} pointer to the same document: the download route
+            fake.add_file(f"{job}.json", json.dumps(PAGES).encode())
+            result_doc = {"is_url": True, "url": fake.link(f"{job}.json")}
+        fake.script(f"/job/{job}", {"job_id": job, "status": "completed", "result": result_doc})
+        args = ["pulse", "--job-id", job, "--items-path", "pages", "--index-ids", "-q"]
+        result = cli(*args, "--base-url", fake.api_url)
+        assert result.exit_code == 0, result.output
+    assert rows(tmp_path) == {
+        "j1/0": '{"text":"a"}',
+        "j1/1": None,
+        "j2/0": '{"text":"a"}',
+        "j2/1": None,
+    }

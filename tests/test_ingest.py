@@ -116,12 +116,12 @@ def test_inline_numbers_are_kept_exactly(fake, clock, tmp_path):
 def test_inline_rows_follow_the_bad_row_policy(fake, clock):
     rows = [{"id": "ok", "output": 1}, {"output": "no id"}, "not an object"]
     fake.script(STATUS, sk("succeeded", data=rows))
-    with pytest.raises(resultloader.ParseError, match="line 2"):
+    with pytest.raises(resultloader.ParseError, match="item 2 of the array"):
         sk_ingest(clock, MemorySink())
     sink = MemorySink()
     report = sk_ingest(clock, sink, on_error="quarantine")
     assert set(sink.rows) == {"ok"} and report.bad_rows == 2
-    assert [r.line for r in sink.rejects] == [2, 3]
+    assert [(r.line, r.offset) for r in sink.rejects] == [(2, -1), (3, -1)]  # items, not lines
 
 
 def test_import_request_streams_the_jsonl_without_sending_the_key(fake, clock):

@@ -23,6 +23,7 @@ from ._model import Format, LoadOptions, OnError
 from ._pipeline import Progress
 from ._poll import JobStatus, PollPolicy
 from .parse._rows import decode_exact
+from .providers.base import get_provider
 from .sinks.duckdb import DuckDBSink
 
 _INGEST_OPTIONS = [
@@ -101,12 +102,23 @@ def batch_command(batch_id: str | None, **kw: Any) -> None:
 
 @ingest_group.command("pulse")
 @click.option("--job-id", default=None, help="The id the async extraction returned.")
+@click.option(
+    "--index-ids",
+    is_flag=True,
+    help="Items without the --key field get the id JOB_ID/INDEX (INDEX from 0), so two "
+    "jobs' items never overwrite each other.",
+)
 @ingest_options
 @read_options
 @common_options
 def pulse_command(job_id: str | None, **kw: Any) -> None:
     """A Pulse extraction: the whole result as one row keyed by the job id, or with
-    --items-path, the items of that array as rows."""
+    --items-path, the items of that array as rows.
+
+    Items are keyed by their --key field (id). Keyed by a field such as `page`, two jobs'
+    items overwrite each other in one table (the last load wins): use --index-ids, or a
+    --table per job.
+    """
     _run("pulse", job_id, None, kw)
 
 
@@ -122,7 +134,7 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
                 provider,
                 job_id,  # None: the one the saved payload names
                 DuckDBSink(kw["into"], kw["table"]),
-                _load_options(kw),
+                _load_options(kw, job_id or _payload_job(provider, payload)),
                 PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"]),
                 namespace=namespace,
                 wait=not kw["no_wait"],
@@ -134,8 +146,10 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
         print_report(report, kw["as_json"], kw["quiet"])
 
 
-def _load_options(kw: dict[str, Any]) -> LoadOptions:
+def _load_options(kw: dict[str, Any], job_id: str | None = None) -> LoadOptions:
     extra = {"max_bytes": kw["max_bytes"]} if "max_bytes" in kw else {}
+    if kw.get("index_ids") and job_id:
+        extra["index_ids"] = job_id
     return LoadOptions(
         format=cast(Format, kw["fmt"]),  # click.Choice has checked both
         key=kw["key"],
@@ -144,6 +158,11 @@ def _load_options(kw: dict[str, Any]) -> LoadOptions:
         max_line_bytes=kw["max_line_bytes"],
         **extra,
     )
+
+
+def _payload_job(provider: str, payload: dict[str, Any] | None) -> str | None:
+    found = get_provider(provider).job_from_payload(payload) if payload is not None else None
+    return found.id if found else None
 
 
 def _read_status(path: str) -> dict[str, Any]:

@@ -164,11 +164,13 @@ def _status(
 def _load_inline(
     location: Inline, sink: Sink, info: LoadInfo, progress: Progress | None
 ) -> LoadReport:
-    """Rows from the status payload, as JSONL through the usual load (exact numbers kept)."""
-    options = replace(info.options, format="jsonl", items_path=None)
+    """Rows from the status payload, through the usual load of a JSON array (exact numbers
+    kept)."""
+    options = replace(info.options, format="json", items_path=None)
     if location.document_id is not None:
         options = replace(options, key="id")  # the wrapped document's row is keyed by `id`
-    data = b"".join(dumps(row, exact=True).encode() + b"\n" for row in location.rows)
+    # one JSON array, so a bad row is named by its item number, as in a downloaded document
+    data = b"[" + b",\n".join(dumps(row, exact=True).encode() for row in location.rows) + b"]"
     opened = open_source(io.BytesIO(data))
     return run_load(opened, sink, options, replace(info, options=options), progress)
 

@@ -34,6 +34,9 @@ class LoadOptions:
     max_line_bytes: int = 256 * 1024 * 1024
     batch_rows: int = 50_000
     max_bytes: int | None = None  # decompressed bytes a source may yield: stops gzip bombs
+    # a row without the key gets the id "<index_ids>/<index>" (index from 0), e.g. a job's id
+    # for items that have no key of their own; None: such a row is a bad row
+    index_ids: str | None = None
 
     def __post_init__(self) -> None:
         check_name("key", self.key)

@@ -136,8 +136,20 @@ def key_text(value: Any) -> str | None:
     return None
 
 
-def add_object(batch: RowBatch, obj: dict[str, Any], key: str, seq: int, exact: bool) -> str | None:
-    """Append `obj` to `batch` as one row; return the reason it is bad instead, if it is."""
+def add_object(
+    batch: RowBatch,
+    obj: dict[str, Any],
+    key: str,
+    seq: int,
+    exact: bool,
+    index_ids: str | None = None,
+) -> str | None:
+    """Append `obj` to `batch` as one row; return the reason it is bad instead, if it is.
+
+    With `index_ids`, a row without the key gets the id `<index_ids>/<index>`, its index from 0
+    (`seq` counts items and lines from 1; a whole document is item 0, index 0)."""
+    if key not in obj and index_ids is not None:
+        obj[key] = f"{index_ids}/{max(seq - 1, 0)}"
     if key not in obj:
         return f"no {key!r} field"
     row_id = key_text(obj.pop(key))

@@ -296,7 +296,7 @@ def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int, source:
         _reject(batch, number, why, dumps(value, True), options, source)
         return
     raw = dumps(value, True) if options.on_error == "quarantine" else ""  # before add_object pops
-    reason = add_object(batch, value, options.key, number, exact=True)
+    reason = add_object(batch, value, options.key, number, True, options.index_ids)
     if reason:
         _reject(batch, number, reason, raw, options, source)
 

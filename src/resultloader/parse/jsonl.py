@@ -103,7 +103,7 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
         if not isinstance(obj, dict):
             _reject(batch, number, start, f"not a JSON object ({_kind(obj)})", line)
             continue
-        reason = add_object(batch, obj, key, number, exact)
+        reason = add_object(batch, obj, key, number, exact, options.index_ids)
         if reason:
             _reject(batch, number, start, reason, line)
     if chunk.offset < 0:
