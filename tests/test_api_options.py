@@ -71,3 +71,20 @@ def test_ingest_refuses_shorthands_that_conflict_with_their_group():
         resultloader.ingest("safetykit", Job("r", "ns"), MemorySink(), namespace="other")
     with pytest.raises(TypeError, match=r"table='t'"):
         resultloader.ingest("pulse", "j", MemorySink(), table="t")
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.json", "d.json"])
+def test_index_ids_are_the_same_on_every_route_and_sink(write, tmp_path, name):
+    items = ['{"page":1,"output":1}', '{"id":"own"}', '{"page":3}']
+    text = "\n".join(items) + "\n"
+    if name == "r.json":
+        text = "[" + ",".join(items) + "]"
+    elif name == "d.json":
+        text = '{"pages":[' + ",".join(items) + "]}"
+    options = LoadOptions(index_ids="job7", items_path="pages" if name == "d.json" else None)
+    sink = MemorySink()
+    resultloader.load(write(name, text), sink, options)
+    assert sorted(sink.rows) == ["job7/0", "job7/2", "own"]
+    resultloader.load(write(name, text), tmp_path / "x.duckdb", options)
+    got = query(tmp_path / "x.duckdb", "SELECT id FROM results ORDER BY id")
+    assert got == [("job7/0",), ("job7/2",), ("own",)]
