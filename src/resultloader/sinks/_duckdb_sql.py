@@ -22,7 +22,9 @@ _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
     _source VARCHAR, _loaded_at TIMESTAMP)"""
 _REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {t}_rejects (
     _source VARCHAR, line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR,
-    _loaded_at TIMESTAMP, load_id VARCHAR)"""
+    _loaded_at TIMESTAMP, load_id VARCHAR);
+-- a rejects table from before rejects carried their load: NULL for its old rows
+ALTER TABLE {t}_rejects ADD COLUMN IF NOT EXISTS load_id VARCHAR"""
 # Rejects of a re-run: those already kept for the same source, line, offset, reason and raw text
 # are not added again, so re-running a load changes nothing; each keeps the load_id that first
 # quarantined it.

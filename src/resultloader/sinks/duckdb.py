@@ -109,7 +109,6 @@ class DuckDBSink:
         con.execute(_TARGET_DDL.format(t=self.table))
         if info.options.on_error == "quarantine":  # no rejects table a load would never fill
             con.execute(_REJECTS_DDL.format(t=self.table))
-            _add_load_id(con, f"{self.table}_rejects")
         con.execute(_LEDGER_DDL)
         con.execute(_STAGE_DDL)
         con.execute(_STAGE_REJECTS_DDL)
@@ -356,18 +355,6 @@ class DuckDBSink:
                 con.execute(f"DROP TABLE IF EXISTS {name}")
         if not self._owns_no_connection:
             con.close()
-
-
-def _add_load_id(con: duckdb.DuckDBPyConnection, rejects: str) -> None:
-    """A rejects table from before rejects carried their load gets the column (NULL for the
-    old rows: no ledger row can be named for them)."""
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'load_id'"
-        " AND database_name = current_database() AND schema_name = current_schema()",
-        [rejects],
-    ).fetchone()
-    if not (found and found[0]):
-        con.execute(f"ALTER TABLE {rejects} ADD COLUMN load_id VARCHAR")
 
 
 def _size_bytes(text: str) -> int:
