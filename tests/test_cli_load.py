@@ -131,7 +131,7 @@ def test_a_bad_row_fails_with_file_line_and_reason_and_commits_nothing(write, tm
         (("nokey.csv",), ("no 'id' column", "'name'")),
         (("r.jsonl", "--format", "json"), ("invalid JSON document",)),
         (("ok.json", "--items-path", "nope"), ("no array at items path 'nope'",)),
-        (("http://127.0.0.1:9/r.jsonl?sig=s3cr3t",), ("127.0.0.1:9",)),
+        (("http://127.0.0.1:9/r.jsonl?sig=s3cr3t", "-q"), ("127.0.0.1:9",)),  # -q: no retry lines
     ],
 )
 def test_failures_are_one_line_errors_without_a_traceback(write, tmp_path, args, needles):
