@@ -28,6 +28,8 @@ from ._errors import DownloadError
 from ._redact import one_line
 
 log = logging.getLogger("resultloader")
+# a library stays silent unless the application configures logging (the CLI shows these lines)
+log.addHandler(logging.NullHandler())
 
 Refresh = Callable[[], str]
 """Returns a fresh URL for the same file, e.g. by asking the API's status endpoint again."""
