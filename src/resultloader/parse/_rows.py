@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import orjson
@@ -18,12 +18,15 @@ import orjson
 from .._model import RowBatch
 
 _STANDARD = ("output", "metadata", "url")
-# 16 or more digits (and dots) in a row: a number a double may not hold exactly.
-_LONG_NUMBER = re.compile(rb"[0-9.]{16}")
-_DIGITS_TO_ZERO = bytes(
-    0x30 if chr(c) in "0123456789." else 0x20 for c in range(256)
-)  # maps digits and dots to "0", everything else to " "
+# 16 or more digits (and dots) in a row: a number a double may not hold exactly; an exponent of
+# 3+ digits: a number beyond a double's range, or below it (1e-400 would read as 0.0).
+_LONG_NUMBER = re.compile(rb"[0-9.]{16}|[eE][-+]?[0-9]{3}")
+_NUMBERISH = bytes(  # digits and dots as "0", exponents as "e", signs as "-", else " "
+    0x30 if chr(c) in "0123456789." else 0x65 if chr(c) in "eE" else 0x2D if chr(c) in "+-" else 0x20
+    for c in range(256)
+)
 _SIXTEEN_ZEROS = b"0" * 16
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class RawNumber(str):
@@ -64,7 +67,8 @@ _exact_decoder = json.JSONDecoder(
 
 def may_hold_long_numbers(data: bytes) -> bool:
     """A cheap whole-buffer test: could any number here lose precision in a double?"""
-    return _SIXTEEN_ZEROS in data.translate(_DIGITS_TO_ZERO)
+    numberish = data.translate(_NUMBERISH)
+    return _SIXTEEN_ZEROS in numberish or b"e000" in numberish or b"e-000" in numberish
 
 
 def line_needs_exact(line: bytes) -> bool:
@@ -126,14 +130,35 @@ def dumps(value: Any, exact: bool) -> str:
 
 
 def key_text(value: Any) -> str | None:
-    """A key as text: strings as they are, numbers as written; anything else is no key."""
-    if isinstance(value, str):  # includes RawNumber
-        return str.__str__(value)
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A key as text: strings as they are, numbers by `number_key`; anything else is no key."""
+    if isinstance(value, RawNumber):
+        return number_key(str.__str__(value))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return orjson.dumps(value).decode()
+        # orjson's float: lines with 16+ digits or 3-digit exponents are decoded exactly, so
+        # this number had at most 15 significant digits, which repr gives back by value
+        return number_key(repr(value))
+    if isinstance(value, Decimal):  # ijson's
+        return number_key(str(value))
     return None
+
+
+def number_key(text: str) -> str:
+    """The one text of a numeric id, whatever its spelling: integers as their digits (`-0` as
+    `0`; `1e3`, `1000.0` and `1000` as `1000`), others as the shortest decimal of the exact
+    value (`1.50` as `1.5`, `2.5e-3` as `0.0025`, `1e-7` as `1E-7`). DuckDB's native insert
+    keeps integer ids, which it writes the same way, and leaves the others to Python."""
+    if _INTEGER.fullmatch(text):
+        return "0" if not text.strip("-0") else text
+    value = Decimal(text)
+    if value == value.to_integral_value() and value.adjusted() < 1000:
+        return str(int(value))
+    return str(value.normalize(Context(prec=max(28, len(text)))))  # no rounding
 
 
 def add_object(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -92,14 +92,11 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
         if len(line) > limit:
             _reject(batch, number, start, f"line longer than max_line_bytes ({limit:,})", line)
             continue
-        exact = exact_possible and line_needs_exact(line)
         try:
-            obj = decode_exact(line) if exact else orjson.loads(line)
-        except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
-            obj, exact = _retry_exact(line, exc)
-            if obj is None:
-                _reject(batch, number, start, _why(exc), line)
-                continue
+            obj, exact = decode_line(line, exact_possible and line_needs_exact(line))
+        except (ValueError, RecursionError) as exc:
+            _reject(batch, number, start, _why(exc), line)
+            continue
         if not isinstance(obj, dict):
             _reject(batch, number, start, f"not a JSON object ({_kind(obj)})", line)
             continue
@@ -119,14 +116,20 @@ def _as_items(batch: RowBatch, source: str, options: LoadOptions) -> None:
         raise ParseError(source, 0, -1, f"item {first.line} of the array: {first.reason}")
 
 
-def _retry_exact(line: bytes, first: Exception) -> tuple[object, bool]:
-    """orjson refuses some valid JSON (numbers out of double range): ask the exact decoder."""
-    if not isinstance(first, orjson.JSONDecodeError) or "number" not in str(first):
-        return None, False
+def decode_line(line: bytes, exact: bool) -> tuple[Any, bool]:
+    """One line's value, and whether its numbers are kept as written (RawNumber).
+
+    orjson decides what is JSON (RFC 8259: no NaN, no trailing comma, no lone surrogate), so a
+    line's reason is orjson's whichever decoder reads it; the exact decoder then reads the lines
+    whose numbers a double would change, and those orjson refuses only for their numbers.
+    """
     try:
-        return decode_exact(line), True
-    except (ValueError, RecursionError):
-        return None, False
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        if "number" not in str(exc):
+            raise
+        exact = True
+    return (decode_exact(line), True) if exact else (obj, False)
 
 
 def _reject(batch: RowBatch, line: int, offset: int, reason: str, raw: bytes) -> None:

@@ -47,18 +47,47 @@ _NUMBERISH = bytes(ord("0") if c in b"0123456789." else 32 for c in range(256))
 _LONG = b"0" * 15
 
 
+def _token_map() -> bytes:
+    """What the suspect scan sees: the bytes before a value (`,` `:` `[`) as `,`, closing
+    brackets as `]`, signs as `-`, digits as `0`, letters in lower case (`e` for exponents)."""
+    table = bytearray(range(256))
+    for group, to in ((b",:[", b","), (b"]}", b"]"), (b"+-", b"-"), (b"0123456789", b"0")):
+        for c in group:
+            table[c] = to[0]
+    for c in range(ord("A"), ord("Z") + 1):
+        table[c] = c + 32
+    return bytes(table)
+
+
+_TOKENS = _token_map()
+_SPACES = b" \t\r"  # deleted (not newlines, which keep the lines apart)
+# What DuckDB's reader accepts or rounds though the exact parser would not: a trailing comma,
+# NaN and Infinity in any case and sign, and exponents of 3+ digits (underflow, subnormals,
+# out of range). By token context, not substring: "information" or "finance" inside a string
+# match only after a `,`, `:` or `[`, and a false alarm only costs Python time.
+SUSPECT = (b",]", b",nan", b",inf", b",-nan", b",-inf", b"e000", b"e-000")
+
+
 def maybe_inexact(data: bytes, count: int) -> pa.Array:
-    """1 for each line with a run of 15+ digits and dots (a number a double may not hold,
-    or a long integer, which the SQL lets through); else 0. C-speed: translate and find."""
+    """For each line: 2 if it holds text DuckDB's reader would accept or store other than the
+    exact parser (`SUSPECT`: always parsed by Python), 1 if it has a run of 15+ digits and dots
+    (a number a double may not hold, or a long integer, which the SQL lets through), else 0.
+    C-speed: translate and find."""
     marks = bytearray(count)
-    numberish = data.translate(_NUMBERISH)
-    line, counted, at = 0, 0, numberish.find(_LONG)
-    while at >= 0:
-        line += data.count(b"\n", counted, at)
-        marks[line] = 1
-        end = data.find(b"\n", at)
-        if end < 0:
-            break
-        line, counted = line + 1, end + 1
-        at = numberish.find(_LONG, counted)
+    _mark(data.translate(_NUMBERISH), (_LONG,), marks, 1)
+    _mark(data.translate(_TOKENS, _SPACES), SUSPECT, marks, 2)
     return pa.Array.from_buffers(pa.uint8(), count, [None, pa.py_buffer(marks)])
+
+
+def _mark(text: bytes, patterns: tuple[bytes, ...], marks: bytearray, value: int) -> None:
+    """Set `marks[i] = value` for each line `i` of `text` holding one of `patterns`."""
+    for pattern in patterns:
+        line, counted, at = 0, 0, text.find(pattern)
+        while at >= 0 and line < len(marks):
+            line += text.count(b"\n", counted, at)
+            marks[line] = max(marks[line], value)
+            end = text.find(b"\n", at)
+            if end < 0:
+                break
+            line, counted = line + 1, end + 1
+            at = text.find(pattern, counted)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 LEDGER = "_resultloader_loads"
 _STAGE, _STAGE_REJECTS, _LINES = "_rl_stage", "_rl_stage_rejects", "_rl_lines"
-# DuckDB keeps integers of any size exactly, but parses decimals into a double: lines with 15+
-# digits around a dot (or before an exponent) go to Python, as do NaN and Infinity, which DuckDB
-# accepts but JSON does not. (Huge exponents agree already: 1e400 stays as written on both
-# paths, 1e-400 is 0.0 on both.) False alarms only cost Python time. The regex runs only on
-# lines `maybe_inexact` marks: RE2 over every byte would cost a second a million rows.
+# What the native insert leaves to Python, so that every route reads a line the same way.
+# Over a relation of lines (seq, maybe_inexact, raw), `maybe_inexact` from the byte scan of
+# _duckdb_lines.maybe_inexact: 2 always goes to Python (a trailing comma, NaN or Infinity, which
+# DuckDB accepts but JSON does not, or an exponent of 3+ digits, which DuckDB rounds to 0.0 or a
+# subnormal); 1 goes if this regex finds 15+ digits around a dot (or before an exponent), a
+# decimal a double would round. Then ids that are numbers but not integers (number_key writes
+# them), duplicate top-level keys and rows that may be nested too deeply. False alarms only
+# cost Python time. The regex runs only on marked lines: RE2 over every byte would cost a
+# second a million rows.
 _NEEDS_PYTHON = "|".join(
     [*(f"[0-9]{{{k}}}\\.[0-9]{{{15 - k}}}" for k in range(1, 15)), "[0-9]{15}[.eE]"]
 )
@@ -75,15 +79,19 @@ FROM (
 )
 WHERE NOT coalesce(
     -- the first character of the compact JSON tells its type: '"' a string, '-' or a digit a
-    -- number, 'n' null; the id must be a string or a number, the url a string or null
-    ascii(v[1]) NOT IN (34, 45, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57)
+    -- number, 'n' null; the id must be a string or an integer (other numbers: number_key),
+    -- the url a string or null
+    CASE WHEN ascii(v[1]) = 34 THEN false
+         WHEN ascii(v[1]) IN (45, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57)
+         THEN NOT regexp_full_match(v[1], '-?[0-9]+')
+         ELSE true END
     OR coalesce(ascii(v[4]) NOT IN (34, 110), false)
     -- CASE, not AND: DuckDB then runs the costly test only on the few rows that need it
     OR CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
                           + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
             THEN len(k) <> len(list_distinct(k)) ELSE false END
-    OR CASE WHEN maybe_inexact = 1 THEN regexp_matches(raw, '{needs_python}') ELSE false END
-    OR contains(raw, 'NaN') OR contains(raw, 'Infinity')
+    OR CASE WHEN maybe_inexact = 0 THEN false WHEN maybe_inexact = 2 THEN true
+            ELSE regexp_matches(raw, '{needs_python}') END
     OR CASE WHEN length(raw) > 508
             THEN length(raw) - length(replace(replace(raw, '[', ''), '{{', '')) > 254
             ELSE false END, true)"""
