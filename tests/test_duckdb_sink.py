@@ -179,10 +179,20 @@ def test_maybe_inexact_marks_the_lines_with_suspect_numbers():
         b'{"a":1.5}\n'
         b'{"a":NaN,"b":0.12345678901234567}\n'
         b"\n"
-        b'{"a":-Infinity}'  # the last line, no newline
+        b'{"a":-Infinity}\n'
+        b'{"a":[1,2 ,\t]}\n'  # a trailing comma
+        b'{"a":"information, finance","b":"x:Inf"}\n'  # `inf` inside words, and a false alarm
+        b'{"a":1e-400,"b":1e400}\n'  # only the negative exponent is rounded by DuckDB
+        b'{"a":[nan]}'  # the last line, no newline
     )
-    marks = maybe_inexact(data, 7).to_pylist()
-    assert marks == [0, 1, 0, 0, 1, 0, 0]  # NaN and Infinity are found by the SQL
+    marks = maybe_inexact(data, 11).to_pylist()
+    # 2: always Python (not JSON, or rounded by DuckDB); 1: the SQL's regex decides
+    assert marks == [0, 1, 0, 0, 2, 0, 2, 2, 2, 2, 2]
+
+
+def test_maybe_inexact_reads_information_and_finance_as_words():
+    data = b'{"a":"information","b":"finance","c":["infinite nanny"]}\n{"d":"x, information"}'
+    assert maybe_inexact(data, 2).to_pylist() == [0, 2]  # after ", ": could be a value
 
 
 @pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])

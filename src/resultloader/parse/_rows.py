@@ -18,11 +18,18 @@ import orjson
 from .._model import RowBatch
 
 _STANDARD = ("output", "metadata", "url")
-# 16 or more digits (and dots) in a row: a number a double may not hold exactly; an exponent of
-# 3+ digits: a number beyond a double's range, or below it (1e-400 would read as 0.0).
-_LONG_NUMBER = re.compile(rb"[0-9.]{16}|[eE][-+]?[0-9]{3}")
+# 16 or more digits (and dots) in a row: a number a double may not hold exactly; a negative
+# exponent of 3+ digits: a number a double would round (1e-400 to 0.0, subnormals); orjson
+# refuses the numbers beyond a double's range, which then go to the exact decoder anyway.
+_LONG_NUMBER = re.compile(rb"[0-9.]{16}|[eE]-[0-9]{3}")
 _NUMBERISH = bytes(  # digits and dots as "0", exponents as "e", signs as "-", else " "
-    0x30 if chr(c) in "0123456789." else 0x65 if chr(c) in "eE" else 0x2D if chr(c) in "+-" else 0x20
+    0x30
+    if chr(c) in "0123456789."
+    else 0x65
+    if chr(c) in "eE"
+    else 0x2D
+    if chr(c) in "+-"
+    else 0x20
     for c in range(256)
 )
 _SIXTEEN_ZEROS = b"0" * 16
@@ -68,7 +75,7 @@ _exact_decoder = json.JSONDecoder(
 def may_hold_long_numbers(data: bytes) -> bool:
     """A cheap whole-buffer test: could any number here lose precision in a double?"""
     numberish = data.translate(_NUMBERISH)
-    return _SIXTEEN_ZEROS in numberish or b"e000" in numberish or b"e-000" in numberish
+    return _SIXTEEN_ZEROS in numberish or b"e-000" in numberish
 
 
 def line_needs_exact(line: bytes) -> bool:

@@ -13,7 +13,9 @@ number in the array: that number is the reject's `line`.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import ijson
@@ -26,6 +28,7 @@ from .json_array import Refused, native_items, spooled
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
 _BOM = b"\xef\xbb\xbf"
+_BLANK = b" \t\r\n"  # JSON's whitespace
 # ijson's reads: at its default 64 KiB, a string spanning many reads costs yajl quadratic time
 # (a 40 MB item: 5.7 s, against 0.4 s at 1 MiB); usual rows read as fast either way
 _READ_BYTES = 1 << 20
@@ -37,7 +40,8 @@ def parse_json(
 ) -> Iterator[RowBatch | JsonlChunk]:
     """Rows of the document, as RowBatches; with `as_lines`, a top-level array's items come
     as JSONL chunks instead (one item a line, numbered by item), for sinks that read JSONL."""
-    reader = _NoBom(stream)
+    guard = _ItemGuard(source, options.max_line_bytes)
+    reader = _NoBom(stream, guard)
     try:
         if as_lines and not options.items_path and reader.head().lstrip()[:1] == b"[":
             yield from _array_natively(reader, source, options)
@@ -46,7 +50,36 @@ def parse_json(
         else:
             yield from _parse(reader, source, options)
     except ijson.JSONError as exc:
-        raise ParseError(source, 0, -1, _ijson_reason(exc), _NOT_A_ROW_HINT) from None
+        where = f" (after item {guard.items} of the array)" if guard.items else ""
+        raise ParseError(source, 0, -1, _ijson_reason(exc) + where, _NOT_A_ROW_HINT) from None
+
+
+@dataclass
+class _ItemGuard:
+    """Counts the items read and the bytes read since the last one: an item (or the text
+    before the first) longer than `limit` stops the load before ijson holds it whole. The
+    count lags the bytes by ijson's read-ahead at most, which the margin allows for."""
+
+    source: str
+    limit: int
+    items: int = 0
+    since_item: int = 0
+    active: bool = True  # not while the document is copied to a file for DuckDB
+
+    def read(self, size: int) -> None:
+        self.since_item += size
+        if self.active and self.since_item > self.limit + 2 * _READ_BYTES:
+            raise ParseError(
+                self.source,
+                0,
+                -1,
+                f"item {self.items + 1} of the array is longer than max_line_bytes "
+                f"({self.limit:,} bytes)",
+                "Raise --max-line-bytes if the item is expected.",
+            )
+
+    def item_done(self, number: int) -> None:
+        self.items, self.since_item = number, 0
 
 
 def _array_natively(
@@ -57,7 +90,9 @@ def _array_natively(
     Where DuckDB refuses the document (malformed, an item too large for its memory), ijson goes on
     from the first item not yet yielded: it reads what DuckDB would not, or names the error.
     """
+    reader.guard.active = False
     with spooled(reader) as path:
+        reader.guard.active = True
         done = 0
         with contextlib.closing(native_items(path, source)) as items:
             while True:
@@ -66,11 +101,24 @@ def _array_natively(
                 except Refused:
                     break
                 if chunk is None:
-                    return
+                    if _ends_the_array(path):
+                        return
+                    break  # DuckDB took `[{...},` as whole: ijson says where it ends
                 yield chunk
                 done = chunk.first_line + chunk.data.count(b"\n") - 1
         with open(path, "rb") as again:
-            yield from _array_as_lines(_NoBom(again), source, options, skip=done)
+            reader = _NoBom(again, reader.guard)
+            reader.guard.since_item = 0
+            yield from _array_as_lines(reader, source, options, skip=done)
+
+
+def _ends_the_array(path: str) -> bool:
+    """Does the document end with `]`, not after a comma? DuckDB's reader takes an array cut
+    right after a comma for a complete one."""
+    with open(path, "rb") as document:
+        document.seek(max(0, os.path.getsize(path) - 65536))
+        tail = document.read().rstrip(_BLANK)
+    return tail.endswith(b"]") and not tail[:-1].rstrip(_BLANK).endswith(b",")
 
 
 def _nested_array_as_lines(
@@ -83,6 +131,7 @@ def _nested_array_as_lines(
     reader.record()
     prefix = _items_array_prefix(reader, options)
     reader.rewind()
+    reader.guard.since_item = 0  # the head is read twice
     if prefix is None:
         yield from _parse(reader, source, options)
     else:
@@ -118,6 +167,7 @@ def _array_as_lines(
     for number, value in enumerate(
         ijson.items(reader, prefix, use_float=False, buf_size=_READ_BYTES), 1
     ):
+        reader.guard.item_done(number)
         if number <= skip:
             continue  # read by DuckDB already
         line = _plain_line(value, options.key)
@@ -156,8 +206,8 @@ def _plain_line(value: Any, key: str) -> bytes | None:
 class _NoBom:
     """A reader that drops a leading UTF-8 BOM, which ijson rejects as an invalid character."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream, self.first, self.pending = stream, True, b""
+    def __init__(self, stream: IO[bytes], guard: _ItemGuard) -> None:
+        self.stream, self.guard, self.first, self.pending = stream, guard, True, b""
         self.recorded: list[bytes] | None = None
 
     def read(self, size: int = -1) -> bytes:
@@ -171,6 +221,7 @@ class _NoBom:
                     data = data[len(_BOM) :] or self.stream.read(size)
         if self.recorded is not None:
             self.recorded.append(data)
+        self.guard.read(len(data))
         return data
 
     def record(self) -> None:
@@ -214,6 +265,7 @@ def _parse(stream: _NoBom, source: str, options: LoadOptions) -> Iterator[RowBat
             depth += _DEPTH.get(event, 0)
             if depth == 0:
                 count += 1
+                stream.guard.item_done(count)
                 _add(batch, item.value, options, count, source)
                 item = None
                 if len(batch) + len(batch.rejects) >= options.batch_rows:  # rejects too

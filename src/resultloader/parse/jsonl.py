@@ -15,7 +15,13 @@ import orjson
 
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
-from ._rows import add_object, decode_exact, line_needs_exact, may_hold_long_numbers
+from ._rows import (
+    NESTED_TOO_DEEPLY,
+    add_object,
+    decode_exact,
+    line_needs_exact,
+    may_hold_long_numbers,
+)
 
 _BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 8 * 1024 * 1024  # ~35k rows: a statement each; bigger costs memory, smaller time
@@ -111,9 +117,15 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
 def _as_items(batch: RowBatch, source: str, options: LoadOptions) -> None:
     """Lines made from a JSON document's items have no byte offsets, and are named by item."""
     batch.rejects[:] = [dataclasses.replace(r, offset=-1) for r in batch.rejects]
-    if batch.rejects and options.on_error == "fail":
-        first = batch.rejects[0]
-        raise ParseError(source, 0, -1, f"item {first.line} of the array: {first.reason}")
+    for reject in batch.rejects:
+        # text that is not JSON makes the document not JSON, as ijson finds on the other routes
+        if options.on_error == "fail" or not_json(reject.reason):
+            raise ParseError(source, 0, -1, f"item {reject.line} of the array: {reject.reason}")
+
+
+def not_json(reason: str) -> bool:
+    """Is this reject's reason that its text is not JSON (rather than not a row)?"""
+    return reason.startswith(("invalid JSON", "invalid UTF-8")) and reason != NESTED_TOO_DEEPLY
 
 
 def decode_line(line: bytes, exact: bool) -> tuple[Any, bool]:

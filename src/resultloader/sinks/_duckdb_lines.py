@@ -48,10 +48,10 @@ _LONG = b"0" * 15
 
 
 def _token_map() -> bytes:
-    """What the suspect scan sees: the bytes before a value (`,` `:` `[`) as `,`, closing
-    brackets as `]`, signs as `-`, digits as `0`, letters in lower case (`e` for exponents)."""
+    """What the suspect scan sees: `:` and `[` (before a value) as `:`, closing brackets
+    as `]`, digits as `0`, letters in lower case (`e` for exponents)."""
     table = bytearray(range(256))
-    for group, to in ((b",:[", b","), (b"]}", b"]"), (b"+-", b"-"), (b"0123456789", b"0")):
+    for group, to in ((b":[", b":"), (b"]}", b"]"), (b"0123456789", b"0")):
         for c in group:
             table[c] = to[0]
     for c in range(ord("A"), ord("Z") + 1):
@@ -62,10 +62,19 @@ def _token_map() -> bytes:
 _TOKENS = _token_map()
 _SPACES = b" \t\r"  # deleted (not newlines, which keep the lines apart)
 # What DuckDB's reader accepts or rounds though the exact parser would not: a trailing comma,
-# NaN and Infinity in any case and sign, and exponents of 3+ digits (underflow, subnormals,
-# out of range). By token context, not substring: "information" or "finance" inside a string
+# NaN and Infinity in any case and sign, and negative exponents of 3+ digits (DuckDB reads
+# 1e-400 as 0.0 and rounds subnormals; 1e400 it keeps as written). By token context, not substring: "information" or "finance" inside a string
 # match only after a `,`, `:` or `[`, and a false alarm only costs Python time.
-SUSPECT = (b",]", b",nan", b",inf", b",-nan", b",-inf", b"e000", b"e-000")
+SUSPECT = (
+    b",]",
+    *(
+        before + sign + word
+        for before in (b",", b":")
+        for sign in (b"", b"-")
+        for word in (b"nan", b"inf")
+    ),
+    b"e-000",
+)
 
 
 def maybe_inexact(data: bytes, count: int) -> pa.Array:
@@ -74,19 +83,23 @@ def maybe_inexact(data: bytes, count: int) -> pa.Array:
     (a number a double may not hold, or a long integer, which the SQL lets through), else 0.
     C-speed: translate and find."""
     marks = bytearray(count)
-    _mark(data.translate(_NUMBERISH), (_LONG,), marks, 1)
-    _mark(data.translate(_TOKENS, _SPACES), SUSPECT, marks, 2)
+    _mark(data.translate(_NUMBERISH), data, (_LONG,), marks, 1)
+    tokens = data.translate(_TOKENS, _SPACES)
+    _mark(tokens, tokens, SUSPECT, marks, 2)
     return pa.Array.from_buffers(pa.uint8(), count, [None, pa.py_buffer(marks)])
 
 
-def _mark(text: bytes, patterns: tuple[bytes, ...], marks: bytearray, value: int) -> None:
-    """Set `marks[i] = value` for each line `i` of `text` holding one of `patterns`."""
+def _mark(
+    text: bytes, lines: bytes, patterns: tuple[bytes, ...], marks: bytearray, value: int
+) -> None:
+    """Set `marks[i] = value` for each line `i` of `text` holding one of `patterns`; `lines`
+    has the newlines where `text` has them (`text` itself, or what it was translated from)."""
     for pattern in patterns:
         line, counted, at = 0, 0, text.find(pattern)
-        while at >= 0 and line < len(marks):
-            line += text.count(b"\n", counted, at)
+        while at >= 0:
+            line += lines.count(b"\n", counted, at)
             marks[line] = max(marks[line], value)
-            end = text.find(b"\n", at)
+            end = lines.find(b"\n", at)
             if end < 0:
                 break
             line, counted = line + 1, end + 1

@@ -7,8 +7,8 @@ _STAGE, _STAGE_REJECTS, _LINES = "_rl_stage", "_rl_stage_rejects", "_rl_lines"
 # What the native insert leaves to Python, so that every route reads a line the same way.
 # Over a relation of lines (seq, maybe_inexact, raw), `maybe_inexact` from the byte scan of
 # _duckdb_lines.maybe_inexact: 2 always goes to Python (a trailing comma, NaN or Infinity, which
-# DuckDB accepts but JSON does not, or an exponent of 3+ digits, which DuckDB rounds to 0.0 or a
-# subnormal); 1 goes if this regex finds 15+ digits around a dot (or before an exponent), a
+# DuckDB accepts but JSON does not, or a negative exponent of 3+ digits, which DuckDB rounds to 0.0
+# or a subnormal); 1 goes if this regex finds 15+ digits around a dot (or before an exponent), a
 # decimal a double would round. Then ids that are numbers but not integers (number_key writes
 # them), duplicate top-level keys and rows that may be nested too deeply. False alarms only
 # cost Python time. The regex runs only on marked lines: RE2 over every byte would cost a
