@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
 import ijson
@@ -23,15 +22,14 @@ import orjson
 
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
+from ._reader import NOT_JSON_HINT, READ_BYTES, ItemGuard, NoBom
 from ._rows import _raw_default, add_object, dumps
+from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 from .json_array import Refused, native_items, spooled
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
 _BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r\n"  # JSON's whitespace
-# ijson's reads: at its default 64 KiB, a string spanning many reads costs yajl quadratic time
-# (a 40 MB item: 5.7 s, against 0.4 s at 1 MiB); usual rows read as fast either way
-_READ_BYTES = 1 << 20
 _NOT_A_ROW_HINT = "Check that the source is one JSON document, or pass --format."
 
 
@@ -40,8 +38,8 @@ def parse_json(
 ) -> Iterator[RowBatch | JsonlChunk]:
     """Rows of the document, as RowBatches; with `as_lines`, a top-level array's items come
     as JSONL chunks instead (one item a line, numbered by item), for sinks that read JSONL."""
-    guard = _ItemGuard(source, options.max_line_bytes)
-    reader = _NoBom(stream, guard)
+    guard = ItemGuard(source, options.max_line_bytes)
+    reader = NoBom(stream, guard)
     try:
         if as_lines and not options.items_path and reader.head().lstrip()[:1] == b"[":
             yield from _array_natively(reader, source, options)
@@ -54,36 +52,8 @@ def parse_json(
         raise ParseError(source, 0, -1, _ijson_reason(exc) + where, _NOT_A_ROW_HINT) from None
 
 
-@dataclass
-class _ItemGuard:
-    """Counts the items read and the bytes read since the last one: an item (or the text
-    before the first) longer than `limit` stops the load before ijson holds it whole. The
-    count lags the bytes by ijson's read-ahead at most, which the margin allows for."""
-
-    source: str
-    limit: int
-    items: int = 0
-    since_item: int = 0
-    active: bool = True  # not while the document is copied to a file for DuckDB
-
-    def read(self, size: int) -> None:
-        self.since_item += size
-        if self.active and self.since_item > self.limit + 2 * _READ_BYTES:
-            raise ParseError(
-                self.source,
-                0,
-                -1,
-                f"item {self.items + 1} of the array is longer than max_line_bytes "
-                f"({self.limit:,} bytes)",
-                "Raise --max-line-bytes if the item is expected.",
-            )
-
-    def item_done(self, number: int) -> None:
-        self.items, self.since_item = number, 0
-
-
 def _array_natively(
-    reader: _NoBom, source: str, options: LoadOptions
+    reader: NoBom, source: str, options: LoadOptions
 ) -> Iterator[RowBatch | JsonlChunk]:
     """A top-level array's items as JSONL chunks, read by DuckDB from a spooled copy.
 
@@ -95,7 +65,7 @@ def _array_natively(
         reader.guard.active = True
         done = 0
         with contextlib.closing(native_items(path, source)) as items:
-            while True:
+            while not reader.guard.marked:  # DuckDB would read the marks as text
                 try:
                     chunk = next(items, None)
                 except Refused:
@@ -107,7 +77,7 @@ def _array_natively(
                 yield chunk
                 done = chunk.first_line + chunk.data.count(b"\n") - 1
         with open(path, "rb") as again:
-            reader = _NoBom(again, reader.guard)
+            reader = NoBom(again, reader.guard)
             reader.guard.since_item = 0
             yield from _array_as_lines(reader, source, options, skip=done)
 
@@ -122,7 +92,7 @@ def _ends_the_array(path: str) -> bool:
 
 
 def _nested_array_as_lines(
-    reader: _NoBom, source: str, options: LoadOptions
+    reader: NoBom, source: str, options: LoadOptions
 ) -> Iterator[RowBatch | JsonlChunk]:
     """The items of a `data` array or of the items path, built by ijson's C backend: a first
     pass over the document's head finds the array, then the head is read again. Twice as fast
@@ -138,11 +108,11 @@ def _nested_array_as_lines(
         yield from _array_as_lines(reader, source, options, prefix=prefix)
 
 
-def _items_array_prefix(reader: _NoBom, options: LoadOptions) -> str | None:
+def _items_array_prefix(reader: NoBom, options: LoadOptions) -> str | None:
     """ijson's prefix of the items, read from the events before the items array starts."""
     wanted = _items_prefix(options.items_path)
     stack: list[str] = []
-    for prefix, event, _ in ijson.parse(reader, use_float=False, buf_size=_READ_BYTES):
+    for prefix, event, _ in ijson.parse(reader, use_float=False, buf_size=READ_BYTES):
         if event == "start_array" and _is_items_array(prefix, stack, wanted):
             return f"{prefix}.item" if prefix else "item"
         if event in ("start_map", "start_array"):
@@ -153,7 +123,7 @@ def _items_array_prefix(reader: _NoBom, options: LoadOptions) -> str | None:
 
 
 def _array_as_lines(
-    reader: _NoBom, source: str, options: LoadOptions, skip: int = 0, prefix: str = "item"
+    reader: NoBom, source: str, options: LoadOptions, skip: int = 0, prefix: str = "item"
 ) -> Iterator[RowBatch | JsonlChunk]:
     """The items at `prefix` after the first `skip`, re-serialized as JSONL chunks by
     ijson's C backend and orjson.
@@ -165,13 +135,14 @@ def _array_as_lines(
     # allocated to write it (measured: a chunk of such lines held 150 MB)
     lines, first = bytearray(), skip + 1
     for number, value in enumerate(
-        ijson.items(reader, prefix, use_float=False, buf_size=_READ_BYTES), 1
+        ijson.items(reader, prefix, use_float=False, buf_size=READ_BYTES), 1
     ):
         reader.guard.item_done(number)
         if number <= skip:
             continue  # read by DuckDB already
         line = _plain_line(value, options.key)
         if line is not None:
+            reader.guard.check(line, number)
             lines += line
             lines += b"\n"
             if len(lines) >= CHUNK_BYTES:
@@ -181,7 +152,7 @@ def _array_as_lines(
         if lines:
             yield JsonlChunk(source, bytes(lines), first, -1)
         batch = RowBatch()
-        _add(batch, value, options, number, source)
+        _add(batch, value, options, number, reader.guard)
         yield batch
         lines, first = bytearray(), number + 1
     if lines:
@@ -203,44 +174,6 @@ def _plain_line(value: Any, key: str) -> bytes | None:
             return None
 
 
-class _NoBom:
-    """A reader that drops a leading UTF-8 BOM, which ijson rejects as an invalid character."""
-
-    def __init__(self, stream: IO[bytes], guard: _ItemGuard) -> None:
-        self.stream, self.guard, self.first, self.pending = stream, guard, True, b""
-        self.recorded: list[bytes] | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        if self.pending and size != 0:
-            data, self.pending = self.pending, b""
-        else:
-            data = self.stream.read(size)
-            if self.first and data:  # ijson first calls read(0), to tell bytes from text
-                self.first = False
-                if data.startswith(_BOM):
-                    data = data[len(_BOM) :] or self.stream.read(size)
-        if self.recorded is not None:
-            self.recorded.append(data)
-        self.guard.read(len(data))
-        return data
-
-    def record(self) -> None:
-        """Keep what is read from now on, for `rewind`."""
-        self.recorded = []
-
-    def rewind(self) -> None:
-        """Read again from where `record` was called."""
-        if self.recorded is not None:
-            self.pending = b"".join([*self.recorded, self.pending])
-            self.recorded = None
-
-    def head(self) -> bytes:
-        """The first bytes of the document (without a BOM), still to be read."""
-        if not self.pending and self.first:
-            self.pending = self.read(65536)
-        return self.pending
-
-
 def _ijson_reason(exc: Exception) -> str:
     """ijson's message spans three lines (text, excerpt, caret): keep the first."""
     text = str(exc).strip()
@@ -250,14 +183,14 @@ def _ijson_reason(exc: Exception) -> str:
     return f"invalid JSON document: {first}"
 
 
-def _parse(stream: _NoBom, source: str, options: LoadOptions) -> Iterator[RowBatch]:
+def _parse(stream: NoBom, source: str, options: LoadOptions) -> Iterator[RowBatch]:
     wanted = _items_prefix(options.items_path)
     batch, count, found = RowBatch(), 0, False
     item: ijson.ObjectBuilder | None = None
     depth = 0
     top = ijson.ObjectBuilder()  # the document outside the items, for the one-object case
     stack: list[str] = []  # "map" / "array" containers enclosing the current event
-    for prefix, event, value in ijson.parse(stream, use_float=False, buf_size=_READ_BYTES):
+    for prefix, event, value in ijson.parse(stream, use_float=False, buf_size=READ_BYTES):
         if item is None and _starts_item(prefix, event, stack, wanted):
             item, depth = ijson.ObjectBuilder(), 0
         if item is not None:
@@ -266,7 +199,7 @@ def _parse(stream: _NoBom, source: str, options: LoadOptions) -> Iterator[RowBat
             if depth == 0:
                 count += 1
                 stream.guard.item_done(count)
-                _add(batch, item.value, options, count, source)
+                _add(batch, item.value, options, count, stream.guard)
                 item = None
                 if len(batch) + len(batch.rejects) >= options.batch_rows:  # rejects too
                     yield batch
@@ -281,13 +214,14 @@ def _parse(stream: _NoBom, source: str, options: LoadOptions) -> Iterator[RowBat
         if wanted is None and not found:
             top.event(event, value)
     if not found:
-        _add_document(batch, top, source, options)
+        _add_document(batch, top, stream.guard, options)
     if len(batch) or batch.rejects:
         yield batch
 
 
-def _add_document(batch: RowBatch, top: Any, source: str, options: LoadOptions) -> None:
+def _add_document(batch: RowBatch, top: Any, guard: ItemGuard, options: LoadOptions) -> None:
     """No items array: a document that is one object is one row; anything else is an error."""
+    source = guard.source
     if options.items_path:
         raise ParseError(
             source,
@@ -312,7 +246,7 @@ def _add_document(batch: RowBatch, top: Any, source: str, options: LoadOptions) 
             f"If its rows are in an array, pass --items-path (top-level arrays: "
             f"{', '.join(map(repr, arrays[:5]))}).",
         )
-    _add(batch, top.value, options, 0, source)  # item 0: the document itself
+    _add(batch, top.value, options, 0, guard)  # item 0: the document itself
 
 
 _DEPTH = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
@@ -342,7 +276,11 @@ def _items_prefix(items_path: str | None) -> str | None:
     return f"{path}.item" if path else "item"
 
 
-def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int, source: str) -> None:
+def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int, guard: ItemGuard) -> None:
+    source = guard.source
+    if guard.marked:
+        with contextlib.suppress(ValueError):  # too deep to write: add_object says so
+            guard.check(dumps(value, True), number)
     if not isinstance(value, dict):
         why = f"not a JSON object ({_kind(value)})"
         _reject(batch, number, why, dumps(value, True), options, source)
@@ -377,6 +315,8 @@ def document_row(stream: IO[bytes], source: str, row_id: str) -> RowBatch:
     text = stream.read()
     if text.startswith(_BOM):
         text = text[len(_BOM) :]
+    if mark_lone_surrogates(text)[1]:
+        raise ParseError(source, 0, -1, f"the document: {LONE_SURROGATE}", NOT_JSON_HINT)
     try:
         for _ in ijson.parse(text, use_float=False):
             pass

@@ -22,6 +22,7 @@ from ._rows import (
     line_needs_exact,
     may_hold_long_numbers,
 )
+from ._surrogates import LONE_SURROGATE
 
 _BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 8 * 1024 * 1024  # ~35k rows: a statement each; bigger costs memory, smaller time
@@ -154,6 +155,8 @@ def _why(exc: Exception) -> str:
         return "invalid JSON: nested too deeply"
     if isinstance(exc, UnicodeDecodeError) or "utf-8" in str(exc).lower():
         return "invalid UTF-8"
+    if "surrogate" in str(exc):  # orjson's three wordings of one fault, as documents say it
+        return LONE_SURROGATE
     text = str(exc).split(": line ")[0]
     return f"invalid JSON: {text}"
 

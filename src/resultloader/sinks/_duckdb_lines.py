@@ -63,8 +63,9 @@ _TOKENS = _token_map()
 _SPACES = b" \t\r"  # deleted (not newlines, which keep the lines apart)
 # What DuckDB's reader accepts or rounds though the exact parser would not: a trailing comma,
 # NaN and Infinity in any case and sign, and negative exponents of 3+ digits (DuckDB reads
-# 1e-400 as 0.0 and rounds subnormals; 1e400 it keeps as written). By token context, not substring: "information" or "finance" inside a string
-# match only after a `,`, `:` or `[`, and a false alarm only costs Python time.
+# 1e-400 as 0.0 and rounds subnormals; 1e400 it keeps as written). By token context, not
+# substring: "information" or "finance" inside a string match only after a `,` or `:`, and a
+# false alarm only costs Python time.
 SUSPECT = (
     b",]",
     *(
