@@ -285,7 +285,8 @@ def test_help_documents_every_option(tmp_path):
     for option in (
         "--into",
         "--table",
-        "--format [auto|jsonl|json|csv]",
+        "--format [auto|jsonl|json|csv|tsv]",
+        "--delimiter",
         "--key",
         "--items-path",
         "--on-error [fail|skip|quarantine]",

@@ -81,7 +81,20 @@ def test_by_first_bytes_when_name_and_content_type_say_nothing(head, fmt):
 def test_a_first_line_longer_than_the_head_is_not_mistaken_for_csv():
     head = b'{"id":"a","output":{"text":"' + b"a, b, c, " * 10_000  # cut mid-line
     assert detect_format("download", None, head) == "jsonl"
-    assert detect_format("download", "application/json", head) == "json"
+    # a row that names its id: JSONL, though a .json name or type says JSON (issue 9)
+    assert detect_format("download", "application/json", head) == "jsonl"
+    assert detect_format("r.json", None, head) == "jsonl"
+    undecided = b'{"output":{"text":"' + b"a, b, c, " * 10_000
+    assert detect_format("download", "application/json", undecided) == "json"
+    assert detect_format("download", None, undecided) == "jsonl"
+
+
+@pytest.mark.parametrize("name", ["download", "r.json", "-"])
+def test_a_minified_data_document_is_a_json_document(name):
+    head = b'{"status":"done","data":[{"id":"a"},{"id":"b"}]}'
+    assert detect_format(name, None, head) == "json"
+    long = b'{"data":[' + b'{"id":"a","output":"x"},' * 5000  # longer than the head
+    assert detect_format(name, None, long) == "json"
 
 
 def test_content_wins_over_a_json_name_for_jsonl_files():

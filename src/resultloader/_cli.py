@@ -44,8 +44,14 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "fmt",
             default="auto",
             show_default=True,
-            type=click.Choice(["auto", "jsonl", "json", "csv"]),
+            type=click.Choice(["auto", "jsonl", "json", "csv", "tsv"]),
             help="Input format; auto looks at the name, content type and first bytes.",
+        ),
+        click.option(
+            "--delimiter",
+            default=None,
+            metavar="CHAR",
+            help="CSV field separator (default: , for csv, a tab for tsv).",
         ),
         click.option(
             "--key",
@@ -104,6 +110,7 @@ def load_command(
     into: str,
     table: str,
     fmt: str,
+    delimiter: str | None,
     key: str,
     items_path: str | None,
     on_error: str,
@@ -126,6 +133,7 @@ def load_command(
             on_error=cast(OnError, on_error),
             max_line_bytes=max_line_bytes,
             max_bytes=max_bytes,
+            delimiter=delimiter,
         )
         with progress_bar(quiet or as_json) as progress:
             report = load(source, DuckDBSink(into, table), options=options, progress=progress)

@@ -156,6 +156,7 @@ def _load_options(kw: dict[str, Any], job_id: str | None = None) -> LoadOptions:
         items_path=kw["items_path"],
         on_error=cast(OnError, kw["on_error"]),
         max_line_bytes=kw["max_line_bytes"],
+        delimiter=kw.get("delimiter"),
         **extra,
     )
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 OnError = Literal["fail", "skip", "quarantine"]
-Format = Literal["auto", "jsonl", "json", "csv"]
+Format = Literal["auto", "jsonl", "json", "csv", "tsv"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -37,13 +37,19 @@ class LoadOptions:
     # a row without the key gets the id "<index_ids>/<index>" (index from 0), e.g. a job's id
     # for items that have no key of their own; None: such a row is a bad row
     index_ids: str | None = None
+    delimiter: str | None = None  # CSV's field separator; None: "," for csv, a tab for tsv
 
     def __post_init__(self) -> None:
         check_name("key", self.key)
         if self.on_error not in ("fail", "skip", "quarantine"):
             raise ValueError(f"on_error must be fail, skip or quarantine, not {self.on_error!r}")
-        if self.format not in ("auto", "jsonl", "json", "csv"):
-            raise ValueError(f"format must be auto, jsonl, json or csv, not {self.format!r}")
+        if self.format not in ("auto", "jsonl", "json", "csv", "tsv"):
+            raise ValueError(f"format must be auto, jsonl, json, csv or tsv, not {self.format!r}")
+        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
+            raise ValueError(
+                f"delimiter must be one character other than a quote or newline, "
+                f"not {self.delimiter!r}"
+            )
         if self.max_bytes is not None and self.max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, not {self.max_bytes}")
 

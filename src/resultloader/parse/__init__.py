@@ -10,6 +10,7 @@ import orjson
 from .._errors import ParseError
 from .._model import LoadOptions, RowBatch
 from ._rows import decode_exact
+from ._sniff import sniff_object
 from .csv import parse_csv
 from .json import document_row, parse_json
 from .jsonl import JsonlChunk, iter_chunks, parse_chunk
@@ -22,12 +23,15 @@ _BY_SUFFIX = {
     ".jsonlines": "jsonl",
     ".json": "json",
     ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
 }
 _BY_CONTENT_TYPE = {
     "ndjson": "jsonl",
     "jsonl": "jsonl",
     "json-seq": "jsonl",
     "csv": "csv",
+    "tab-separated-values": "tsv",
     "json": "json",
 }
 
@@ -39,8 +43,8 @@ def detect_format(name: str, content_type: str | None, head: bytes) -> str:
         ctype = content_type.split(";")[0].strip().lower()
         declared = next((f for k, f in _BY_CONTENT_TYPE.items() if ctype.endswith(k)), None)
     sniffed = _sniff(head)
-    if declared == "csv":
-        return "csv"
+    if declared in ("csv", "tsv"):
+        return declared
     if declared == "jsonl" and not (sniffed == "json" and _is_array(head)):
         return "jsonl"  # a .jsonl whose first line is broken is still JSONL, with a bad line 1
     if sniffed in ("json", "jsonl"):
@@ -49,22 +53,19 @@ def detect_format(name: str, content_type: str | None, head: bytes) -> str:
         return declared
     if sniffed in ("one-line", "long-line"):
         return "jsonl"  # a minified document should say so by its name or content type
-    return "csv" if b"," in head.split(b"\n", 1)[0] else "jsonl"
+    first = head.split(b"\n", 1)[0]
+    return "csv" if b"," in first else "tsv" if b"\t" in first else "jsonl"
 
 
 def _sniff(head: bytes) -> str | None:
-    """json, jsonl, one-line (one JSON object), long-line (a `{` line longer than `head`)."""
+    """json, jsonl, one-line (one JSON object), long-line (a `{` value longer than `head`)."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text.startswith((b"[", b"{")):
+    if text.startswith(b"{"):
+        return sniff_object(text)
+    if not text.startswith(b"["):
         return None
-    first, newline, rest = text.partition(b"\n")
-    if _is_json(first):
-        if rest.strip():
-            return "jsonl"  # a whole value on the first line and more lines after it
-        return "json" if text.startswith(b"[") else "one-line"
-    if newline or text.startswith(b"["):
-        return "json"  # a pretty-printed document
-    return "long-line"  # never csv, though such a line surely holds commas
+    first, _, rest = text.partition(b"\n")
+    return "jsonl" if _is_json(first) and rest.strip() else "json"
 
 
 def _is_array(head: bytes) -> bool:
@@ -91,6 +92,7 @@ def iter_batches(
 ) -> Iterator[JsonlChunk | RowBatch]:
     """Stream `stream` as JSONL chunks (parsed later, maybe by the sink) or RowBatches."""
     _refuse_utf16(stream, source)
+    _refuse_binary(stream, source)
     if options.items_path and fmt != "json":
         fmt = _items_path_format(source, options)
     if document_id is not None and not options.items_path:
@@ -99,8 +101,8 @@ def iter_batches(
         yield from iter_chunks(stream, source, options)
     elif fmt == "json":
         yield from parse_json(stream, source, options, as_lines=True)
-    elif fmt == "csv":
-        yield from parse_csv(stream, source, options)
+    elif fmt in ("csv", "tsv"):
+        yield from parse_csv(stream, source, options, options.delimiter or _DELIMITERS[fmt])
     else:
         raise ParseError(source, 0, 0, f"unknown format {fmt!r}")
 
@@ -116,6 +118,38 @@ def _items_path_format(source: str, options: LoadOptions) -> str:
         -1,
         f"an items path applies to JSON documents, not to {options.format}",
         "Drop --items-path, or use --format json.",
+    )
+
+
+_DELIMITERS = {"csv": ",", "tsv": "\t"}
+# the first bytes of binary formats a user may point the loader at by mistake
+_MAGIC = {
+    b"PAR1": "Parquet",
+    b"SQLite format 3\x00": "SQLite",
+    b"PK\x03\x04": "a zip archive",
+    b"ORC": "ORC",
+    b"Obj\x01": "Avro",
+    b"ARROW1": "Arrow",
+    b"%PDF": "PDF",
+    b"\x89PNG": "PNG",
+}
+
+
+def _refuse_binary(stream: IO[bytes], source: str) -> None:
+    """A binary file is no text format: say so, rather than call every line a bad row. Text
+    (JSON, CSV) holds no NUL byte; UTF-16, which does, was named already."""
+    peek = getattr(stream, "peek", None)
+    head = peek(4096)[:4096] if peek else b""
+    kind = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    if kind is None and b"\x00" not in head:
+        return
+    looks = f" (it looks like {kind})" if kind else " (it holds NUL bytes)"
+    raise ParseError(
+        source,
+        0,
+        -1,
+        f"not a text format we read{looks}",
+        "resultloader reads JSONL, JSON documents, CSV and TSV, plain or gzip, bz2 or zstd.",
     )
 
 

@@ -1,6 +1,8 @@
 """CSV (the batch download case): a header row names the columns; the key column is `id` by
-default. `output` and `metadata` cells holding JSON are stored as that JSON, other cells as text;
-columns beyond the row model land in `extra`. Quoted newlines are fine; ragged rows are bad rows.
+default. `output` and `metadata` cells that are JSON text are stored as that JSON (`123`, `1e400`,
+`{"a":1}`, `"quoted"`), any other text as a JSON string; the key, `url` and every other column
+are text (those beyond the row model land in `extra` as strings). The delimiter is `,`, a tab for
+TSV, or `LoadOptions.delimiter`. Quoted newlines are fine; ragged rows are bad rows.
 
 Lines are read and decoded here, not by a TextIOWrapper, so that a bad record is reported with
 the line it starts on and its exact raw text, invalid UTF-8 is one bad row rather than the end
@@ -13,13 +15,12 @@ import csv
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
-
-import orjson
+from typing import IO
 
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
-from ._rows import decode_exact, dumps, may_hold_long_numbers
+from ._rows import dumps, line_needs_exact, may_hold_long_numbers
+from .jsonl import decode_line
 
 csv.field_size_limit(sys.maxsize)  # max_line_bytes guards memory, not the csv module's 128 KiB
 
@@ -71,9 +72,11 @@ class _Lines:
         return start, raw.rstrip("\r\n")
 
 
-def parse_csv(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[RowBatch]:
+def parse_csv(
+    stream: IO[bytes], source: str, options: LoadOptions, delimiter: str = ","
+) -> Iterator[RowBatch]:
     lines = _Lines(stream, source, options.max_line_bytes)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader, None)
         if header is None:
@@ -83,7 +86,7 @@ def parse_csv(stream: IO[bytes], source: str, options: LoadOptions) -> Iterator[
         batch = RowBatch()
         for cells in reader:
             line, raw = lines.record()
-            if not cells or cells == [""]:
+            if not cells:  # a blank line; `""` is a record (of one empty field)
                 continue
             _add_row(batch, layout, cells, line, raw)
             if len(batch) + len(batch.rejects) >= options.batch_rows:  # rejects use memory too
@@ -180,14 +183,14 @@ def _has_bad_utf8(text: str) -> bool:
 
 
 def _json_cell(cells: list[str], index: int | None) -> str | None:
-    """A cell that holds JSON is stored as that JSON; any other text as a JSON string."""
+    """A cell that is JSON text, read as a JSONL line would be (RFC 8259, numbers exactly as
+    written: `1e400` is a number like `123`), is stored as that JSON; any other text (`nan`,
+    `hello`, `[1,]`) as a JSON string; an empty cell as no value."""
     if index is None or cells[index] == "":
         return None
-    cell = cells[index]
-    value: Any
+    cell = cells[index].encode("utf-8", "surrogateescape")
     try:
-        exact = may_hold_long_numbers(cell.encode())
-        value = decode_exact(cell) if exact else orjson.loads(cell)
-    except ValueError:
-        return dumps(cell, False)
+        value, exact = decode_line(cell, may_hold_long_numbers(cell) and line_needs_exact(cell))
+    except (ValueError, RecursionError):
+        return dumps(cells[index], False)
     return None if value is None else dumps(value, exact)
