@@ -168,6 +168,17 @@ def number_key(text: str) -> str:
     return str(value.normalize(Context(prec=max(28, len(text)))))  # no rounding
 
 
+def kind_of(value: Any) -> str:
+    """A JSON value's kind, with its article: "an array", "a string", "null", ..."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
+
+
 def add_object(
     batch: RowBatch,
     obj: dict[str, Any],

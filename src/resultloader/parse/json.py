@@ -23,7 +23,7 @@ import orjson
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
 from ._reader import NOT_JSON_HINT, READ_BYTES, ItemGuard, NoBom
-from ._rows import _raw_default, add_object, dumps
+from ._rows import _raw_default, add_object, dumps, kind_of
 from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 from .json_array import Refused, native_items, spooled
 from .jsonl import CHUNK_BYTES, JsonlChunk
@@ -231,7 +231,7 @@ def _add_document(batch: RowBatch, top: Any, guard: ItemGuard, options: LoadOpti
             "Check --items-path: a dotted path of object keys, e.g. results.items.",
         )
     if not isinstance(top.value, dict):
-        kind = _kind(top.value)
+        kind = kind_of(top.value)
         raise ParseError(
             source, 0, -1, f"the document is {kind}, not an array or an object", _NOT_A_ROW_HINT
         )
@@ -282,7 +282,7 @@ def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int, guard: 
         with contextlib.suppress(ValueError):  # too deep to write: add_object says so
             guard.check(dumps(value, True), number)
     if not isinstance(value, dict):
-        why = f"not a JSON object ({_kind(value)})"
+        why = f"not a JSON object ({kind_of(value)})"
         _reject(batch, number, why, dumps(value, True), options, source)
         return
     raw = dumps(value, True) if options.on_error == "quarantine" else ""  # before add_object pops
@@ -298,16 +298,6 @@ def _reject(
         what = f"item {number} of the array" if number else "the document (one object)"
         raise ParseError(source, 0, -1, f"{what}: {reason}")
     batch.rejects.append(Reject(number, -1, reason, raw))
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "null" if value is None else "a number"
 
 
 def document_row(stream: IO[bytes], source: str, row_id: str) -> RowBatch:

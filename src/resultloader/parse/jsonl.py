@@ -19,6 +19,7 @@ from ._rows import (
     NESTED_TOO_DEEPLY,
     add_object,
     decode_exact,
+    kind_of,
     line_needs_exact,
     may_hold_long_numbers,
 )
@@ -105,7 +106,7 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
             _reject(batch, number, start, _why(exc), line)
             continue
         if not isinstance(obj, dict):
-            _reject(batch, number, start, f"not a JSON object ({_kind(obj)})", line)
+            _reject(batch, number, start, f"not a JSON object ({kind_of(obj)})", line)
             continue
         reason = add_object(batch, obj, key, number, exact, options.index_ids)
         if reason:
@@ -159,10 +160,3 @@ def _why(exc: Exception) -> str:
         return LONE_SURROGATE
     text = str(exc).split(": line ")[0]
     return f"invalid JSON: {text}"
-
-
-def _kind(value: object) -> str:
-    """As json.py words it: `an array`, `a string`, `null` (one reason on every route)."""
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
