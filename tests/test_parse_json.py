@@ -202,3 +202,49 @@ def test_rejects_count_towards_the_batch_size_so_memory_stays_bounded():
     opts = LoadOptions(batch_rows=10, on_error="skip")
     batches = list(parse_json(io.BytesIO(doc), "d", opts))
     assert [len(b.rejects) for b in batches] == [10, 10, 5]
+
+
+# -- an item longer than max_line_bytes (issue 10 point 5) -------------------------------------
+
+_PEAK_RSS_CHILD = """
+import re, sys
+import resultloader
+from resultloader import LoadOptions, ParseError
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak RSS from here on, not the parent's from before exec
+try:
+    options = LoadOptions(max_line_bytes=1_000_000, on_error=sys.argv[3], items_path=sys.argv[4] or None)
+    resultloader.load(sys.argv[1], sys.argv[2], options=options)
+    print("loaded")
+except ParseError as exc:
+    print(exc)
+with open("/proc/self/status") as f:
+    print(int(re.search(r"VmHWM:\\s+(\\d+) kB", f.read())[1]) // 1024)
+"""
+
+
+@pytest.mark.parametrize(
+    ("shape", "items_path"),
+    [("[{items}]", ""), ('{{"data":[{items}]}}', ""), ('{{"r":{{"rows":[{items}]}}}}', "r.rows")],
+)
+def test_an_item_over_max_line_bytes_is_refused_before_it_is_held(tmp_path, shape, items_path):
+    import subprocess
+    import sys
+
+    head, tail = shape.format(items='{"id":"a"},{"id":"big","output":"\0"}').split("\0")
+    path = tmp_path / "big.json"
+    with path.open("w") as out:  # written in pieces: a big parent would blur the child's peak
+        out.write(head)
+        for _ in range(100):
+            out.write("x" * 2**20)
+        out.write(tail)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS_CHILD, str(path), str(tmp_path / "r.duckdb"), "skip",
+         items_path],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    message, peak_mb = done.stdout.splitlines()
+    # held whole, the item alone is 100 MB (ijson peaked at ~830 MB); refused early, the
+    # process stays near its size after imports
+    assert int(peak_mb) < 250, peak_mb
+    assert "item 2 of the array is longer than max_line_bytes (1,000,000 bytes)" in message
