@@ -8,6 +8,7 @@ import pytest
 import zstandard
 
 import resultloader
+from resultloader import LoadOptions
 from resultloader._sources import name_hint
 from resultloader.parse import detect_format
 from resultloader.testing import MemorySink
@@ -180,3 +181,65 @@ def test_a_jsonl_name_wins_over_a_broken_first_line(write, tmp_path):
         resultloader.load(src, tmp_path / "r.duckdb")
     assert caught.value.line == 1
     assert "document" not in str(caught.value)
+
+
+# -- issue 9 point 6 and issue 12 point 6: enough of the content, and not text at all ---------
+
+
+@pytest.mark.parametrize("name", ["download", "r.json"])
+def test_a_minified_data_document_without_a_useful_name_loads_as_a_document(write, name):
+    sink, report = load_into_memory(write(name, b'{"status":"ok","data":[{"id":"a"},{"id":"b"}]}'))
+    assert sorted(sink.rows) == ["a", "b"] and report.bad_rows == 0
+
+
+def test_a_minified_data_document_on_stdin_loads_as_a_document(tmp_path):
+    from tests.test_cli_load import run
+
+    done = run("load", "-", "--json", cwd=tmp_path, stdin=b'{"data":[{"id":"a"},{"id":"b"}]}')
+    assert done.returncode == 0, done.stderr
+    assert '"rows_upserted":2' in done.stdout
+
+
+def test_a_jsonl_file_named_json_with_a_first_line_over_64_kib_loads_as_jsonl(write):
+    first = b'{"id":"a","output":"' + b"x, " * 40_000 + b'"}\n'
+    sink, report = load_into_memory(write("r.json", first + b'{"id":"b"}\n'))
+    assert sorted(sink.rows) == ["a", "b"] and report.bad_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00", "Parquet"),
+        (b"SQLite format 3\x00\x10\x00\x01\x01", "SQLite"),
+        (b"id,output\na,\x00\x01\x02\n", "NUL bytes"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["auto", "csv", "jsonl"])
+def test_a_binary_file_is_refused_as_not_a_text_format(tmp_path, head, kind, fmt):
+    from tests.test_cli_load import run
+
+    (tmp_path / "data.bin").write_bytes(head + bytes(range(256)) * 4)
+    done = run("load", "data.bin", "--format", fmt, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1  # one line
+    assert "data.bin: not a text format we read" in done.stderr and kind in done.stderr
+
+
+def test_a_tsv_is_read_as_tsv_and_delimiter_sets_the_separator(write, tmp_path):
+    sink, _ = load_into_memory(write("r.tsv", b'id\toutput\na\t{"x": 1}\nb\t2\n'))
+    assert sink.rows["a"]["output"] == {"x": 1} and sink.rows["b"]["output"] == 2
+    sink, _ = load_into_memory(
+        write("r.csv", b"id;output\na;1\n"), options=LoadOptions(delimiter=";")
+    )
+    assert sink.rows["a"]["output"] == 1
+    from tests.test_cli_load import run
+
+    (tmp_path / "p.txt").write_bytes(b"id|output\na|[1]\n")
+    done = run("load", "p.txt", "--format", "csv", "--delimiter", "|", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert '"rows_upserted":1' in done.stdout
+
+
+def test_a_delimiter_must_be_one_character():
+    with pytest.raises(ValueError, match="delimiter must be one character"):
+        LoadOptions(delimiter=";;")

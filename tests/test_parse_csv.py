@@ -55,6 +55,11 @@ def test_columns_in_any_order_and_extra_columns_go_to_extra_as_text():
         ("", None),
         ("123456789012345678901234567890", "123456789012345678901234567890"),
         ("0.1000000000000000055511151231257827", "0.1000000000000000055511151231257827"),
+        ("1e400", "1e400"),  # a number, like 123: read as a JSONL line would be (issue 9)
+        ("1e-400", "1e-400"),
+        ("-Infinity", '"-Infinity"'),
+        ('"[1,2,]"', '"[1,2,]"'),  # not JSON: text
+        ('"""\\ud800"""', '"\\"\\\\ud800\\""'),  # a lone surrogate is not JSON: text
     ],
 )
 def test_output_cells_holding_json_are_that_json_and_other_text_is_a_string(cell, stored):
@@ -99,6 +104,23 @@ def test_an_empty_key_is_a_reject():
     got = parse("id,output\n,1\nb,2\n")
     assert got.ids == ["b"]
     assert got.rejects[0].reason == "empty 'id'"
+
+
+def test_a_quoted_empty_key_is_a_reject_in_a_one_column_csv_too():
+    got = parse('id\na\n""\n\nb\n')
+    assert got.ids == ["a", "b"]
+    assert [(r.line, r.reason) for r in got.rejects] == [(3, "empty 'id'")]
+
+
+def test_tsv_and_other_delimiters():
+    tab = merge_batches(
+        parse_csv(io.BytesIO(b"id\toutput\na\t1\nb\t2\n"), "r.tsv", LoadOptions(), "\t")
+    )
+    assert (tab.ids, tab.outputs) == (["a", "b"], ["1", "2"])
+    semicolon = merge_batches(
+        parse_csv(io.BytesIO(b"id;output\na;1,5\n"), "r.csv", LoadOptions(), ";")
+    )
+    assert (semicolon.ids, semicolon.outputs) == (["a"], ['"1,5"'])
 
 
 def test_quoted_newlines_keep_line_numbers_right():

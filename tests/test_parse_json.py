@@ -213,7 +213,8 @@ from resultloader import LoadOptions, ParseError
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # the peak RSS from here on, not the parent's from before exec
 try:
-    options = LoadOptions(max_line_bytes=1_000_000, on_error=sys.argv[3], items_path=sys.argv[4] or None)
+    items_path = sys.argv[4] or None
+    options = LoadOptions(max_line_bytes=1_000_000, on_error=sys.argv[3], items_path=items_path)
     resultloader.load(sys.argv[1], sys.argv[2], options=options)
     print("loaded")
 except ParseError as exc:
