@@ -332,3 +332,10 @@ def test_a_document_cut_anywhere_fails_on_every_document_route(data):
     sink = MemorySink() if route == "memory_data" else DuckDBSink(duckdb.connect())
     with pytest.raises(ParseError):
         resultloader.load(io.BytesIO(text[:cut]), sink, options=options)
+
+
+@pytest.mark.parametrize("token", ["nan", "NaN", "NAN", "inf", "-Inf", "INF", "Infinity"])
+def test_nan_and_infinity_have_one_reason_in_any_spelling(token):
+    outcomes = check_every_route([OK, b'{"id":"a","output":[1, %s]}' % token.encode()])
+    assert outcomes["fast"].rejects == [(2, "invalid JSON: NaN and Infinity are not JSON numbers")]
+    assert "item 2 of the array: invalid JSON: NaN and Infinity" in outcomes["array"].error

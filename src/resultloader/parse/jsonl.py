@@ -103,7 +103,7 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
         try:
             obj, exact = decode_line(line, exact_possible and line_needs_exact(line))
         except (ValueError, RecursionError) as exc:
-            _reject(batch, number, start, _why(exc), line)
+            _reject(batch, number, start, _why(exc, line), line)
             continue
         if not isinstance(obj, dict):
             _reject(batch, number, start, f"not a JSON object ({kind_of(obj)})", line)
@@ -151,7 +151,14 @@ def _reject(batch: RowBatch, line: int, offset: int, reason: str, raw: bytes) ->
     batch.rejects.append(Reject(line, offset, reason, text))
 
 
-def _why(exc: Exception) -> str:
+NOT_A_NUMBER = "invalid JSON: NaN and Infinity are not JSON numbers"
+_NOT_NUMBERS = (b"nan", b"inf", b"-nan", b"-inf")
+
+
+def _why(exc: Exception, line: bytes) -> str:
+    at = getattr(exc, "pos", None)
+    if isinstance(at, int) and line[at : at + 4].lower().startswith(_NOT_NUMBERS):
+        return NOT_A_NUMBER  # orjson words each spelling its own way
     if isinstance(exc, RecursionError) or "depth" in str(exc) or "recursion" in str(exc):
         return "invalid JSON: nested too deeply"
     if isinstance(exc, UnicodeDecodeError) or "utf-8" in str(exc).lower():

@@ -61,23 +61,11 @@ SELECT s.id FROM (
 JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM {t}) o
     ON o.id = s.id AND o.digest = s.digest"""
 
-# No RETURNING: it would cost a third of the statement's time (DuckDB then inserts serially).
-# The count of rows inserted says whether any line was left to Python; the report's counts of
-# null outputs and missing metadata come from one scan of the stage at commit.
-_NATIVE_INSERT = """INSERT INTO {stage}
-SELECT seq, v[1]->>'$',
-    CASE WHEN v[2] <> 'null' THEN v[2] END,
-    CASE WHEN v[3] <> 'null' THEN v[3] END,
-    v[4]->>'$',
-    CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
-                     + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
-         THEN json_merge_patch(raw, '{patch}') END
-FROM (
-    SELECT seq, raw, maybe_inexact, json_keys(raw) AS k,
-           json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
-    FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}')
-)
-WHERE NOT coalesce(
+# The one definition of a line the native insert may store as DuckDB read it, over the
+# relation (seq, raw, maybe_inexact) and the parsed columns `k` (top-level keys) and `v`
+# (the key, output, metadata and url). A route that hands lines to DuckDB applies it; the
+# lines it refuses go to parse.parse_chunk, which stores them exactly or names their fault.
+_NATIVE_ROW = """NOT coalesce(
     -- the first character of the compact JSON tells its type: '"' a string, '-' or a digit a
     -- number, 'n' null; the id must be a string or an integer (other numbers: number_key),
     -- the url a string or null
@@ -95,3 +83,24 @@ WHERE NOT coalesce(
     OR CASE WHEN length(raw) > 508
             THEN length(raw) - length(replace(replace(raw, '[', ''), '{{', '')) > 254
             ELSE false END, true)"""
+
+# No RETURNING: it would cost a third of the statement's time (DuckDB then inserts serially).
+# The count of rows inserted says whether any line was left to Python; the report's counts of
+# null outputs and missing metadata come from one scan of the stage at commit.
+_NATIVE_INSERT = (
+    """INSERT INTO {stage}
+SELECT seq, v[1]->>'$',
+    CASE WHEN v[2] <> 'null' THEN v[2] END,
+    CASE WHEN v[3] <> 'null' THEN v[3] END,
+    v[4]->>'$',
+    CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
+                     + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
+         THEN json_merge_patch(raw, '{patch}') END
+FROM (
+    SELECT seq, raw, maybe_inexact, json_keys(raw) AS k,
+           json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
+    FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}')
+)
+WHERE """
+    + _NATIVE_ROW
+)
