@@ -22,6 +22,7 @@ import orjson
 
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
+from ._ijson_errors import ijson_reason
 from ._reader import NOT_JSON_HINT, READ_BYTES, ItemGuard, NoBom
 from ._rows import _raw_default, add_object, dumps, kind_of
 from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
@@ -48,8 +49,12 @@ def parse_json(
         else:
             yield from _parse(reader, source, options)
     except ijson.JSONError as exc:
+        reason, as_jsonl = ijson_reason(exc)
+        if as_jsonl:  # a fault a JSONL line would have, named as there, in the item it is in
+            what = f"item {guard.items + 1} of the array: {reason}"
+            raise ParseError(source, 0, -1, what, NOT_JSON_HINT) from None
         where = f" (after item {guard.items} of the array)" if guard.items else ""
-        raise ParseError(source, 0, -1, _ijson_reason(exc) + where, _NOT_A_ROW_HINT) from None
+        raise ParseError(source, 0, -1, reason + where, _NOT_A_ROW_HINT) from None
 
 
 def _array_natively(
@@ -172,15 +177,6 @@ def _plain_line(value: Any, key: str) -> bytes | None:
             return dumps(value, True).encode()
         except ValueError:
             return None
-
-
-def _ijson_reason(exc: Exception) -> str:
-    """ijson's message spans three lines (text, excerpt, caret): keep the first."""
-    text = str(exc).strip()
-    if text[:2] in ("b'", 'b"'):  # some ijson errors carry the repr of a bytes message
-        text = text[2:-1].replace("\\n", "\n")
-    first = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
-    return f"invalid JSON document: {first}"
 
 
 def _parse(stream: NoBom, source: str, options: LoadOptions) -> Iterator[RowBatch]:
@@ -311,7 +307,7 @@ def document_row(stream: IO[bytes], source: str, row_id: str) -> RowBatch:
         for _ in ijson.parse(text, use_float=False):
             pass
     except ijson.JSONError as exc:
-        raise ParseError(source, 0, -1, _ijson_reason(exc), _NOT_A_ROW_HINT) from None
+        raise ParseError(source, 0, -1, ijson_reason(exc)[0], _NOT_A_ROW_HINT) from None
     batch = RowBatch()
     batch.append(row_id, text.decode("utf-8").strip(), None, None, None, 1)
     return batch
