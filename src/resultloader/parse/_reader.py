@@ -53,7 +53,8 @@ class ItemGuard:
 
 
 class NoBom:
-    """A reader that drops a leading UTF-8 BOM, which ijson rejects as an invalid character."""
+    """What ijson reads: the stream without a leading UTF-8 BOM (which ijson rejects as an
+    invalid character), lone surrogate escapes marked, every byte counted by the guard."""
 
     def __init__(self, stream: IO[bytes], guard: ItemGuard) -> None:
         self.stream, self.guard, self.first, self.pending = stream, guard, True, b""
