@@ -243,3 +243,13 @@ def test_a_tsv_is_read_as_tsv_and_delimiter_sets_the_separator(write, tmp_path):
 def test_a_delimiter_must_be_one_character():
     with pytest.raises(ValueError, match="delimiter must be one character"):
         LoadOptions(delimiter=";;")
+
+
+def test_a_long_first_row_is_known_by_the_key_it_names(write):
+    head = b'{"custom_id":"a","output":"' + b"x, " * 30_000  # longer than the head
+    assert detect_format("r.json", None, head) == "json"  # no `id`: undecided, the name wins
+    assert detect_format("r.json", None, head, key="custom_id") == "jsonl"
+    sink, report = load_into_memory(
+        write("r.json", head + b'"}\n{"custom_id":"b"}\n'), key="custom_id"
+    )
+    assert sorted(sink.rows) == ["a", "b"] and report.bad_rows == 0

@@ -135,7 +135,7 @@ def run_load(
     fmt = options.format
     if fmt == "auto":
         head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""
-        fmt = detect_format(name_hint(info.source), opened.content_type, head)  # type: ignore[assignment]
+        fmt = detect_format(name_hint(info.source), opened.content_type, head, options.key)  # type: ignore[assignment]
     report.format = fmt
     native = sink.write_jsonl if isinstance(sink, JsonlChunkSink) else None
     with _interrupts() as interrupted:

@@ -36,13 +36,13 @@ _BY_CONTENT_TYPE = {
 }
 
 
-def detect_format(name: str, content_type: str | None, head: bytes) -> str:
+def detect_format(name: str, content_type: str | None, head: bytes, key: str = "id") -> str:
     """Choose jsonl, json or csv from the name, then the content type, then the first bytes."""
     declared = next((f for s, f in _BY_SUFFIX.items() if name.endswith(s)), None)
     if declared is None and content_type:
         ctype = content_type.split(";")[0].strip().lower()
         declared = next((f for k, f in _BY_CONTENT_TYPE.items() if ctype.endswith(k)), None)
-    sniffed = _sniff(head)
+    sniffed = _sniff(head, key)
     if declared in ("csv", "tsv"):
         return declared
     if declared == "jsonl" and not (sniffed == "json" and _is_array(head)):
@@ -57,11 +57,11 @@ def detect_format(name: str, content_type: str | None, head: bytes) -> str:
     return "csv" if b"," in first else "tsv" if b"\t" in first else "jsonl"
 
 
-def _sniff(head: bytes) -> str | None:
+def _sniff(head: bytes, key: str) -> str | None:
     """json, jsonl, one-line (one JSON object), long-line (a `{` value longer than `head`)."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{"):
-        return sniff_object(text)
+        return sniff_object(text, key)
     if not text.startswith(b"["):
         return None
     first, _, rest = text.partition(b"\n")

@@ -49,13 +49,14 @@ def first_value(text: bytes) -> FirstValue:
     return found
 
 
-def sniff_object(text: bytes) -> str:
+def sniff_object(text: bytes, key: str = "id") -> str:
     """json, jsonl, one-line (one object, all there is) or long-line (undecided) for `text`
-    that starts with `{`."""
+    that starts with `{`; a row names its `key`."""
     value = first_value(text)
-    is_document = value.keys.get(b'"data"') == b"[" and b'"id"' not in value.keys
+    named = f'"{key}"'.encode()  # keys are plain identifiers (check_name): no escapes
+    is_document = value.keys.get(b'"data"') == b"[" and named not in value.keys
     if value.newline_inside or is_document:
         return "json"
     if value.end is None:
-        return "jsonl" if b'"id"' in value.keys else "long-line"  # a long row names its id
+        return "jsonl" if named in value.keys else "long-line"  # a long row names its key
     return "jsonl" if text[value.end :].strip() else "one-line"
