@@ -15,15 +15,16 @@ from ._errors import ParseError, ResultLoaderError
 from ._model import Format, LoadOptions, LoadReport, OnError, human_size
 from ._pipeline import Progress, load, report_of
 from ._redact import display_name
-from .sinks.duckdb import DuckDBSink
+from .sinks.targets import sink_for
 
 _COMMON = [
     click.option(
         "--into",
         default="results.duckdb",
         show_default=True,
-        metavar="DB",
-        help="DuckDB database file to upsert into.",
+        metavar="TARGET",
+        help="Where to upsert: a DuckDB database file, postgresql://USER@HOST:PORT/DB (password from "
+        "PGPASSWORD), or delta:PATH (local or s3://).",
     ),
     click.option("--table", default="results", show_default=True, help="Target table."),
     click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object."),
@@ -136,7 +137,7 @@ def load_command(
             delimiter=delimiter,
         )
         with progress_bar(quiet or as_json) as progress:
-            report = load(source, DuckDBSink(into, table), options=options, progress=progress)
+            report = load(source, sink_for(into, table), options=options, progress=progress)
         print_report(report, as_json, quiet)
 
 

@@ -24,7 +24,7 @@ from ._pipeline import Progress
 from ._poll import JobStatus, PollPolicy
 from .parse._rows import decode_exact
 from .providers.base import get_provider
-from .sinks.duckdb import DuckDBSink
+from .sinks.targets import sink_for
 
 _INGEST_OPTIONS = [
     click.option(
@@ -133,7 +133,7 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
             report = ingest(
                 provider,
                 job_id,  # None: the one the saved payload names
-                DuckDBSink(kw["into"], kw["table"]),
+                sink_for(kw["into"], kw["table"]),
                 _load_options(kw, job_id or _payload_job(provider, payload)),
                 PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"]),
                 namespace=namespace,

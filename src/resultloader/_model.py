@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import pyarrow as pa
+
 OnError = Literal["fail", "skip", "quarantine"]
 Format = Literal["auto", "jsonl", "json", "csv", "tsv"]
 
@@ -137,6 +139,20 @@ class RowBatch:
                 self.urls[i],
                 self.extras[i],
             )
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as an Arrow table (seq, id, output, metadata, url, extra), all text but seq;
+        metadata stays None where the source had none."""
+        return pa.table(
+            {
+                "seq": pa.array(self.seq, pa.int64()),
+                "id": pa.array(self.ids, pa.string()),
+                "output": pa.array(self.outputs, pa.string()),
+                "metadata": pa.array(self.metadata, pa.string()),
+                "url": pa.array(self.urls, pa.string()),
+                "extra": pa.array(self.extras, pa.string()),
+            }
+        )
 
     def stats(self) -> BatchStats:
         return BatchStats(

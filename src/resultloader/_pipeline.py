@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from ._errors import DownloadError, ParseError, ResultLoaderError
@@ -30,7 +30,7 @@ from ._sources import _REMOTE_SCHEMES, Opened, name_hint, open_source
 from .parse import JsonlChunk, detect_format, iter_batches, parse_chunk
 from .sinks import JsonlChunkSink, Sink
 from .sinks.callable import sink_from_callable
-from .sinks.duckdb import DuckDBSink
+from .sinks.targets import sink_for
 
 Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
 SinkLike = Sink | Callable[..., Any] | str | os.PathLike[str] | None
@@ -52,9 +52,10 @@ def load(
     """Stream `source` (path, URL, `-` or binary file object) into `sink` and report.
 
     `sink` is a Sink, a function (per row: `fn(id, output, metadata, url)`; per batch:
-    `fn(batch)`), a DuckDB file path, or None for `results.duckdb`. The load is all or nothing.
+    `fn(batch)`), a target (a DuckDB file path, `postgresql://...`, `delta:PATH`; see
+    sinks/targets.py), or None for `results.duckdb`. The load is all or nothing.
     `format`, `key`, `items_path` and `on_error` are shorthands for `options=LoadOptions(...)`
-    (not both); `table` names the table of a DuckDB file given by path (or the default one).
+    (not both); `table` names the table of a target given as a string (or the default one).
     """
     options = one_way_in(
         options, "load", format=format, key=key, items_path=items_path, on_error=on_error
@@ -103,9 +104,9 @@ def as_sink(sink: SinkLike, table: str | None = None) -> Sink:
         )
     table = table or "results"
     if sink is None:
-        return DuckDBSink("results.duckdb", table)
+        return sink_for("results.duckdb", table)
     if isinstance(sink, (str, os.PathLike)):
-        return DuckDBSink(sink, table)
+        return sink_for(sink, table)
     if isinstance(sink, Sink):
         return sink
     if callable(sink):
@@ -122,11 +123,11 @@ def run_load(
     document_id: str | None = None,
 ) -> LoadReport:
     """Drive one load: every batch to the sink, then commit; abort on any failure."""
-    if options.on_error == "quarantine" and not getattr(sink, "stores_rejects", False):
+    if options.on_error == "quarantine" and not sink.capabilities.keeps_rejects:
         opened.close()  # opened by the caller, never read: do not leak the file or connection
         raise ResultLoaderError(
             f"{type(sink).__name__} cannot keep rejected rows: use on_error='skip' or a sink "
-            "that stores rejects (DuckDBSink, MemorySink)"
+            "that stores rejects (DuckDBSink, PostgresSink, DeltaSink, MemorySink)"
         )
     started = time.perf_counter()
     report = LoadReport(
@@ -137,7 +138,7 @@ def run_load(
         head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""
         fmt = detect_format(name_hint(info.source), opened.content_type, head, options.key)  # type: ignore[assignment]
     report.format = fmt
-    native = sink.write_jsonl if isinstance(sink, JsonlChunkSink) else None
+    native = cast(JsonlChunkSink, sink).write_jsonl if sink.capabilities.reads_jsonl else None
     with _interrupts() as interrupted:
         try:
             sink.begin(info)
@@ -182,8 +183,8 @@ def _feed(
     background, since closing waits for that read."""
     finished = threading.Event()
     batches = iter_batches(opened.stream, info.source, fmt, options, document_id)
-    prepare = getattr(sink, "prepare_jsonl", None) if native else None
-    if prepare is not None:  # the sink's own work on a chunk, done ahead in the reading thread
+    if native:  # the sink's own work on a chunk, done ahead in the reading thread
+        prepare = cast(JsonlChunkSink, sink).prepare_jsonl
         batches = (prepare(b) if isinstance(b, JsonlChunk) else b for b in batches)
     try:
         with contextlib.closing(_prefetch(batches, finished=finished)) as items:

@@ -1,11 +1,49 @@
-"""Sinks: where rows land. A sink is any object with begin / write / commit / abort."""
+"""Sinks: where rows land. A sink is any object with begin / write / commit / abort and the
+`capabilities` it declares.
+
+What every sink that stores rows guarantees (DuckDBSink, PostgresSink, DeltaSink; tested by one
+suite, tests/test_sink_semantics.py, run against each):
+
+- **Last row wins.** Rows of one id may come more than once, in one load or across loads; the
+  row read last (highest `seq`) is the one stored. Duplicates within a load are counted.
+- **Unchanged rows are untouched.** A row equal to the stored one (output, metadata, url, extra,
+  compared as the text the source wrote) is not rewritten: it keeps its `_loaded_at` and
+  `_source`, and a re-run of a load changes nothing.
+- **Exact numbers.** JSON values keep the numbers the source wrote: integers beyond 64 bits and
+  decimals beyond a double's precision keep their value.
+- **Counts.** `commit` returns how many rows were upserted (new or changed), unchanged, and
+  collapsed as duplicates.
+- **One load, one transaction.** The rows land whole at commit or not at all: a failure, an
+  abort or the process killed mid-load leaves the previous state.
+- **A ledger.** Each load leaves a row in `_resultloader_loads` (source, provider, job, counts,
+  `running` -> `committed` or `failed`).
+- **Rejects.** Under `on_error="quarantine"` a batch's `rejects` are kept (source, line, byte
+  offset, reason, raw text) next to the table: `<table>_rejects`.
+- **Names are checked** before anything is run, and credentials never reach a repr, an error,
+  the ledger or `_source`.
+
+Which sink a target string means is decided in `targets.py`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from ..parse import JsonlChunk
+
+
+@dataclass(frozen=True)
+class SinkCapabilities:
+    """What a sink can do beyond the protocol's four methods; the pipeline reads nothing else.
+
+    `keeps_rejects`: it stores a batch's rejects, so `on_error="quarantine"` may be used.
+    `reads_jsonl`: it is a JsonlChunkSink, reading raw JSONL chunks itself.
+    """
+
+    keeps_rejects: bool = False
+    reads_jsonl: bool = False
 
 
 @runtime_checkable
@@ -15,8 +53,10 @@ class Sink(Protocol):
     Rows of one id may come more than once: the last one written wins. `commit` gets the
     load's report so far (rows read, bad rows, bytes) for sinks that record loads. Under
     `on_error="quarantine"` a batch's `rejects` are for the sink to keep; a sink that cannot
-    keep them sets `stores_rejects = False` and quarantine is refused up front.
+    keep them declares `keeps_rejects=False` and quarantine is refused up front.
     """
+
+    capabilities: SinkCapabilities
 
     def begin(self, info: LoadInfo) -> None: ...
 
@@ -29,11 +69,15 @@ class Sink(Protocol):
 
 @runtime_checkable
 class JsonlChunkSink(Sink, Protocol):
-    """A sink that can read raw JSONL itself, faster than Python can parse it.
+    """A sink that can read raw JSONL itself, faster than Python can parse it
+    (`capabilities.reads_jsonl`).
 
-    `write_jsonl` returns the chunk's stats, or None to decline it; declined chunks are parsed
-    in Python and come back through `write`. A sink may leave the stats' null counts at 0 and
-    return the load's totals in its CommitResult instead.
+    `prepare_jsonl` does the sink's stateless work on a chunk ahead of time, in the reading
+    thread. `write_jsonl` returns the chunk's stats, or None to decline it; declined chunks are
+    parsed in Python and come back through `write`. A sink may leave the stats' null counts at
+    0 and return the load's totals in its CommitResult instead.
     """
+
+    def prepare_jsonl(self, chunk: JsonlChunk) -> JsonlChunk: ...
 
     def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None: ...

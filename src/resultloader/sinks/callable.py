@@ -9,6 +9,7 @@ from typing import Any
 
 from .._model import CommitResult, LoadInfo, LoadReport, RowBatch
 from ..parse._rows import to_python as decode
+from . import SinkCapabilities
 
 
 class RowFunctionSink:
@@ -19,7 +20,7 @@ class RowFunctionSink:
     the last row of an id win. `commit`/`abort` call the optional `on_commit`/`on_abort`.
     """
 
-    stores_rejects = False
+    capabilities = SinkCapabilities()
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ from .._model import (
 )
 from ..parse import JsonlChunk, parse_chunk
 from ..parse.jsonl import CHUNK_BYTES
+from . import SinkCapabilities
 from ._duckdb_lines import split_lines
 from ._duckdb_sql import (
     _BLANK,
@@ -65,7 +66,7 @@ class DuckDBSink:
     Python, Arrow and DuckDB's own code a load then peaks under 300 MB whatever the file size.
     """
 
-    stores_rejects = True
+    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
 
     def __init__(
         self,
@@ -121,16 +122,7 @@ class DuckDBSink:
     def write(self, batch: RowBatch) -> None:
         con = self._require()
         if len(batch):
-            table = pa.table(
-                {
-                    "seq": pa.array(batch.seq, pa.int64()),
-                    "id": pa.array(batch.ids, pa.string()),
-                    "output": pa.array(batch.outputs, pa.string()),
-                    "metadata": pa.array(batch.metadata, pa.string()),
-                    "url": pa.array(batch.urls, pa.string()),
-                    "extra": pa.array(batch.extras, pa.string()),
-                }
-            )
+            table = batch.to_arrow()
             con.register("_rl_batch", table)
             try:
                 con.execute(f"INSERT INTO {_STAGE} SELECT * FROM _rl_batch")

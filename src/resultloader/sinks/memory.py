@@ -6,12 +6,13 @@ from typing import Any
 
 from .._model import CommitResult, LoadInfo, LoadReport, Reject, RowBatch
 from ..parse._rows import to_python as decode
+from . import SinkCapabilities
 
 
 class MemorySink:
     """Keeps committed rows in `rows` (id -> row dict with decoded JSON) and `rejects`."""
 
-    stores_rejects = True
+    capabilities = SinkCapabilities(keeps_rejects=True)
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}

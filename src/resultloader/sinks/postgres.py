@@ -1,0 +1,261 @@
+"""PostgresSink: upserts into a PostgreSQL table over psycopg 3 (extra `resultloader[postgres]`).
+
+A load holds a session advisory lock on its table (a second load into it waits, rather than
+deadlocking on the same ids), records its ledger row, then runs in one transaction: batches are
+copied (COPY ... CSV, written by Arrow) into a temporary staging table, and at commit one
+`INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT (id) DO UPDATE ... WHERE` changed, with the
+last `seq` of an id winning, moves them into the table. No statement runs per row.
+
+JSON travels as text and is cast to JSONB by the server, which keeps numbers as NUMERIC: big
+integers and long decimals keep their value (no driver float in between). Rows are compared as
+the JSONB's text, so `1.0` -> `1.00` is a change, as it is for DuckDB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import uuid
+from datetime import datetime, timezone
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+import pyarrow.csv as pa_csv
+from psycopg import sql
+
+from .._errors import SinkError
+from .._model import CommitResult, LoadInfo, LoadReport, RowBatch, check_name
+from .._redact import display_name
+from . import SinkCapabilities
+
+LEDGER = "_resultloader_loads"
+_LOCK_CLASS = 0x52_4C  # "RL": the advisory lock space of resultloader's loads
+_SUFFIX = "_rejects"
+
+_TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
+    id TEXT PRIMARY KEY, output JSONB, metadata JSONB NOT NULL, url TEXT, extra JSONB,
+    _source TEXT, _loaded_at TIMESTAMPTZ)"""
+_REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {r} (
+    _source TEXT, line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT,
+    _loaded_at TIMESTAMPTZ, load_id TEXT)"""
+_LEDGER_DDL = """CREATE TABLE IF NOT EXISTS {ledger} (
+    load_id TEXT PRIMARY KEY, target TEXT, source TEXT, provider TEXT, job_id TEXT,
+    job_status TEXT, status TEXT, rows_read BIGINT, rows_upserted BIGINT, rows_unchanged BIGINT,
+    duplicates BIGINT, bad_rows BIGINT, bytes BIGINT, started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ, error TEXT)"""
+# pg_temp: the staging tables are this session's own, out of every user's schema
+_STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
+    seq BIGINT, id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT) ON COMMIT DROP;
+CREATE TEMP TABLE _rl_stage_rejects (
+    line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT) ON COMMIT DROP"""
+_MERGE = """INSERT INTO {t} AS t (id, output, metadata, url, extra, _source, _loaded_at)
+SELECT DISTINCT ON (id) id, output::jsonb, coalesce(metadata, '{{}}')::jsonb, url, extra::jsonb,
+    %(source)s, %(now)s
+FROM pg_temp._rl_stage ORDER BY id, seq DESC
+ON CONFLICT (id) DO UPDATE SET output = EXCLUDED.output, metadata = EXCLUDED.metadata,
+    url = EXCLUDED.url, extra = EXCLUDED.extra, _source = EXCLUDED._source,
+    _loaded_at = EXCLUDED._loaded_at
+WHERE (t.output::text, t.metadata::text, t.url, t.extra::text) IS DISTINCT FROM
+    (EXCLUDED.output::text, EXCLUDED.metadata::text, EXCLUDED.url, EXCLUDED.extra::text)"""
+_COUNTS = """SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE output IS NULL),
+    count(*) FILTER (WHERE metadata IS NULL) FROM pg_temp._rl_stage"""
+# Arrow's CSV: every value quoted, NULL as an unquoted empty field, which COPY reads as NULL
+_CSV = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+
+
+class PostgresSink:
+    """Upserts rows by `id` into a PostgreSQL table (created on first use), one transaction a
+    load. `url` is `postgresql://USER[:PASSWORD]@HOST:PORT/DB`; the password may instead come
+    from `PGPASSWORD` (or any other way libpq finds one). It is never shown."""
+
+    capabilities = SinkCapabilities(keeps_rejects=True)
+
+    def __init__(self, url: str, table: str = "results") -> None:
+        self.table = check_table(table)
+        self._url = url
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._info: LoadInfo | None = None
+        self._load_id = ""
+
+    def __repr__(self) -> str:
+        return f"PostgresSink({display_name(self._url)!r}, table={self.table!r})"
+
+    # -- the Sink protocol -------------------------------------------------------------------
+
+    def begin(self, info: LoadInfo) -> None:
+        self._info, self._load_id = info, uuid.uuid4().hex
+        conn = self._connect()
+        with self._errors("could not start the load"):
+            # the lock is the session's: it outlives the commit below and ends with the
+            # connection, even when the process is killed
+            conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [_LOCK_CLASS, self.table])
+            conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_CLASS])  # DDL, one at once
+            for ddl in (_TARGET_DDL, _REJECTS_DDL, _LEDGER_DDL):
+                conn.execute(self._sql(ddl))
+            conn.execute(
+                self._sql(
+                    "INSERT INTO {ledger} (load_id, target, source, provider, job_id, status,"
+                    " started_at) VALUES (%s, %s, %s, %s, %s, 'running', %s)"
+                ),
+                [self._load_id, self.table, info.source, info.provider, info.job_id, _now()],
+            )
+            conn.commit()  # the ledger's `running` row stands even if the load dies
+            conn.execute(_STAGE_DDL)  # the load's transaction starts here
+
+    def write(self, batch: RowBatch) -> None:
+        conn = self._require()
+        with self._errors("could not stage rows"), conn.cursor() as cur:
+            if len(batch):
+                buffer = io.BytesIO()
+                pa_csv.write_csv(batch.to_arrow(), buffer, _CSV)
+                with cur.copy("COPY pg_temp._rl_stage FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(buffer.getbuffer())
+            if batch.rejects:
+                copy_rejects = "COPY pg_temp._rl_stage_rejects FROM STDIN"
+                with cur.copy(copy_rejects) as copy:
+                    for r in batch.rejects:  # few: bad rows only
+                        copy.write_row((r.line, r.offset, r.reason, _text(r.raw)))
+
+    def commit(self, report: LoadReport) -> CommitResult:
+        conn = self._require()
+        try:
+            with self._errors("the load could not be committed"):
+                result = self._merge(conn, report)
+                conn.commit()
+        except BaseException as exc:
+            self._fail(conn, str(exc) or type(exc).__name__)
+            raise
+        finally:
+            self._finish()
+        return result
+
+    def abort(self, error: str | None = None) -> None:
+        if self._conn is not None:
+            self._fail(self._conn, error)
+        self._finish()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _merge(self, conn: psycopg.Connection[tuple[object, ...]], report: LoadReport) -> CommitResult:
+        source = self._info.source if self._info else ""
+        now = _now()
+        staged, distinct, null_outputs, missing_metadata = _one(conn, _COUNTS)
+        upserted = conn.execute(self._sql(_MERGE), {"source": source, "now": now}).rowcount
+        conn.execute(
+            self._sql(
+                "INSERT INTO {rejects} SELECT %s, line, byte_offset, reason, raw, %s, %s"
+                " FROM pg_temp._rl_stage_rejects"
+            ),
+            [source, now, self._load_id],
+        )
+        conn.execute(
+            self._sql(
+                "UPDATE {ledger} SET status = 'committed', finished_at = %s, job_status = %s,"
+                " rows_read = %s, rows_upserted = %s, rows_unchanged = %s, duplicates = %s,"
+                " bad_rows = %s, bytes = %s WHERE load_id = %s"
+            ),
+            [
+                now,
+                report.status,
+                report.rows_read,
+                upserted,
+                distinct - upserted,
+                staged - distinct,
+                report.bad_rows,
+                report.bytes_read,
+                self._load_id,
+            ],
+        )
+        return CommitResult(
+            upserted=upserted,
+            unchanged=distinct - upserted,
+            duplicates=staged - distinct,
+            null_outputs=null_outputs,
+            missing_metadata=missing_metadata,
+        )
+
+    def _fail(self, conn: psycopg.Connection[tuple[object, ...]], error: str | None) -> None:
+        """Roll the load back and mark its ledger row; if that fails too, the row stays
+        `running` (the table is untouched either way)."""
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+            conn.execute(
+                self._sql(
+                    "UPDATE {ledger} SET status = 'failed', finished_at = %s, error = %s"
+                    " WHERE load_id = %s"
+                ),
+                [_now(), self._scrub(error or "aborted")[:500], self._load_id],
+            )
+            conn.commit()
+
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        try:
+            self._conn = psycopg.connect(self._url, autocommit=False)
+        except psycopg.Error as exc:
+            raise SinkError(
+                f"{display_name(self._url)}: cannot connect: {self._scrub(str(exc))}"
+            ) from None
+        return self._conn
+
+    @contextlib.contextmanager
+    def _errors(self, what: str):  # type: ignore[no-untyped-def]
+        """A database error as a SinkError naming the table, with no password in it."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise SinkError(f"{self.table}: {what}: {self._scrub(str(exc))}") from None
+
+    def _scrub(self, text: str) -> str:
+        password = _password(self._url)
+        text = " ".join(text.split())
+        return text.replace(password, "***") if password else text
+
+    def _sql(self, template: str) -> sql.Composed:
+        return sql.SQL(template).format(  # type: ignore[arg-type]
+            t=sql.Identifier(self.table),
+            rejects=sql.Identifier(self.table + _SUFFIX),
+            r=sql.Identifier(self.table + _SUFFIX),
+            ledger=sql.Identifier(LEDGER),
+        )
+
+    def _require(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None:
+            raise SinkError("PostgresSink: begin() was not called")
+        return self._conn
+
+    def _finish(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()  # ends the session: temp tables and the advisory lock go with it
+
+
+def check_table(name: str) -> str:
+    """A plain identifier that leaves room for `_rejects` in PostgreSQL's 63 bytes (longer
+    names would be cut short silently), and not the ledger's."""
+    check_name("table", name)
+    if len(name) > 63 - len(_SUFFIX) or name.lower() == LEDGER:
+        raise ValueError(
+            f"invalid table name {name!r}: at most {63 - len(_SUFFIX)} characters, "
+            f"and not {LEDGER}"
+        )
+    return name
+
+
+def _password(url: str) -> str | None:
+    found = urlsplit(url).password
+    return unquote(found) if found else os.environ.get("PGPASSWORD") or None
+
+
+def _one(conn: psycopg.Connection[tuple[object, ...]], query: str) -> tuple[int, ...]:
+    row = conn.execute(query).fetchone()
+    return tuple(int(v) for v in row) if row else ()  # type: ignore[call-overload]
+
+
+def _text(raw: str) -> str:
+    """PostgreSQL text holds no NUL character: a rejected line keeps the rest."""
+    return raw.replace("\x00", "\ufffd")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
