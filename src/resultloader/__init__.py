@@ -26,7 +26,7 @@ from ._pipeline import load
 from ._poll import JobStatus, PollPolicy
 from .parse import JsonlChunk
 from .providers.base import Job
-from .sinks import JsonlChunkSink, Sink
+from .sinks import JsonlChunkSink, Sink, SinkCapabilities
 from .sinks.callable import BatchFunctionSink, RowFunctionSink
 from .sinks.duckdb import DuckDBSink
 from .sinks.memory import MemorySink
@@ -34,6 +34,7 @@ from .sinks.memory import MemorySink
 __all__ = [
     "BatchFunctionSink",
     "CommitResult",
+    "DeltaSink",
     "Download",
     "DownloadError",
     "DuckDBSink",
@@ -54,15 +55,26 @@ __all__ = [
     "ParseError",
     "PollError",
     "PollPolicy",
+    "PostgresSink",
     "Reject",
     "ResolveError",
     "ResultLoaderError",
     "RowBatch",
     "RowFunctionSink",
     "Sink",
+    "SinkCapabilities",
     "SinkError",
     "ingest",
     "load",
     "resolve",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """PostgresSink and DeltaSink need their extras: imported when first named."""
+    if name in ("PostgresSink", "DeltaSink"):
+        from .sinks import targets
+
+        return getattr(targets.optional_sink_module(name), name)
+    raise AttributeError(f"module 'resultloader' has no attribute {name!r}")

@@ -31,14 +31,12 @@ def _duckdb(target: str, table: str) -> Sink:
 
 
 def _postgres(target: str, table: str) -> Sink:
-    module = _optional("resultloader.sinks.postgres", "postgres", "psycopg")
-    sink: Sink = module.PostgresSink(target, table=table)
+    sink: Sink = optional_sink_module("PostgresSink").PostgresSink(target, table=table)
     return sink
 
 
 def _delta(target: str, table: str) -> Sink:
-    module = _optional("resultloader.sinks.delta", "delta", "deltalake")
-    sink: Sink = module.DeltaSink(target)
+    sink: Sink = optional_sink_module("DeltaSink").DeltaSink(target)
     return sink
 
 
@@ -69,8 +67,16 @@ def sink_for(target: str | os.PathLike[str], table: str = "results") -> Sink:
     return _duckdb(target, table)
 
 
-def _optional(module: str, extra: str, package: str) -> Any:
-    """Import the sink's module; if its package is missing, say which extra brings it."""
+# sink class -> (its module, the extra that installs its package, the package)
+_OPTIONAL = {
+    "PostgresSink": ("resultloader.sinks.postgres", "postgres", "psycopg"),
+    "DeltaSink": ("resultloader.sinks.delta", "delta", "deltalake"),
+}
+
+
+def optional_sink_module(sink: str) -> Any:
+    """Import a sink's module; if its package is missing, say which extra brings it."""
+    module, extra, package = _OPTIONAL[sink]
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:

@@ -1,0 +1,274 @@
+"""DeltaSink: upserts into a Delta Lake table with `deltalake` (extra `resultloader[delta]`).
+
+The table lives at PATH (local or `s3://bucket/prefix`); its ledger and rejects are Delta tables
+at `PATH/_resultloader_loads` and `PATH/_rejects` (names starting with `_`, which Delta readers
+and vacuum leave alone). JSON values are stored as their exact text in string columns.
+
+A load stages its rows in an in-process DuckDB (spilling to disk past `memory_limit`), so the
+last `seq` of an id can win before the merge: Delta refuses duplicate source keys. At commit the
+winners stream into one MERGE by `id`, which updates only rows that differ and inserts new ones:
+one commit, and none at all when nothing changed (a re-run). The merge is the load's one atomic
+step: killed before its commit, the table is as it was (files written but never committed are
+ignored by readers). Rejects are committed just before it, tagged with the load's id, so a load
+that then fails leaves them next to a `failed` (or `running`) ledger row rather than losing them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from .._errors import SinkError
+from .._model import CommitResult, LoadInfo, LoadReport, RowBatch
+from .._redact import display_name
+from . import SinkCapabilities
+
+LEDGER, REJECTS = "_resultloader_loads", "_rejects"
+_FIELDS = ("output", "metadata", "url", "extra")
+_TS = pa.timestamp("us", "UTC")
+TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("output", pa.string()),
+        pa.field("metadata", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("extra", pa.string()),
+        pa.field("_source", pa.string()),
+        pa.field("_loaded_at", _TS),
+    ]
+)
+REJECTS_SCHEMA = pa.schema(
+    [
+        ("_source", pa.string()),
+        ("line", pa.int64()),
+        ("byte_offset", pa.int64()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+        ("_loaded_at", _TS),
+        ("load_id", pa.string()),
+    ]
+)
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("load_id", pa.string()),
+        ("target", pa.string()),
+        ("source", pa.string()),
+        ("provider", pa.string()),
+        ("job_id", pa.string()),
+        ("job_status", pa.string()),
+        ("status", pa.string()),
+        ("rows_read", pa.int64()),
+        ("rows_upserted", pa.int64()),
+        ("rows_unchanged", pa.int64()),
+        ("duplicates", pa.int64()),
+        ("bad_rows", pa.int64()),
+        ("bytes", pa.int64()),
+        ("started_at", _TS),
+        ("finished_at", _TS),
+        ("error", pa.string()),
+    ]
+)
+_STAGE_DDL = """CREATE TABLE stage (seq BIGINT, id VARCHAR, output VARCHAR, metadata VARCHAR,
+    url VARCHAR, extra VARCHAR);
+CREATE TABLE stage_rejects (line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
+# the last seq of each id: an anti-join against the few duplicated ids streams, a window would not
+_WINNERS = """SELECT s.id, s.output, coalesce(s.metadata, '{}') AS metadata, s.url, s.extra,
+    $source AS _source, $now::TIMESTAMPTZ AS _loaded_at
+FROM stage s ANTI JOIN dups d ON s.id = d.id AND s.seq <> d.seq"""
+_CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in _FIELDS)
+
+
+class DeltaSink:
+    """Upserts rows by `id` into the Delta table at `path` (created on first use), one commit a
+    load. `storage_options` go to deltalake (for S3: credentials, endpoint, region); by default
+    it reads the usual AWS_* environment variables."""
+
+    capabilities = SinkCapabilities(keeps_rejects=True)
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        storage_options: dict[str, str] | None = None,
+        memory_limit: str = "256MB",
+    ) -> None:
+        self.path = os.fspath(path).rstrip("/")
+        if "://" not in self.path:
+            self.path = os.path.abspath(self.path)
+        self.storage_options = storage_options
+        self.memory_limit = memory_limit
+        self._stage: duckdb.DuckDBPyConnection | None = None
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._info: LoadInfo | None = None
+        self._load_id = ""
+
+    def __repr__(self) -> str:
+        return f"DeltaSink({display_name(self.path)!r})"
+
+    # -- the Sink protocol -------------------------------------------------------------------
+
+    def begin(self, info: LoadInfo) -> None:
+        self._info, self._load_id = info, uuid.uuid4().hex
+        with self._errors("could not start the load"):
+            self._table(self.path, TABLE_SCHEMA)
+            self._append(LEDGER, LEDGER_SCHEMA, [self._ledger_row(info)])
+        self._spill = tempfile.TemporaryDirectory(prefix="resultloader-delta-")
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        con.execute("SET temp_directory = ?", [self._spill.name])
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(_STAGE_DDL)
+        self._stage = con
+
+    def write(self, batch: RowBatch) -> None:
+        con = self._require()
+        if len(batch):
+            con.register("_rl_batch", batch.to_arrow())
+            try:
+                con.execute("INSERT INTO stage BY NAME SELECT * FROM _rl_batch")
+            finally:
+                con.unregister("_rl_batch")
+        if batch.rejects:
+            rows = [(r.line, r.offset, r.reason, r.raw) for r in batch.rejects]
+            con.executemany("INSERT INTO stage_rejects VALUES (?, ?, ?, ?)", rows)
+
+    def commit(self, report: LoadReport) -> CommitResult:
+        con = self._require()
+        try:
+            with self._errors("the load could not be committed"):
+                result = self._merge(con, report)
+        except BaseException as exc:
+            self._mark(status="failed", error=str(exc) or type(exc).__name__)
+            raise
+        finally:
+            self._finish()
+        return result
+
+    def abort(self, error: str | None = None) -> None:
+        if self._stage is not None:
+            self._mark(status="failed", error=error or "aborted")
+        self._finish()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _merge(self, con: duckdb.DuckDBPyConnection, report: LoadReport) -> CommitResult:
+        source = self._info.source if self._info else ""
+        now = datetime.now(timezone.utc)
+        con.execute(
+            "CREATE TABLE dups AS SELECT id, max(seq) AS seq, count(*) - 1 AS extra_rows"
+            " FROM stage GROUP BY id HAVING count(*) > 1"
+        )
+        staged, nulls, missing = _one(
+            con,
+            "SELECT count(*), count(*) FILTER (output IS NULL),"
+            " count(*) FILTER (metadata IS NULL) FROM stage",
+        )
+        (duplicates,) = _one(con, "SELECT coalesce(sum(extra_rows), 0) FROM dups")
+        rejects = con.sql(
+            "SELECT $source AS _source, line, byte_offset, reason, raw,"
+            " $now::TIMESTAMPTZ AS _loaded_at, $load_id AS load_id FROM stage_rejects",
+            params={"source": source, "now": now, "load_id": self._load_id},
+        ).to_arrow_table()
+        if rejects.num_rows:
+            self._append(REJECTS, REJECTS_SCHEMA, rejects.cast(REJECTS_SCHEMA).to_pylist())
+        upserted = 0
+        if staged:
+            winners = con.sql(_WINNERS, params={"source": source, "now": now})
+            merged = self._merge_rows(winners.to_arrow_reader(65536).cast(TABLE_SCHEMA))
+            upserted = merged["num_target_rows_inserted"] + merged["num_target_rows_updated"]
+        unchanged = staged - duplicates - upserted
+        self._mark(
+            status="committed",
+            job_status=report.status,
+            rows_read=report.rows_read,
+            rows_upserted=upserted,
+            rows_unchanged=unchanged,
+            duplicates=duplicates,
+            bad_rows=report.bad_rows,
+            bytes=report.bytes_read,
+        )
+        return CommitResult(upserted, unchanged, duplicates, nulls, missing)
+
+    def _merge_rows(self, rows: pa.RecordBatchReader) -> dict[str, Any]:
+        table = DeltaTable(self.path, storage_options=self.storage_options)
+        merger = table.merge(
+            rows, predicate="t.id = s.id", source_alias="s", target_alias="t", streamed_exec=True
+        )
+        updates = {c: f"s.{c}" for c in (*_FIELDS, "_source", "_loaded_at")}
+        merger = merger.when_matched_update(updates=updates, predicate=_CHANGED)
+        try:
+            return merger.when_not_matched_insert_all().execute()
+        except CommitFailedError as exc:
+            raise SinkError(
+                f"{display_name(self.path)}: another writer committed to the table during this "
+                f"load; nothing was committed, run it again ({exc})"
+            ) from None
+
+    def _table(self, path: str, schema: pa.Schema) -> DeltaTable:
+        """The Delta table at `path`, created if absent."""
+        return DeltaTable.create(path, schema, mode="ignore", storage_options=self.storage_options)
+
+    def _append(self, name: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> None:
+        path = f"{self.path}/{name}"
+        self._table(path, schema)
+        data = pa.Table.from_pylist(rows, schema=schema)
+        write_deltalake(path, data, mode="append", storage_options=self.storage_options)
+
+    def _ledger_row(self, info: LoadInfo) -> dict[str, Any]:
+        return {
+            "load_id": self._load_id,
+            "target": display_name(self.path),
+            "source": info.source,
+            "provider": info.provider,
+            "job_id": info.job_id,
+            "status": "running",
+            "started_at": datetime.now(timezone.utc),
+        }
+
+    def _mark(self, **values: Any) -> None:
+        """Set the ledger row's outcome. A failure to record a failure is not raised: the row
+        stays `running`, and the table is untouched either way."""
+        values["finished_at"] = datetime.now(timezone.utc)
+        if "error" in values:
+            values["error"] = str(values["error"])[:500]
+        values = {k: v for k, v in values.items() if v is not None}
+        ledger = DeltaTable(f"{self.path}/{LEDGER}", storage_options=self.storage_options)
+        suppress = (DeltaError, OSError) if values["status"] == "failed" else ()
+        with contextlib.suppress(*suppress):
+            ledger.update(new_values=values, predicate=f"load_id = '{self._load_id}'")
+
+    @contextlib.contextmanager
+    def _errors(self, what: str):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        except (DeltaError, OSError) as exc:
+            reason = " ".join(str(exc).split())[:300]
+            raise SinkError(f"{display_name(self.path)}: {what}: {reason}") from None
+
+    def _require(self) -> duckdb.DuckDBPyConnection:
+        if self._stage is None:
+            raise SinkError("DeltaSink: begin() was not called")
+        return self._stage
+
+    def _finish(self) -> None:
+        stage, self._stage = self._stage, None
+        if stage is not None:
+            stage.close()
+        spill, self._spill = self._spill, None
+        if spill is not None:
+            spill.cleanup()
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, ...]:
+    (row,) = con.execute(sql).fetchall()
+    return tuple(int(v) for v in row)
