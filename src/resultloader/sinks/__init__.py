@@ -7,10 +7,11 @@ suite, tests/test_sink_semantics.py, run against each):
 - **Last row wins.** Rows of one id may come more than once, in one load or across loads; the
   row read last (highest `seq`) is the one stored. Duplicates within a load are counted.
 - **Unchanged rows are untouched.** A row equal to the stored one (output, metadata, url, extra,
-  compared as the text the source wrote) is not rewritten: it keeps its `_loaded_at` and
+  compared as the engine stores them) is not rewritten: it keeps its `_loaded_at` and
   `_source`, and a re-run of a load changes nothing.
 - **Exact numbers.** JSON values keep the numbers the source wrote: integers beyond 64 bits and
-  decimals beyond a double's precision keep their value.
+  decimals beyond a double's precision keep their value. (Their spelling may change with the
+  engine: PostgreSQL's JSONB writes `1e400` out in full, DuckDB's JSON functions `1.00` as `1.0`.)
 - **Counts.** `commit` returns how many rows were upserted (new or changed), unchanged, and
   collapsed as duplicates.
 - **One load, one transaction.** The rows land whole at commit or not at all: a failure, an

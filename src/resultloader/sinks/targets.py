@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import SinkError
+from .._model import check_name
 from .._redact import display_name
 from . import Sink
 
@@ -36,6 +37,12 @@ def _postgres(target: str, table: str) -> Sink:
 
 
 def _delta(target: str, table: str) -> Sink:
+    check_name("table", table)
+    if table != "results":  # the default, which `--table` always passes
+        raise ValueError(
+            f"a Delta target is a table itself: table {table!r} does not apply (its location is "
+            "delta:PATH)"
+        )
     sink: Sink = optional_sink_module("DeltaSink").DeltaSink(target)
     return sink
 
