@@ -7,6 +7,7 @@ reads what the engine holds with the engine's own client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -216,48 +217,64 @@ def test_bad_table_names_are_refused_before_anything_runs(target, write, table):
 
 # -- killed mid-load ---------------------------------------------------------------------------
 
-KILL_ROWS = 40_000
+KILL_ROWS = 24_000
+_PAD = "p" * 200  # half the rows are 3 MB, more than the source's read-ahead buffers (2 MiB)
 
 
-def _write_rows(path: Path, start: int, salt: int) -> None:
+def _write_rows(path: Path, ids: range, salt: int) -> None:
     with path.open("w") as f:
-        for i in range(start, start + KILL_ROWS):
-            f.write(f'{{"id":"k{i}","output":{{"s":{salt},"n":{i}}},"metadata":{{"i":{i}}}}}\n')
+        for i in ids:
+            f.write(f'{{"id":"k{i}","output":{{"s":{salt},"n":{i}}},"metadata":{{"i":"{_PAD}"}}}}\n')
 
 
-def _cli_load(target: Target, source: Path) -> subprocess.Popen[str]:
-    args = [*CLI, "load", str(source), "--into", target.into, "--table", target.table, "-q"]
+def _cli_load(target: Target, source: Path | None) -> subprocess.Popen[bytes]:
+    """`resultloader load` in a subprocess; with no source it reads JSONL from its stdin."""
+    args = [*CLI, "load", str(source or "-"), "--into", target.into, "--table", target.table]
     env = {**os.environ, **target.env}
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*args, "--format", "jsonl", "-q"],
+        env=env,
+        stdin=subprocess.PIPE if source is None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _killed_mid_load(target: Target, data: bytes, rng: random.Random) -> None:
+    """Feed the load part or all of `data` through a pipe, then SIGKILL it. Once more than
+    the source's read-ahead (2 MiB) is written the load has read from the pipe, so it has
+    begun: the kill lands inside it (reading, staging, or with all of it sent, the merge)."""
+    proc = _cli_load(target, None)
+    assert proc.stdin is not None
+    sent = int(len(data) * rng.choice([0.8, 1.0]))
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(data[:sent])
+        proc.stdin.flush()
+        if sent == len(data):
+            proc.stdin.close()
+    time.sleep(rng.uniform(0.0, 0.6))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
 
 
 def test_sigkill_mid_load_leaves_the_previous_state_or_the_complete_load(target, tmp_path):
     old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
-    _write_rows(old, 0, salt=1)
-    _write_rows(new, KILL_ROWS // 2, salt=2)  # half the ids change, half are new
-    proc = _cli_load(target, old)
-    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    _write_rows(old, range(KILL_ROWS), salt=1)
+    # the second half of the ids change: loading `old` again restores the previous state
+    _write_rows(new, range(KILL_ROWS // 2, KILL_ROWS), salt=2)
+    assert _cli_load(target, old).wait(timeout=120) == 0
     previous = target.checksum()
-    started = time.monotonic()
-    proc = _cli_load(target, new)  # measure a clean run ...
-    assert proc.wait(timeout=120) == 0
-    seconds = time.monotonic() - started
+    assert _cli_load(target, new).wait(timeout=120) == 0
     complete = target.checksum()
+    assert complete != previous
     rng = random.Random(14)
-    outcomes = set()
-    for _ in range(4):  # ... then kill runs from a fresh copy of the previous state
-        proc = _cli_load(target, old)
-        proc.wait(timeout=120)
+    for _ in range(3):
+        assert _cli_load(target, old).wait(timeout=120) == 0
         assert target.checksum() == previous
-        proc = _cli_load(target, new)
-        time.sleep(rng.uniform(0.2, seconds * 0.95))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
-        state = target.checksum()
-        assert state in (previous, complete), "a partial load is visible"
-        outcomes.add(state == complete)
-    proc = _cli_load(target, new)
-    assert proc.wait(timeout=120) == 0  # the next run completes it
+        _killed_mid_load(target, new.read_bytes(), rng)
+        assert target.checksum() in (previous, complete), "a partial load is visible"
+    statuses = [r["status"] for r in target.ledger()]
+    assert "running" in statuses  # the kills landed inside loads, whose rows say so
+    assert _cli_load(target, new).wait(timeout=120) == 0  # the next run completes it
     assert target.checksum() == complete
     assert target.ledger()[-1]["status"] == "committed"
-    assert False in outcomes  # the kills did land inside loads
