@@ -89,7 +89,17 @@ def postgres_server() -> Iterator[str]:
         "--no-sync",
     )
     options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    run(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(root / "log"),
+        "-w",
+        "start",
+    )
     try:
         run(str(bin_dir / "createdb"), "-h", str(socket_dir), "-p", str(port), "-U", USER, DATABASE)
         yield f"postgresql://{USER}@127.0.0.1:{port}/{DATABASE}"

@@ -65,7 +65,34 @@ class Target:
 _LEDGER_COLUMNS = "status, source, rows_read, rows_upserted, rows_unchanged, duplicates, bad_rows"
 
 
-class DuckDBTarget(Target):
+class SqlTarget(Target):
+    """DuckDB and PostgreSQL: the same queries, JSON read back as text."""
+
+    as_text = ""  # PostgreSQL's JSONB needs a cast to text
+
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def rows(self) -> dict[str, Row]:
+        t = self.as_text
+        got = self._query(
+            f"SELECT id, output{t}, metadata{t}, url, extra{t}, _source, _loaded_at"
+            f" FROM {self.table}"
+        )
+        return dict(_row(r) for r in got)
+
+    def ledger(self) -> list[Row]:
+        got = self._query(
+            f"SELECT {_LEDGER_COLUMNS} FROM _resultloader_loads"
+            f" WHERE target = '{self.table}' ORDER BY started_at"
+        )
+        return [dict(zip(_LEDGER_COLUMNS.split(", "), r, strict=True)) for r in got]
+
+    def rejects(self) -> list[tuple[int, str, str]]:
+        return sorted(self._query(f"SELECT line, reason, raw FROM {self.table}_rejects"))
+
+
+class DuckDBTarget(SqlTarget):
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         if not os.path.exists(self.into):
             return []
@@ -77,24 +104,10 @@ class DuckDBTarget(Target):
         finally:
             con.close()
 
-    def rows(self) -> dict[str, Row]:
-        got = self._query(
-            f"SELECT id, output, metadata, url, extra, _source, _loaded_at FROM {self.table}"
-        )
-        return dict(_row(r) for r in got)
 
-    def ledger(self) -> list[Row]:
-        got = self._query(
-            f"SELECT {_LEDGER_COLUMNS} FROM _resultloader_loads"
-            f" WHERE target = '{self.table}' ORDER BY started_at"
-        )
-        return [dict(zip(_LEDGER_COLUMNS.split(", "), r)) for r in got]
+class PostgresTarget(SqlTarget):
+    as_text = "::text"
 
-    def rejects(self) -> list[tuple[int, str, str]]:
-        return sorted(self._query(f"SELECT line, reason, raw FROM {self.table}_rejects"))
-
-
-class PostgresTarget(Target):
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         import psycopg
 
@@ -103,23 +116,6 @@ class PostgresTarget(Target):
                 return conn.execute(sql).fetchall()  # type: ignore[arg-type]
             except psycopg.errors.UndefinedTable:
                 return []
-
-    def rows(self) -> dict[str, Row]:
-        got = self._query(
-            "SELECT id, output::text, metadata::text, url, extra::text, _source, _loaded_at"
-            f" FROM {self.table}"
-        )
-        return dict(_row(r) for r in got)
-
-    def ledger(self) -> list[Row]:
-        got = self._query(
-            f"SELECT {_LEDGER_COLUMNS} FROM _resultloader_loads"
-            f" WHERE target = '{self.table}' ORDER BY started_at"
-        )
-        return [dict(zip(_LEDGER_COLUMNS.split(", "), r)) for r in got]
-
-    def rejects(self) -> list[tuple[int, str, str]]:
-        return sorted(self._query(f"SELECT line, reason, raw FROM {self.table}_rejects"))
 
 
 class DeltaTarget(Target):
@@ -153,4 +149,6 @@ class DeltaTarget(Target):
         return [{c: r[c] for c in _LEDGER_COLUMNS.split(", ")} for r in rows]
 
     def rejects(self) -> list[tuple[int, str, str]]:
-        return sorted((r["line"], r["reason"], r["raw"]) for r in self._read(f"{self.path}/_rejects"))
+        return sorted(
+            (r["line"], r["reason"], r["raw"]) for r in self._read(f"{self.path}/_rejects")
+        )

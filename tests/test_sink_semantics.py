@@ -224,7 +224,9 @@ _PAD = "p" * 200  # half the rows are 3 MB, more than the source's read-ahead bu
 def _write_rows(path: Path, ids: range, salt: int) -> None:
     with path.open("w") as f:
         for i in ids:
-            f.write(f'{{"id":"k{i}","output":{{"s":{salt},"n":{i}}},"metadata":{{"i":"{_PAD}"}}}}\n')
+            f.write(
+                f'{{"id":"k{i}","output":{{"s":{salt},"n":{i}}},"metadata":{{"i":"{_PAD}"}}}}\n'
+            )
 
 
 def _cli_load(target: Target, source: Path | None) -> subprocess.Popen[bytes]:

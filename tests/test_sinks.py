@@ -18,6 +18,7 @@ from resultloader import (
     ResultLoaderError,
     RowBatch,
     Sink,
+    SinkCapabilities,
 )
 from resultloader.sinks.callable import BatchFunctionSink, RowFunctionSink, sink_from_callable
 from resultloader.testing import MemorySink
@@ -229,7 +230,7 @@ class Recorder:
     """A user's sink: the protocol and nothing else."""
 
     def __init__(self, stores_rejects: bool = False) -> None:
-        self.stores_rejects = stores_rejects
+        self.capabilities = SinkCapabilities(keeps_rejects=stores_rejects)
         self.events: list[Any] = []
 
     def begin(self, info: LoadInfo) -> None:

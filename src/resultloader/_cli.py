@@ -23,8 +23,8 @@ _COMMON = [
         default="results.duckdb",
         show_default=True,
         metavar="TARGET",
-        help="Where to upsert: a DuckDB database file, postgresql://USER@HOST:PORT/DB (password from "
-        "PGPASSWORD), or delta:PATH (local or s3://).",
+        help="Where to upsert: a DuckDB database file, postgresql://USER@HOST:PORT/DB "
+        "(password from PGPASSWORD), or delta:PATH (local or s3://).",
     ),
     click.option("--table", default="results", show_default=True, help="Target table."),
     click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object."),

@@ -109,6 +109,12 @@ def as_sink(sink: SinkLike, table: str | None = None) -> Sink:
         return sink_for(sink, table)
     if isinstance(sink, Sink):
         return sink
+    if all(hasattr(sink, m) for m in ("begin", "write", "commit", "abort")):
+        raise TypeError(
+            f"{type(sink).__name__} has the Sink methods but declares no `capabilities`: add "
+            "`capabilities = resultloader.SinkCapabilities()` (keeps_rejects=True if it keeps "
+            "rejected rows)"
+        )
     if callable(sink):
         return sink_from_callable(sink)
     raise TypeError(f"not a sink: {type(sink).__name__} (want a Sink, a function or a path)")

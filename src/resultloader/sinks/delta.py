@@ -19,6 +19,7 @@ import contextlib
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -248,7 +249,7 @@ class DeltaSink:
             ledger.update(new_values=values, predicate=f"load_id = '{self._load_id}'")
 
     @contextlib.contextmanager
-    def _errors(self, what: str):  # type: ignore[no-untyped-def]
+    def _errors(self, what: str) -> Iterator[None]:
         try:
             yield
         except (DeltaError, OSError) as exc:

@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
@@ -137,7 +138,9 @@ class PostgresSink:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _merge(self, conn: psycopg.Connection[tuple[object, ...]], report: LoadReport) -> CommitResult:
+    def _merge(
+        self, conn: psycopg.Connection[tuple[object, ...]], report: LoadReport
+    ) -> CommitResult:
         source = self._info.source if self._info else ""
         now = _now()
         staged, distinct, null_outputs, missing_metadata = _one(conn, _COUNTS)
@@ -199,7 +202,7 @@ class PostgresSink:
         return self._conn
 
     @contextlib.contextmanager
-    def _errors(self, what: str):  # type: ignore[no-untyped-def]
+    def _errors(self, what: str) -> Iterator[None]:
         """A database error as a SinkError naming the table, with no password in it."""
         try:
             yield
@@ -212,7 +215,7 @@ class PostgresSink:
         return text.replace(password, "***") if password else text
 
     def _sql(self, template: str) -> sql.Composed:
-        return sql.SQL(template).format(  # type: ignore[arg-type]
+        return sql.SQL(template).format(  # type: ignore[arg-type,unused-ignore]
             t=sql.Identifier(self.table),
             rejects=sql.Identifier(self.table + _SUFFIX),
             r=sql.Identifier(self.table + _SUFFIX),
@@ -236,8 +239,7 @@ def check_table(name: str) -> str:
     check_name("table", name)
     if len(name) > 63 - len(_SUFFIX) or name.lower() == LEDGER:
         raise ValueError(
-            f"invalid table name {name!r}: at most {63 - len(_SUFFIX)} characters, "
-            f"and not {LEDGER}"
+            f"invalid table name {name!r}: at most {63 - len(_SUFFIX)} characters, and not {LEDGER}"
         )
     return name
 

@@ -1,0 +1,81 @@
+"""What is particular to DeltaSink: one commit a load and none for a re-run, where the ledger and
+rejects live, the CLI's `--into delta:PATH`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from deltalake import DeltaTable
+
+import resultloader
+
+CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+ROWS = "".join(f'{{"id":"k{i % 40}","output":{{"n":{i}}}}}\n' for i in range(100))
+
+
+def test_a_load_is_one_commit_and_a_rerun_adds_none(tmp_path, write):
+    path = tmp_path / "lake"
+    source = write("r.jsonl", ROWS)
+    resultloader.load(source, f"delta:{path}")
+    table = DeltaTable(str(path))
+    created_and_merged = table.version()
+    assert created_and_merged == 1  # version 0 creates the table, 1 is the load's merge
+    report = resultloader.load(source, resultloader.DeltaSink(path))
+    assert (report.rows_upserted, report.rows_unchanged, report.duplicates) == (0, 40, 60)
+    assert DeltaTable(str(path)).version() == created_and_merged
+    changed = write("c.jsonl", '{"id":"k1","output":"new"}\n{"id":"k2","output":{"n":82}}\n')
+    report = resultloader.load(changed, f"delta:{path}")
+    assert (report.rows_upserted, report.rows_unchanged) == (1, 1)
+    history = DeltaTable(str(path)).history()
+    assert [h["operation"] for h in history[:2]] == ["MERGE", "MERGE"]
+
+
+def test_ledger_and_rejects_are_delta_tables_inside_the_table(tmp_path, write):
+    path = tmp_path / "lake"
+    resultloader.load(
+        write("r.jsonl", '{"id":"a"}\nnope\n'), f"delta:{path}", on_error="quarantine"
+    )
+    ledger = DeltaTable(str(path / "_resultloader_loads")).to_pyarrow_table().to_pylist()
+    assert [(r["status"], r["rows_upserted"], r["bad_rows"]) for r in ledger] == [
+        ("committed", 1, 1)
+    ]
+    rejects = DeltaTable(str(path / "_rejects")).to_pyarrow_table().to_pylist()
+    assert [(r["line"], r["raw"], r["load_id"]) for r in rejects] == [
+        (2, "nope", ledger[0]["load_id"])
+    ]
+    assert DeltaTable(str(path)).to_pyarrow_table().column("id").to_pylist() == ["a"]
+
+
+def test_the_cli_loads_into_delta(tmp_path, write):
+    source = write("r.jsonl", ROWS)
+    args = [*CLI, "load", str(source), "--into", f"delta:{tmp_path / 'lake'}", "--json"]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows_upserted"] == 40
+    again = subprocess.run([*args, "--table", "other"], capture_output=True, text=True)
+    assert again.returncode == 1
+    assert again.stderr == (
+        "error: a Delta target is a table itself: table 'other' does not apply "
+        "(its location is delta:PATH)\n"
+    )
+
+
+def test_the_table_reads_back_with_duckdb(tmp_path, write):
+    """Delta's files are plain Parquet: any reader gets the exact JSON text back."""
+    import duckdb
+
+    path = tmp_path / "lake"
+    big = '{"id":"a","output":{"v":123456789012345678901234567890.5}}\n'
+    resultloader.load(write("r.jsonl", big), f"delta:{path}")
+    files = DeltaTable(str(path)).file_uris()
+    got = duckdb.sql(f"SELECT id, output FROM read_parquet({files!r})").fetchall()
+    assert got == [("a", '{"v":123456789012345678901234567890.5}')]
+
+
+@pytest.mark.parametrize("target", ["delta:", "duckdb:"])
+def test_a_prefix_without_a_location_is_refused(target, write):
+    with pytest.raises(resultloader.SinkError, match="names no"):
+        resultloader.load(write("r.jsonl", '{"id":"a"}\n'), target)
