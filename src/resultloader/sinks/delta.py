@@ -4,8 +4,9 @@ The table lives at PATH (local or `s3://bucket/prefix`); its ledger and rejects 
 at `PATH/_resultloader_loads` and `PATH/_rejects` (names starting with `_`, which Delta readers
 and vacuum leave alone). JSON values are stored as their exact text in string columns.
 
-A load stages its rows in an in-process DuckDB (spilling to disk past `memory_limit`), so the
-last `seq` of an id can win before the merge: Delta refuses duplicate source keys. At commit the
+A load stages its rows in an in-process DuckDB (sinks/_stage.py: JSONL read by DuckDB as for a
+DuckDB load, spilling to disk past `memory_limit`), so the last `seq` of an id can win before
+the merge: Delta refuses duplicate source keys. At commit the
 winners stream into one MERGE by `id`, which updates only rows that differ and inserts new ones:
 one commit, and none at all when nothing changed (a re-run). The merge is the load's one atomic
 step: killed before its commit, the table is as it was (files written but never committed are
@@ -17,21 +18,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from .._errors import SinkError
-from .._model import CommitResult, LoadInfo, LoadReport, RowBatch
+from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from .._redact import display_name
+from ..parse import JsonlChunk
 from . import SinkCapabilities
+from ._stage import DuckDBStage
 
 LEDGER, REJECTS = "_resultloader_loads", "_rejects"
 _FIELDS = ("output", "metadata", "url", "extra")
@@ -78,13 +79,6 @@ LEDGER_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
-_STAGE_DDL = """CREATE TABLE stage (seq BIGINT, id VARCHAR, output VARCHAR, metadata VARCHAR,
-    url VARCHAR, extra VARCHAR);
-CREATE TABLE stage_rejects (line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
-# the last seq of each id: an anti-join against the few duplicated ids streams, a window would not
-_WINNERS = """SELECT s.id, s.output, coalesce(s.metadata, '{}') AS metadata, s.url, s.extra,
-    $source AS _source, $now::TIMESTAMPTZ AS _loaded_at
-FROM stage s ANTI JOIN dups d ON s.id = d.id AND s.seq <> d.seq"""
 _CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in _FIELDS)
 
 
@@ -93,7 +87,8 @@ class DeltaSink:
     load. `storage_options` go to deltalake (for S3: credentials, endpoint, region); by default
     it reads the usual AWS_* environment variables."""
 
-    capabilities = SinkCapabilities(keeps_rejects=True)
+    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
+    prepare_jsonl = staticmethod(DuckDBStage.prepare_jsonl)
 
     def __init__(
         self,
@@ -107,8 +102,7 @@ class DeltaSink:
             self.path = os.path.abspath(self.path)
         self.storage_options = storage_options
         self.memory_limit = memory_limit
-        self._stage: duckdb.DuckDBPyConnection | None = None
-        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._stage: DuckDBStage | None = None
         self._info: LoadInfo | None = None
         self._load_id = ""
 
@@ -121,33 +115,22 @@ class DeltaSink:
         self._info, self._load_id = info, uuid.uuid4().hex
         with self._errors("could not start the load"):
             self._table(self.path, TABLE_SCHEMA)
-            self._append(LEDGER, LEDGER_SCHEMA, [self._ledger_row(info)])
-        self._spill = tempfile.TemporaryDirectory(prefix="resultloader-delta-")
-        con = duckdb.connect()
-        con.execute(f"SET memory_limit = '{self.memory_limit}'")
-        con.execute("SET temp_directory = ?", [self._spill.name])
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(_STAGE_DDL)
-        self._stage = con
+            ledger_row = pa.Table.from_pylist([self._ledger_row(info)], schema=LEDGER_SCHEMA)
+            self._append(LEDGER, LEDGER_SCHEMA, ledger_row)
+        self._stage = DuckDBStage(self.memory_limit)
+        self._stage.begin(info)
 
     def write(self, batch: RowBatch) -> None:
-        con = self._require()
-        if len(batch):
-            con.register("_rl_batch", batch.to_arrow())
-            try:
-                con.execute("INSERT INTO stage BY NAME SELECT * FROM _rl_batch")
-            finally:
-                con.unregister("_rl_batch")
-        if batch.rejects:
-            rows = [(r.line, r.offset, r.reason, r.raw) for r in batch.rejects]
-            con.executemany("INSERT INTO stage_rejects VALUES (?, ?, ?, ?)", rows)
+        self._require().write(batch)
+
+    def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None:
+        return self._require().write_jsonl(chunk)
 
     def commit(self, report: LoadReport) -> CommitResult:
-        con = self._require()
+        stage = self._require()
         try:
             with self._errors("the load could not be committed"):
-                result = self._merge(con, report)
+                result = self._merge(stage, report)
         except BaseException as exc:
             self._mark(status="failed", error=str(exc) or type(exc).__name__)
             raise
@@ -162,30 +145,20 @@ class DeltaSink:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _merge(self, con: duckdb.DuckDBPyConnection, report: LoadReport) -> CommitResult:
+    def _merge(self, stage: DuckDBStage, report: LoadReport) -> CommitResult:
         source = self._info.source if self._info else ""
         now = datetime.now(timezone.utc)
-        con.execute(
-            "CREATE TABLE dups AS SELECT id, max(seq) AS seq, count(*) - 1 AS extra_rows"
-            " FROM stage GROUP BY id HAVING count(*) > 1"
-        )
-        staged, nulls, missing = _one(
-            con,
-            "SELECT count(*), count(*) FILTER (output IS NULL),"
-            " count(*) FILTER (metadata IS NULL) FROM stage",
-        )
-        (duplicates,) = _one(con, "SELECT coalesce(sum(extra_rows), 0) FROM dups")
-        rejects = con.sql(
-            "SELECT $source AS _source, line, byte_offset, reason, raw,"
-            " $now::TIMESTAMPTZ AS _loaded_at, $load_id AS load_id FROM stage_rejects",
-            params={"source": source, "now": now, "load_id": self._load_id},
-        ).to_arrow_table()
+        staged, duplicates, nulls, missing = stage.counts()
+        rejects = stage.rejects()
         if rejects.num_rows:
-            self._append(REJECTS, REJECTS_SCHEMA, rejects.cast(REJECTS_SCHEMA).to_pylist())
+            n = rejects.num_rows
+            rejects = rejects.append_column("_source", pa.array([source] * n, pa.string()))
+            rejects = rejects.append_column("_loaded_at", pa.array([now] * n, _TS))
+            rejects = rejects.append_column("load_id", pa.array([self._load_id] * n))
+            self._append(REJECTS, REJECTS_SCHEMA, rejects.select(REJECTS_SCHEMA.names))
         upserted = 0
         if staged:
-            winners = con.sql(_WINNERS, params={"source": source, "now": now})
-            merged = self._merge_rows(winners.to_arrow_reader(65536).cast(TABLE_SCHEMA))
+            merged = self._merge_rows(stage.winners(source, now).cast(TABLE_SCHEMA))
             upserted = merged["num_target_rows_inserted"] + merged["num_target_rows_updated"]
         unchanged = staged - duplicates - upserted
         self._mark(
@@ -219,10 +192,10 @@ class DeltaSink:
         """The Delta table at `path`, created if absent."""
         return DeltaTable.create(path, schema, mode="ignore", storage_options=self.storage_options)
 
-    def _append(self, name: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> None:
+    def _append(self, name: str, schema: pa.Schema, data: pa.Table) -> None:
         path = f"{self.path}/{name}"
         self._table(path, schema)
-        data = pa.Table.from_pylist(rows, schema=schema)
+        data = data.cast(schema)
         write_deltalake(path, data, mode="append", storage_options=self.storage_options)
 
     def _ledger_row(self, info: LoadInfo) -> dict[str, Any]:
@@ -256,7 +229,7 @@ class DeltaSink:
             reason = " ".join(str(exc).split())[:300]
             raise SinkError(f"{display_name(self.path)}: {what}: {reason}") from None
 
-    def _require(self) -> duckdb.DuckDBPyConnection:
+    def _require(self) -> DuckDBStage:
         if self._stage is None:
             raise SinkError("DeltaSink: begin() was not called")
         return self._stage
@@ -265,11 +238,3 @@ class DeltaSink:
         stage, self._stage = self._stage, None
         if stage is not None:
             stage.close()
-        spill, self._spill = self._spill, None
-        if spill is not None:
-            spill.cleanup()
-
-
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, ...]:
-    (row,) = con.execute(sql).fetchall()
-    return tuple(int(v) for v in row)

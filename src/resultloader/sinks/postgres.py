@@ -1,10 +1,12 @@
 """PostgresSink: upserts into a PostgreSQL table over psycopg 3 (extra `resultloader[postgres]`).
 
 A load holds a session advisory lock on its table (a second load into it waits, rather than
-deadlocking on the same ids), records its ledger row, then runs in one transaction: batches are
-copied (COPY ... CSV, written by Arrow) into a temporary staging table, and at commit one
-`INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT (id) DO UPDATE ... WHERE` changed, with the
-last `seq` of an id winning, moves them into the table. No statement runs per row.
+deadlocking on the same ids) and records its ledger row. Its rows are staged and deduped (the
+last `seq` of an id wins) in an in-process DuckDB (sinks/_stage.py: JSONL read by DuckDB as for a
+DuckDB load). At commit, in one transaction, the winners are copied (COPY ... CSV, written by
+Arrow) into a temporary table and one `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE` changed
+moves them into the table. No statement runs per row; the server holds no transaction open
+while the source is read.
 
 JSON travels as text and is cast to JSONB by the server, which keeps numbers as NUMERIC: big
 integers and long decimals keep their value (no driver float in between). Rows are compared as
@@ -19,6 +21,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -26,11 +29,15 @@ import pyarrow.csv as pa_csv
 from psycopg import sql
 
 from .._errors import SinkError
-from .._model import CommitResult, LoadInfo, LoadReport, RowBatch, check_name
+from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch, check_name
 from .._redact import display_name
+from ..parse import JsonlChunk
 from . import SinkCapabilities
+from ._stage import DuckDBStage
 
 LEDGER = "_resultloader_loads"
+Connection = psycopg.Connection[tuple[Any, ...]]
+_COLUMNS = ["id", "output", "metadata", "url", "extra"]
 _LOCK_CLASS = 0x52_4C  # "RL": the advisory lock space of resultloader's loads
 _SUFFIX = "_rejects"
 
@@ -47,20 +54,17 @@ _LEDGER_DDL = """CREATE TABLE IF NOT EXISTS {ledger} (
     finished_at TIMESTAMPTZ, error TEXT)"""
 # pg_temp: the staging tables are this session's own, out of every user's schema
 _STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
-    seq BIGINT, id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT) ON COMMIT DROP;
+    id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT) ON COMMIT DROP;
 CREATE TEMP TABLE _rl_stage_rejects (
     line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT) ON COMMIT DROP"""
 _MERGE = """INSERT INTO {t} AS t (id, output, metadata, url, extra, _source, _loaded_at)
-SELECT DISTINCT ON (id) id, output::jsonb, coalesce(metadata, '{{}}')::jsonb, url, extra::jsonb,
-    %(source)s, %(now)s
-FROM pg_temp._rl_stage ORDER BY id, seq DESC
+SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, %(source)s, %(now)s
+FROM pg_temp._rl_stage
 ON CONFLICT (id) DO UPDATE SET output = EXCLUDED.output, metadata = EXCLUDED.metadata,
     url = EXCLUDED.url, extra = EXCLUDED.extra, _source = EXCLUDED._source,
     _loaded_at = EXCLUDED._loaded_at
 WHERE (t.output::text, t.metadata::text, t.url, t.extra::text) IS DISTINCT FROM
     (EXCLUDED.output::text, EXCLUDED.metadata::text, EXCLUDED.url, EXCLUDED.extra::text)"""
-_COUNTS = """SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE output IS NULL),
-    count(*) FILTER (WHERE metadata IS NULL) FROM pg_temp._rl_stage"""
 # Arrow's CSV: every value quoted, NULL as an unquoted empty field, which COPY reads as NULL
 _CSV = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
 
@@ -70,12 +74,14 @@ class PostgresSink:
     load. `url` is `postgresql://USER[:PASSWORD]@HOST:PORT/DB`; the password may instead come
     from `PGPASSWORD` (or any other way libpq finds one). It is never shown."""
 
-    capabilities = SinkCapabilities(keeps_rejects=True)
+    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
+    prepare_jsonl = staticmethod(DuckDBStage.prepare_jsonl)
 
-    def __init__(self, url: str, table: str = "results") -> None:
+    def __init__(self, url: str, table: str = "results", *, memory_limit: str = "256MB") -> None:
         self.table = check_table(table)
         self._url = url
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._stage = DuckDBStage(memory_limit)
+        self._conn: Connection | None = None
         self._info: LoadInfo | None = None
         self._load_id = ""
 
@@ -102,21 +108,15 @@ class PostgresSink:
                 [self._load_id, self.table, info.source, info.provider, info.job_id, _now()],
             )
             conn.commit()  # the ledger's `running` row stands even if the load dies
-            conn.execute(_STAGE_DDL)  # the load's transaction starts here
+        self._stage.begin(info)
 
     def write(self, batch: RowBatch) -> None:
-        conn = self._require()
-        with self._errors("could not stage rows"), conn.cursor() as cur:
-            if len(batch):
-                buffer = io.BytesIO()
-                pa_csv.write_csv(batch.to_arrow(), buffer, _CSV)
-                with cur.copy("COPY pg_temp._rl_stage FROM STDIN (FORMAT csv)") as copy:
-                    copy.write(buffer.getbuffer())
-            if batch.rejects:
-                copy_rejects = "COPY pg_temp._rl_stage_rejects FROM STDIN"
-                with cur.copy(copy_rejects) as copy:
-                    for r in batch.rejects:  # few: bad rows only
-                        copy.write_row((r.line, r.offset, r.reason, _text(r.raw)))
+        self._require()
+        self._stage.write(batch)
+
+    def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None:
+        self._require()
+        return self._stage.write_jsonl(chunk)
 
     def commit(self, report: LoadReport) -> CommitResult:
         conn = self._require()
@@ -138,13 +138,23 @@ class PostgresSink:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _merge(
-        self, conn: psycopg.Connection[tuple[object, ...]], report: LoadReport
-    ) -> CommitResult:
+    def _merge(self, conn: Connection, report: LoadReport) -> CommitResult:
+        """The load's transaction: the deduped rows COPY'd into a temp table, one upsert."""
         source = self._info.source if self._info else ""
         now = _now()
-        staged, distinct, null_outputs, missing_metadata = _one(conn, _COUNTS)
+        staged, duplicates, null_outputs, missing_metadata = self._stage.counts()
+        conn.execute(_STAGE_DDL)
+        with conn.cursor() as cur:
+            with cur.copy("COPY pg_temp._rl_stage FROM STDIN (FORMAT csv)") as copy:
+                for batch in self._stage.winners(source, now):
+                    buffer = io.BytesIO()
+                    pa_csv.write_csv(batch.select(_COLUMNS), buffer, _CSV)
+                    copy.write(buffer.getbuffer())
+            with cur.copy("COPY pg_temp._rl_stage_rejects FROM STDIN") as copy:
+                for r in self._stage.rejects().to_pylist():  # few: bad rows only
+                    copy.write_row((r["line"], r["byte_offset"], r["reason"], _text(r["raw"])))
         upserted = conn.execute(self._sql(_MERGE), {"source": source, "now": now}).rowcount
+        unchanged = staged - duplicates - upserted
         conn.execute(
             self._sql(
                 "INSERT INTO {rejects} SELECT %s, line, byte_offset, reason, raw, %s, %s"
@@ -163,8 +173,8 @@ class PostgresSink:
                 report.status,
                 report.rows_read,
                 upserted,
-                distinct - upserted,
-                staged - distinct,
+                unchanged,
+                duplicates,
                 report.bad_rows,
                 report.bytes_read,
                 self._load_id,
@@ -172,13 +182,13 @@ class PostgresSink:
         )
         return CommitResult(
             upserted=upserted,
-            unchanged=distinct - upserted,
-            duplicates=staged - distinct,
+            unchanged=unchanged,
+            duplicates=duplicates,
             null_outputs=null_outputs,
             missing_metadata=missing_metadata,
         )
 
-    def _fail(self, conn: psycopg.Connection[tuple[object, ...]], error: str | None) -> None:
+    def _fail(self, conn: Connection, error: str | None) -> None:
         """Roll the load back and mark its ledger row; if that fails too, the row stays
         `running` (the table is untouched either way)."""
         with contextlib.suppress(psycopg.Error):
@@ -192,7 +202,7 @@ class PostgresSink:
             )
             conn.commit()
 
-    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _connect(self) -> Connection:
         try:
             self._conn = psycopg.connect(self._url, autocommit=False)
         except psycopg.Error as exc:
@@ -222,12 +232,13 @@ class PostgresSink:
             ledger=sql.Identifier(LEDGER),
         )
 
-    def _require(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _require(self) -> Connection:
         if self._conn is None:
             raise SinkError("PostgresSink: begin() was not called")
         return self._conn
 
     def _finish(self) -> None:
+        self._stage.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()  # ends the session: temp tables and the advisory lock go with it
@@ -247,11 +258,6 @@ def check_table(name: str) -> str:
 def _password(url: str) -> str | None:
     found = urlsplit(url).password
     return unquote(found) if found else os.environ.get("PGPASSWORD") or None
-
-
-def _one(conn: psycopg.Connection[tuple[object, ...]], query: str) -> tuple[int, ...]:
-    row = conn.execute(query).fetchone()
-    return tuple(int(v) for v in row) if row else ()  # type: ignore[call-overload]
 
 
 def _text(raw: str) -> str:

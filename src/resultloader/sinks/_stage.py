@@ -1,0 +1,97 @@
+"""A load's rows staged in an in-process DuckDB, for sinks whose engine lives elsewhere.
+
+Postgres and Delta take their rows from here at commit, deduped (the last `seq` of an id wins).
+Staging goes through a DuckDBSink on the stage's own connection, so JSONL chunks are read by
+DuckDB's JSON functions exactly as a DuckDB load reads them (the same rows left to Python, the
+same numbers kept exact), and the stage spills to disk past `memory_limit`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from .._model import BatchStats, LoadInfo, RowBatch
+from ..parse import JsonlChunk
+from ._duckdb_sql import _STAGE, _STAGE_REJECTS
+from .duckdb import DuckDBSink
+
+# the last seq of each id: an anti-join against the few duplicated ids streams, a window would not
+_WINNERS = f"""SELECT s.id, s.output::VARCHAR AS output,
+    coalesce(s.metadata, '{{}}')::VARCHAR AS metadata, s.url, s.extra::VARCHAR AS extra,
+    $source AS _source, $now::TIMESTAMPTZ AS _loaded_at
+FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
+
+
+class DuckDBStage:
+    """begin, write / write_jsonl, then counts and winners; close in any case."""
+
+    def __init__(self, memory_limit: str = "256MB") -> None:
+        self.memory_limit = memory_limit
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._sink: DuckDBSink | None = None
+
+    prepare_jsonl = staticmethod(DuckDBSink.prepare_jsonl)
+
+    def begin(self, info: LoadInfo) -> None:
+        self._spill = tempfile.TemporaryDirectory(prefix="resultloader-stage-")
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        con.execute("SET temp_directory = ?", [self._spill.name])
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET TimeZone = 'UTC'")
+        self._con, self._sink = con, DuckDBSink(con, "_rl_unused")
+        self._sink.begin(info)  # its stage tables are ours; its own table stays empty
+
+    def write(self, batch: RowBatch) -> None:
+        assert self._sink is not None
+        self._sink.write(batch)
+
+    def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None:
+        assert self._sink is not None
+        return self._sink.write_jsonl(chunk)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(rows staged, duplicates, null outputs, rows without metadata)."""
+        con = self._require()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _rl_dups AS SELECT id, max(seq) AS seq,"
+            f" count(*) - 1 AS extra_rows FROM {_STAGE} GROUP BY id HAVING count(*) > 1"
+        )
+        ((staged, nulls, missing),) = con.execute(
+            "SELECT count(*), count(*) FILTER (output IS NULL),"
+            f" count(*) FILTER (metadata IS NULL) FROM {_STAGE}"
+        ).fetchall()
+        ((duplicates,),) = con.execute(
+            "SELECT coalesce(sum(extra_rows), 0) FROM _rl_dups"
+        ).fetchall()
+        return int(staged), int(duplicates), int(nulls), int(missing)
+
+    def winners(self, source: str, now: datetime, batch_rows: int = 65536) -> pa.RecordBatchReader:
+        """The last row of each id, with `_source` and `_loaded_at`, streamed (after counts)."""
+        rel = self._require().sql(_WINNERS, params={"source": source, "now": now})
+        return rel.to_arrow_reader(batch_rows)
+
+    def rejects(self) -> pa.Table:
+        """(line, byte_offset, reason, raw) of the rejects written."""
+        rel = self._require().sql(f"SELECT line, byte_offset, reason, raw FROM {_STAGE_REJECTS}")
+        return rel.to_arrow_table()
+
+    def close(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.abort("staged only")  # drops the stage tables
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+        spill, self._spill = self._spill, None
+        if spill is not None:
+            spill.cleanup()
+
+    def _require(self) -> duckdb.DuckDBPyConnection:
+        assert self._con is not None, "begin() first"
+        return self._con
