@@ -60,8 +60,8 @@ from deltalake import DeltaTable, write_deltalake
 path, lake, mode = sys.argv[1:4]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
-rows = con.sql('''SELECT id, output::VARCHAR AS output, coalesce(metadata, '{}')::VARCHAR AS metadata,
-        url, NULL::VARCHAR AS extra, $path AS _source, now() AS _loaded_at
+rows = con.sql('''SELECT id, output::VARCHAR AS output,
+        coalesce(metadata, '{}')::VARCHAR AS metadata, url, NULL::VARCHAR AS extra, $path AS _source, now() AS _loaded_at
     FROM (SELECT *, row_number() OVER () AS line FROM read_json($path,
         format = 'newline_delimited',
         columns = {id: 'VARCHAR', output: 'JSON', metadata: 'JSON', url: 'VARCHAR'}))
@@ -144,8 +144,10 @@ def main() -> None:
     for sink in ("postgres", "delta"):
         fresh = wall[f"{sink} fresh"] / wall[f"{sink} reference"]
         reload = wall[f"{sink} re-load"] / wall[f"{sink} fresh"]
-        print(f"  {sink}: fresh / reference {fresh:.2f}x (target 1.2x), "
-              f"re-load / fresh {reload:.2f}x (target 1.2x)")
+        print(
+            f"  {sink}: fresh / reference {fresh:.2f}x (target 1.2x), "
+            f"re-load / fresh {reload:.2f}x (target 1.2x)"
+        )
     merge = wall["delta re-load"] / wall["delta reference merge"]
     print(f"  delta: re-load / reference merge {merge:.2f}x")
 

@@ -29,7 +29,7 @@ FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
 class DuckDBStage:
     """begin, write / write_jsonl, then counts and winners; close in any case."""
 
-    def __init__(self, memory_limit: str = "256MB") -> None:
+    def __init__(self, memory_limit: str = "64MB") -> None:
         self.memory_limit = memory_limit
         self._spill: tempfile.TemporaryDirectory[str] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -44,6 +44,7 @@ class DuckDBStage:
         con.execute("SET temp_directory = ?", [self._spill.name])
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         self._con, self._sink = con, DuckDBSink(con, "_rl_unused")
         self._sink.begin(info)  # its stage tables are ours; its own table stays empty
 

@@ -79,6 +79,7 @@ LEDGER_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+_MERGE_MEMORY = 128 * 2**20  # DataFusion's memory for the merge's join; beyond it, it spills
 _CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in _FIELDS)
 
 
@@ -95,7 +96,7 @@ class DeltaSink:
         path: str | os.PathLike[str],
         *,
         storage_options: dict[str, str] | None = None,
-        memory_limit: str = "256MB",
+        memory_limit: str = "64MB",
     ) -> None:
         self.path = os.fspath(path).rstrip("/")
         if "://" not in self.path:
@@ -176,7 +177,12 @@ class DeltaSink:
     def _merge_rows(self, rows: pa.RecordBatchReader) -> dict[str, Any]:
         table = DeltaTable(self.path, storage_options=self.storage_options)
         merger = table.merge(
-            rows, predicate="t.id = s.id", source_alias="s", target_alias="t", streamed_exec=True
+            rows,
+            predicate="t.id = s.id",
+            source_alias="s",
+            target_alias="t",
+            streamed_exec=True,
+            max_spill_size=_MERGE_MEMORY,
         )
         updates = {c: f"s.{c}" for c in (*_FIELDS, "_source", "_loaded_at")}
         merger = merger.when_matched_update(updates=updates, predicate=_CHANGED)

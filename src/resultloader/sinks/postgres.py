@@ -77,7 +77,7 @@ class PostgresSink:
     capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
     prepare_jsonl = staticmethod(DuckDBStage.prepare_jsonl)
 
-    def __init__(self, url: str, table: str = "results", *, memory_limit: str = "256MB") -> None:
+    def __init__(self, url: str, table: str = "results", *, memory_limit: str = "64MB") -> None:
         self.table = check_table(table)
         self._url = url
         self._stage = DuckDBStage(memory_limit)
