@@ -61,7 +61,8 @@ path, lake, mode = sys.argv[1:4]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 rows = con.sql('''SELECT id, output::VARCHAR AS output,
-        coalesce(metadata, '{}')::VARCHAR AS metadata, url, NULL::VARCHAR AS extra, $path AS _source, now() AS _loaded_at
+        coalesce(metadata, '{}')::VARCHAR AS metadata, url, NULL::VARCHAR AS extra,
+        $path AS _source, now() AS _loaded_at
     FROM (SELECT *, row_number() OVER () AS line FROM read_json($path,
         format = 'newline_delimited',
         columns = {id: 'VARCHAR', output: 'JSON', metadata: 'JSON', url: 'VARCHAR'}))
