@@ -79,3 +79,20 @@ def test_the_table_reads_back_with_duckdb(tmp_path, write):
 def test_a_prefix_without_a_location_is_refused(target, write):
     with pytest.raises(resultloader.SinkError, match="names no"):
         resultloader.load(write("r.jsonl", '{"id":"a"}\n'), target)
+
+
+def test_a_load_merges_into_the_table_as_it_is_at_commit(tmp_path, write):
+    """Another writer's commit during the load is not lost, nor does it fail the load: the
+    merge reads the table at commit, and the load's rows win where they differ."""
+    path = tmp_path / "lake"
+    resultloader.load(write("a.jsonl", ROWS), f"delta:{path}")
+    sink = resultloader.DeltaSink(path)
+    sink.begin(resultloader.LoadInfo("b.jsonl", resultloader.LoadOptions()))
+    batch = resultloader.RowBatch()
+    batch.append("k1", '"mine"', None, None, None, 1)
+    sink.write(batch)
+    DeltaTable(str(path)).update(new_values={"output": '"theirs"'}, predicate="id IN ('k1', 'k2')")
+    result = sink.commit(resultloader.LoadReport("b.jsonl", rows_read=1))
+    assert (result.upserted, result.unchanged) == (1, 0)
+    got = {r["id"]: r["output"] for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist()}
+    assert (got["k1"], got["k2"], len(got)) == ('"mine"', '"theirs"', 40)

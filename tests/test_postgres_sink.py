@@ -135,3 +135,19 @@ def test_an_unreachable_server_is_a_one_line_sink_error(write):
     with pytest.raises(SinkError, match="cannot connect") as caught:
         resultloader.load(write("r.jsonl", '{"id":"a"}\n'), sink)
     assert PASSWORD not in str(caught.value)
+
+
+def test_a_nul_character_jsonb_cannot_hold_fails_the_load_whole(postgres_url, table, write):
+    os.environ.setdefault("PGPASSWORD", PASSWORD)
+    first = write("a.jsonl", '{"id":"a","output":1}\n')
+    resultloader.load(first, resultloader.PostgresSink(postgres_url, table))
+    bad = write("b.jsonl", '{"id":"a","output":2}\n{"id":"b","output":"x\\u0000y"}\n')
+    with pytest.raises(SinkError, match=r"could not be committed: .*\\u0000") as caught:
+        resultloader.load(bad, resultloader.PostgresSink(postgres_url, table))
+    assert "\n" not in str(caught.value)
+    assert query(postgres_url, f"SELECT id, output::text FROM {table}") == [("a", "1")]
+    statuses = query(
+        postgres_url,
+        f"SELECT status FROM _resultloader_loads WHERE target = '{table}' ORDER BY started_at",
+    )
+    assert statuses == [("committed",), ("failed",)]
