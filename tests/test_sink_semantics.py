@@ -202,6 +202,8 @@ def test_quarantined_rows_are_kept_with_line_reason_and_raw_text(target, write):
         (5, '{"id":{"x":1}}'),
     ]
     assert all(reason for _, reason, _ in rejects)
+    load(target, write("q.jsonl", text), on_error="quarantine")  # a re-run adds none
+    assert target.rejects() == rejects
 
 
 # -- names -------------------------------------------------------------------------------------

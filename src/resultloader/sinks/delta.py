@@ -10,8 +10,9 @@ the merge: Delta refuses duplicate source keys. At commit the
 winners stream into one MERGE by `id`, which updates only rows that differ and inserts new ones:
 one commit, and none at all when nothing changed (a re-run). The merge is the load's one atomic
 step: killed before its commit, the table is as it was (files written but never committed are
-ignored by readers). Rejects are committed just before it, tagged with the load's id, so a load
-that then fails leaves them next to a `failed` (or `running`) ledger row rather than losing them.
+ignored by readers). Rejects are committed just before it (those not kept already), tagged with
+the load's id, so a load that then fails leaves them next to a `failed` (or `running`) ledger
+row rather than losing them.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ LEDGER_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+_REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
 _MERGE_MEMORY = 128 * 2**20  # DataFusion's memory for the merge's join; beyond it, it spills
 _CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in _FIELDS)
 
@@ -156,7 +158,7 @@ class DeltaSink:
             rejects = rejects.append_column("_source", pa.array([source] * n, pa.string()))
             rejects = rejects.append_column("_loaded_at", pa.array([now] * n, _TS))
             rejects = rejects.append_column("load_id", pa.array([self._load_id] * n))
-            self._append(REJECTS, REJECTS_SCHEMA, rejects.select(REJECTS_SCHEMA.names))
+            self._add_rejects(rejects.select(REJECTS_SCHEMA.names))
         upserted = 0
         if staged:
             merged = self._merge_rows(stage.winners(source, now).cast(TABLE_SCHEMA))
@@ -203,6 +205,15 @@ class DeltaSink:
         self._table(path, schema)
         data = data.cast(schema)
         write_deltalake(path, data, mode="append", storage_options=self.storage_options)
+
+    def _add_rejects(self, rejects: pa.Table) -> None:
+        """Rejects not kept already: a re-run of a load adds none, as in DuckDB; each keeps the
+        load_id that first kept it."""
+        path = f"{self.path}/{REJECTS}"
+        table = self._table(path, REJECTS_SCHEMA)
+        same = " AND ".join(f"t.{c} = s.{c}" for c in _REJECT_KEY)
+        merger = table.merge(rejects.cast(REJECTS_SCHEMA), same, source_alias="s", target_alias="t")
+        merger.when_not_matched_insert_all().execute()
 
     def _ledger_row(self, info: LoadInfo) -> dict[str, Any]:
         return {

@@ -65,6 +65,14 @@ ON CONFLICT (id) DO UPDATE SET output = EXCLUDED.output, metadata = EXCLUDED.met
     _loaded_at = EXCLUDED._loaded_at
 WHERE (t.output::text, t.metadata::text, t.url, t.extra::text) IS DISTINCT FROM
     (EXCLUDED.output::text, EXCLUDED.metadata::text, EXCLUDED.url, EXCLUDED.extra::text)"""
+# Rejects a re-run would add again (same source, line, offset, reason and raw text) are not:
+# re-running a load changes nothing, as in DuckDB; each keeps the load_id that first kept it.
+_REJECTS_INSERT = """INSERT INTO {rejects}
+    (_source, line, byte_offset, reason, raw, _loaded_at, load_id)
+SELECT %(source)s, s.line, s.byte_offset, s.reason, s.raw, %(now)s, %(id)s
+FROM pg_temp._rl_stage_rejects s WHERE NOT EXISTS (
+    SELECT 1 FROM {rejects} r WHERE r._source = %(source)s AND r.line = s.line
+        AND r.byte_offset = s.byte_offset AND r.reason = s.reason AND r.raw = s.raw)"""
 # Arrow's CSV: every value quoted, NULL as an unquoted empty field, which COPY reads as NULL
 _CSV = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
 
@@ -156,11 +164,7 @@ class PostgresSink:
         upserted = conn.execute(self._sql(_MERGE), {"source": source, "now": now}).rowcount
         unchanged = staged - duplicates - upserted
         conn.execute(
-            self._sql(
-                "INSERT INTO {rejects} SELECT %s, line, byte_offset, reason, raw, %s, %s"
-                " FROM pg_temp._rl_stage_rejects"
-            ),
-            [source, now, self._load_id],
+            self._sql(_REJECTS_INSERT), {"source": source, "now": now, "id": self._load_id}
         )
         conn.execute(
             self._sql(
