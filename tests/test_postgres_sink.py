@@ -137,8 +137,10 @@ def test_an_unreachable_server_is_a_one_line_sink_error(write):
     assert PASSWORD not in str(caught.value)
 
 
-def test_a_nul_character_jsonb_cannot_hold_fails_the_load_whole(postgres_url, table, write):
-    os.environ.setdefault("PGPASSWORD", PASSWORD)
+def test_a_nul_character_jsonb_cannot_hold_fails_the_load_whole(
+    postgres_url, table, write, monkeypatch
+):
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
     first = write("a.jsonl", '{"id":"a","output":1}\n')
     resultloader.load(first, resultloader.PostgresSink(postgres_url, table))
     bad = write("b.jsonl", '{"id":"a","output":2}\n{"id":"b","output":"x\\u0000y"}\n')
