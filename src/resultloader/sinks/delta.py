@@ -81,7 +81,6 @@ LEDGER_SCHEMA = pa.schema(
     ]
 )
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
-_MERGE_MEMORY = 128 * 2**20  # DataFusion's memory for the merge's join; beyond it, it spills
 _CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in _FIELDS)
 
 
@@ -183,8 +182,7 @@ class DeltaSink:
             predicate="t.id = s.id",
             source_alias="s",
             target_alias="t",
-            streamed_exec=True,
-            max_spill_size=_MERGE_MEMORY,
+            streamed_exec=True,  # no max_spill_size: the merge's hash join cannot spill, it fails
         )
         updates = {c: f"s.{c}" for c in (*_FIELDS, "_source", "_loaded_at")}
         merger = merger.when_matched_update(updates=updates, predicate=_CHANGED)
