@@ -10,6 +10,7 @@ temporary file, deleted when the items have been read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._debris import spool_prefix
+from .._errors import ResultLoaderError
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
 # DuckDB's memory for reading; an item it cannot hold within it (about 16 MB and up) stops the
@@ -34,11 +37,21 @@ class Readable(Protocol):
 
 @contextlib.contextmanager
 def spooled(stream: Readable) -> Iterator[str]:
-    """The rest of `stream` in a temporary file, by path; the file is removed on exit."""
-    with tempfile.TemporaryDirectory(prefix="resultloader-") as folder:
+    """The rest of `stream` in a temporary file, by path; the file is removed on exit.
+    Its folder is named with our process id: a later load removes it if we are killed."""
+    with tempfile.TemporaryDirectory(prefix=spool_prefix()) as folder:
         path = os.path.join(folder, "document.json")
-        with open(path, "wb") as spool:
-            shutil.copyfileobj(stream, spool, 1 << 20)
+        try:
+            with open(path, "wb") as spool:
+                shutil.copyfileobj(stream, spool, 1 << 20)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise ResultLoaderError(
+                f"no space left for the temporary copy of the JSON array ({path}, "
+                f"{os.path.getsize(path):,} bytes written) in {os.path.dirname(folder)}; "
+                "point TMPDIR at a directory with more room"
+            ) from None
         yield path
 
 

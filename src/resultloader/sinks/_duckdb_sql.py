@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 LEDGER = "_resultloader_loads"
-_STAGE, _STAGE_REJECTS, _LINES = "_rl_stage", "_rl_stage_rejects", "_rl_lines"
+# Internal tables live in DuckDB's `temp` catalog, always named with it: no user table (the
+# check refuses target names starting with `_rl_`) is read, filled or dropped in their place.
+INTERNAL_PREFIX = "_rl_"
+_STAGE, _STAGE_REJECTS = "temp.main._rl_stage", "temp.main._rl_stage_rejects"
+_DUPS, _SAME = "temp.main._rl_dups", "temp.main._rl_same"
+_LINES = "_rl_lines"  # a registered Arrow view: DuckDB puts those in `temp` too
 # What the native insert leaves to Python, so that every route reads a line the same way.
 # Over a relation of lines (seq, maybe_inexact, raw), `maybe_inexact` from the byte scan of
 # _duckdb_lines.maybe_inexact: 2 always goes to Python (a trailing comma, NaN or Infinity, which
@@ -54,11 +59,11 @@ _STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
 # JSON keeps the join's memory small and off disk, and hashing costs a third of an MD5 (1M rows:
 # 0.5 s against 1.4 s). A changed row passes for unchanged only if its hash equals its own old
 # version's: odds of 2^-64 a changed row.
-_SAME_SQL = """CREATE OR REPLACE TEMP TABLE _rl_same AS
+_SAME_SQL = f"""CREATE OR REPLACE TEMP TABLE {_SAME} AS
 SELECT s.id FROM (
-    SELECT s.id, hash(s.output, coalesce(s.metadata, '{{}}'::JSON), s.url, s.extra) AS digest
-    FROM {winners}) s
-JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM {t}) o
+    SELECT s.id, hash(s.output, coalesce(s.metadata, '{{{{}}}}'::JSON), s.url, s.extra) AS digest
+    FROM {{winners}}) s
+JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM {{t}}) o
     ON o.id = s.id AND o.digest = s.digest"""
 
 # The one definition of a line the native insert may store as DuckDB read it, over the

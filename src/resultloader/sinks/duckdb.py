@@ -26,6 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._debris import remove_dead_spill_files, remove_dead_spools
 from .._errors import SinkError
 from .._model import (
     BatchStats,
@@ -42,20 +43,24 @@ from . import SinkCapabilities
 from ._duckdb_lines import split_lines
 from ._duckdb_sql import (
     _BLANK,
+    _DUPS,
     _LEDGER_DDL,
     _LINES,
     _NATIVE_INSERT,
     _NEEDS_PYTHON,
     _REJECTS_DDL,
     _REJECTS_INSERT,
+    _SAME,
     _SAME_SQL,
     _STAGE,
     _STAGE_DDL,
     _STAGE_REJECTS,
     _STAGE_REJECTS_DDL,
     _TARGET_DDL,
+    INTERNAL_PREFIX,
     LEDGER,
 )
+from ._duckdb_tidy import check_target, mark_abandoned
 
 
 class DuckDBSink:
@@ -107,10 +112,14 @@ class DuckDBSink:
             needs_python=_NEEDS_PYTHON,
             blank=_BLANK,
         )
+        check_target(con, self.table, _TARGET_DDL, self._where())  # before creating anything
         con.execute(_TARGET_DDL.format(t=self.table))
         if info.options.on_error == "quarantine":  # no rejects table a load would never fill
             con.execute(_REJECTS_DDL.format(t=self.table))
         con.execute(_LEDGER_DDL)
+        mark_abandoned(con, _ACTIVE_LOADS)
+        _ACTIVE_LOADS.add(self._load_id)
+        remove_dead_spools()  # temp copies of JSON arrays left by killed loads
         con.execute(_STAGE_DDL)
         con.execute(_STAGE_REJECTS_DDL)
         con.execute(
@@ -125,7 +134,7 @@ class DuckDBSink:
             table = batch.to_arrow()
             con.register("_rl_batch", table)
             try:
-                con.execute(f"INSERT INTO {_STAGE} SELECT * FROM _rl_batch")
+                con.execute(f"INSERT INTO {_STAGE} SELECT * FROM temp.main._rl_batch")
             finally:
                 con.unregister("_rl_batch")
         if batch.rejects:
@@ -247,28 +256,31 @@ class DuckDBSink:
         t, now = self.table, _now()
         source = self._info.source if self._info else ""
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _rl_dups AS SELECT id, max(seq) AS seq,
+            f"""CREATE OR REPLACE TEMP TABLE {_DUPS} AS SELECT id, max(seq) AS seq,
                 count(*) - 1 AS extra_rows FROM {_STAGE} GROUP BY id HAVING count(*) > 1"""
         )
-        duplicates = _scalar(con, "SELECT coalesce(sum(extra_rows), 0) FROM _rl_dups")
+        duplicates = _scalar(con, f"SELECT coalesce(sum(extra_rows), 0) FROM {_DUPS}")
         winners = f"{_STAGE} s"
         if duplicates:
-            winners += " ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"
+            winners += f" ANTI JOIN {_DUPS} d ON s.id = d.id AND s.seq <> d.seq"
         unchanged, upserted = 0, 0
         if _scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
             con.execute(_SAME_SQL.format(t=t, winners=winners))
-            unchanged = _scalar(con, "SELECT count(*) FROM _rl_same")
+            unchanged = _scalar(con, f"SELECT count(*) FROM {_SAME}")
             distinct = _scalar(con, f"SELECT count(*) FROM {_STAGE}") - duplicates
             if unchanged == distinct:  # a re-load: nothing to delete or insert
                 winners = ""
             else:
-                changed = f"SELECT id FROM {_STAGE} EXCEPT SELECT id FROM _rl_same"
+                changed = f"SELECT id FROM {_STAGE} EXCEPT SELECT id FROM {_SAME}"
                 con.execute(f"DELETE FROM {t} WHERE id IN ({changed})")
-                winners += " ANTI JOIN _rl_same x ON x.id = s.id"
+                winners += f" ANTI JOIN {_SAME} x ON x.id = s.id"
         if winners:
+            # BY NAME: a table the user created with the columns in another order still
+            # gets each value in its own column
             row = con.execute(
-                f"""INSERT INTO {t} SELECT s.id, s.output, coalesce(s.metadata, '{{}}'::JSON),
-                    s.url, s.extra, ?, ? FROM {winners}""",
+                f"""INSERT INTO {t} BY NAME SELECT s.id, s.output,
+                    coalesce(s.metadata, '{{}}'::JSON) AS metadata, s.url, s.extra,
+                    ?::VARCHAR AS _source, ?::TIMESTAMP AS _loaded_at FROM {winners}""",
                 [source, now],
             ).fetchone()
             upserted = int(row[0]) if row else 0
@@ -325,8 +337,12 @@ class DuckDBSink:
         # rows carry their seq: DuckDB need not keep their order, which lets inserts run in parallel
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")
+        remove_dead_spill_files(_temp_directory(con))  # a killed load's, before we spill
         self._con = con
         return con
+
+    def _where(self) -> str:
+        return "the connection" if self._owns_no_connection else os.fspath(self.database)  # type: ignore[arg-type]
 
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -339,14 +355,25 @@ class DuckDBSink:
             con.execute("ROLLBACK")
 
     def _finish(self) -> None:
+        _ACTIVE_LOADS.discard(self._load_id)
         con, self._con = self._con, None
         if con is None:
             return
-        for name in (_STAGE, _STAGE_REJECTS, "_rl_dups", "_rl_same"):
+        for name in (_STAGE, _STAGE_REJECTS, _DUPS, _SAME):  # all in `temp`: never a user's
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
         if not self._owns_no_connection:
             con.close()
+
+
+# Loads running in this process: their ledger rows say 'running' and are not abandoned.
+# (Other processes cannot hold the file: DuckDB lets one process open it for writing.)
+_ACTIVE_LOADS: set[str] = set()
+
+
+def _temp_directory(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    return str(row[0]) if row and row[0] else ""
 
 
 def _size_bytes(text: str) -> int:
@@ -367,6 +394,11 @@ def _check_table(name: str) -> str:
     check_name("table", name)
     if name.lower() in _keywords() or name.lower() == LEDGER:
         raise ValueError(f"invalid table name {name!r}: DuckDB reserves it; choose another name")
+    if name.lower().startswith(INTERNAL_PREFIX):
+        raise ValueError(
+            f"invalid table name {name!r}: names starting with {INTERNAL_PREFIX!r} are "
+            "resultloader's own; choose another name"
+        )
     return name
 
 
