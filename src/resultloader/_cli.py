@@ -6,11 +6,13 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, cast
 
 import click
 import orjson
 
+from ._download import HttpPolicy
 from ._errors import ParseError, ResultLoaderError
 from ._model import Format, LoadOptions, LoadReport, OnError, human_size
 from ._pipeline import Progress, load, report_of
@@ -90,6 +92,14 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Most bytes a source may yield after decompression (stops a decompression "
             "bomb); no limit by default.",
         ),
+        click.option(
+            "--download-timeout",
+            default=None,
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Most time an http(s) download may take in all, resumes included "
+            "[default: 21600, 6 hours].",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -117,6 +127,7 @@ def load_command(
     on_error: str,
     max_line_bytes: int,
     max_bytes: int | None,
+    download_timeout: float | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -136,9 +147,16 @@ def load_command(
             max_bytes=max_bytes,
             delimiter=delimiter,
         )
+        http = http_policy(download_timeout)
         with progress_bar(quiet or as_json) as progress:
-            report = load(source, sink_for(into, table), options=options, progress=progress)
+            sink = sink_for(into, table)
+            report = load(source, sink, options=options, http=http, progress=progress)
         print_report(report, as_json, quiet)
+
+
+def http_policy(download_timeout: float | None, allow_local_urls: bool = False) -> HttpPolicy:
+    policy = HttpPolicy(allow_local_urls=allow_local_urls)
+    return policy if download_timeout is None else replace(policy, deadline=download_timeout)
 
 
 def print_report(report: LoadReport, as_json: bool, quiet: bool) -> None:

@@ -13,6 +13,7 @@ import click
 from ._cli import (
     common_options,
     handle_errors,
+    http_policy,
     notices,
     print_report,
     progress_bar,
@@ -59,6 +60,13 @@ _INGEST_OPTIONS = [
         default=None,
         metavar="FILE",
         help="Resolve this saved status payload (JSON; - for stdin) instead of polling.",
+    ),
+    click.option(
+        "--allow-local-urls",
+        is_flag=True,
+        help="Follow URLs in the API's answers (and redirects) to loopback, private and "
+        "link-local addresses; only for an API you trust [default: only when the base URL "
+        "is itself such an address].",
     ),
 ]
 
@@ -136,6 +144,7 @@ def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str,
                 sink_for(kw["into"], kw["table"]),
                 _load_options(kw, job_id or _payload_job(provider, payload)),
                 PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"]),
+                http_policy(kw["download_timeout"], kw["allow_local_urls"]),
                 namespace=namespace,
                 wait=not kw["no_wait"],
                 payload=payload,

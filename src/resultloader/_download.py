@@ -26,6 +26,7 @@ from urllib3.util.retry import Retry
 
 from ._errors import DownloadError
 from ._redact import one_line
+from ._urls import GuardedAdapter, UrlRule
 
 log = logging.getLogger("resultloader")
 # a library stays silent unless the application configures logging (the CLI shows these lines)
@@ -65,7 +66,15 @@ class HttpPolicy:
     max_resumes: int = 5  # reopenings in a row, without 1 MiB between, after a drop
     max_refreshes: int = 3  # fresh URLs asked for after 401/403/410
     max_redirects: int = 5
-    deadline: float | None = None  # seconds for the whole download; None: no overall limit
+    # seconds for the whole download, resumes included: a server trickling bytes cannot hold a
+    # load forever (a reading that blocks ends at read_timeout, so the overshoot is at most that)
+    deadline: float | None = 6 * 3600.0
+    # where a URL from an API's answer, and every redirect, may lead (_urls.py); None: a URL
+    # the user gave, followed wherever it redirects (but never to a local file)
+    url_rule: UrlRule | None = None
+    # ingest: URLs in the API's answers may point at loopback, private and link-local
+    # addresses (else only if the API's base URL is itself such an address)
+    allow_local_urls: bool = False
 
 
 class _Retry(Retry):
@@ -141,7 +150,10 @@ def make_session(policy: HttpPolicy, sensitive: Iterable[str] = ()) -> requests.
     retry.max_wait = policy.max_retry_wait
     session = _Session(sensitive)
     session.max_redirects = policy.max_redirects
-    adapter = HTTPAdapter(max_retries=retry)
+    rule = policy.url_rule
+    adapter = (
+        HTTPAdapter(max_retries=retry) if rule is None else GuardedAdapter(rule, max_retries=retry)
+    )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.hooks["response"].append(_keep_error_body)
@@ -319,7 +331,10 @@ class HttpReader(io.RawIOBase):
     def _check_deadline(self) -> None:
         limit = self.policy.deadline
         if limit is not None and time.monotonic() - self._started > limit:
-            raise DownloadError(f"{self.name}: the download took longer than {limit:g}s")
+            raise DownloadError(
+                f"{self.name}: the download took longer than {limit:g}s in all; "
+                "raise --download-timeout if the file is really this slow to fetch"
+            )
 
     def _close_inner(self) -> None:
         inner, self._inner = self._inner, None

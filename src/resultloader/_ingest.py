@@ -70,7 +70,10 @@ def ingest(
     the job is still running. How to read the results is `options` (LoadOptions), how to wait
     `poll` (PollPolicy), how to download `http` (HttpPolicy). The API key comes from `api_key`
     or the provider's environment variable (`SAFETYKIT_API_KEY`, `PULSE_API_KEY`), the base URL
-    likewise (`SAFETYKIT_BASE_URL`, ...).
+    likewise (`SAFETYKIT_BASE_URL`, ...). The poll timeout bounds every status call of the
+    ingest, waiting included. URLs in the API's answers may point at loopback, private or
+    link-local addresses only when the base URL is itself such an address, or with
+    `HttpPolicy(allow_local_urls=True)` (see the README's URL rules).
 
     Shorthands, each refused together with the group it belongs to: `key`, `items_path` and
     `on_error` for `options`; `timeout` and `poll_interval` for `poll`; `namespace` for a job
@@ -81,10 +84,16 @@ def ingest(
     policy = _policy(poll, timeout, poll_interval)
     the_job = _the_job(prov, job, namespace, payload)
     target = as_sink(sink, table)
-    with ApiClient(prov, api_key=api_key, base_url=base_url, clock=policy.clock) as client:
+    with ApiClient(
+        prov,
+        api_key=api_key,
+        base_url=base_url,
+        clock=policy.clock,
+        allow_local_urls=http is not None and http.allow_local_urls,
+    ) as client:
         if payload is None:
             payload = _status(prov, client, the_job, policy, wait, on_status)
-        location = prov.resolve(payload, job_id=the_job.id, items_path=options.items_path)
+        location = _resolve(prov, client, payload, the_job, options)
         info = LoadInfo(
             f"{prov.name}:{the_job}",
             options,
@@ -95,6 +104,7 @@ def ingest(
         if isinstance(location, Inline):
             return _load_inline(location, target, info, progress)
         download = _bind(prov, client, the_job, location)
+        http = replace(http or HttpPolicy(), url_rule=client.url_rule)
         return _load_download(download, target, info, progress, policy.clock, prov, the_job, http)
 
 
@@ -111,6 +121,19 @@ def _the_job(
         if found is not None:
             return prov.job(found.id, namespace or found.namespace)
     return prov.job(job or "", namespace)
+
+
+def _resolve(
+    prov: Provider, client: ApiClient, payload: Mapping[str, Any], job: Job, options: LoadOptions
+) -> Location:
+    """The payload resolved; a failed job's error text may quote the key: it is scrubbed."""
+    try:
+        return prov.resolve(payload, job_id=job.id, items_path=options.items_path)
+    except ResultLoaderError as exc:
+        scrubbed = client.scrub(str(exc))
+        if scrubbed == str(exc):
+            raise
+        raise type(exc)(scrubbed) from None
 
 
 def _policy(poll: PollPolicy | None, timeout: float | None, interval: float | None) -> PollPolicy:

@@ -72,7 +72,7 @@ Location = Inline | Download
 
 def download_url(value: Any, what: str) -> str:
     """A download URL taken from a status payload, checked: https, or http to this machine."""
-    from ._sources import check_download_url
+    from ._urls import check_download_url
 
     if not isinstance(value, str) or not value:
         raise ResolveError(f"{what}: the status payload has no usable download URL")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
+from ._download import HttpPolicy
 from ._errors import DownloadError, ParseError, ResultLoaderError
 from ._model import (
     BatchStats,
@@ -41,6 +42,7 @@ def load(
     source: str | os.PathLike[str] | IO[bytes],
     sink: SinkLike = None,
     options: LoadOptions | None = None,
+    http: HttpPolicy | None = None,
     *,
     progress: Progress | None = None,
     table: str | None = None,
@@ -56,12 +58,13 @@ def load(
     sinks/targets.py), or None for `results.duckdb`. The load is all or nothing.
     `format`, `key`, `items_path` and `on_error` are shorthands for `options=LoadOptions(...)`
     (not both); `table` names the table of a target given as a string (or the default one).
+    `http` bounds an http(s) download (HttpPolicy: timeouts, retries, its 6-hour deadline).
     """
     options = one_way_in(
         options, "load", format=format, key=key, items_path=items_path, on_error=on_error
     )
     target = as_sink(sink, table)
-    opened = open_source(_binary(_one_name(source)), max_bytes=options.max_bytes)
+    opened = open_source(_binary(_one_name(source)), max_bytes=options.max_bytes, policy=http)
     return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
 
 

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 from urllib3.util.retry import Retry
 
 from ._errors import PollError
 from ._location import same_origin
 from ._redact import redact
+from ._urls import GuardedAdapter, RefusedUrl, UrlRule, rule_for_api
 from .parse._rows import decode_exact
 
 if TYPE_CHECKING:
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
 
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _USER_AGENT = "resultloader (+https://pypi.org/project/resultloader/)"
+# The most of an answer read into memory: a status (SafetyKit and Pulse send results of 5 MB
+# and more as a link, not inline), or an error page, of which only the start is quoted.
+MAX_STATUS_BYTES = 64 * 2**20
+_MAX_ERROR_BYTES = 64 * 2**10
+_PIECE = 1 << 16
 
 
 def _utcnow() -> datetime:
@@ -141,6 +147,11 @@ class _Retry(Retry):
         fresh.budget = self.budget
         return fresh
 
+    def is_exhausted(self) -> bool:
+        """No retry once the overall timeout has passed (the last failure is raised)."""
+        left = self.budget.remaining() if self.budget is not None else None
+        return super().is_exhausted() or (left is not None and left <= 0)
+
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         budget = self.budget
         if budget is None:
@@ -181,10 +192,13 @@ class ApiClient:
         base_url: str | None = None,
         clock: Clock | None = None,
         timeout: tuple[float, float] = (10.0, 60.0),
+        allow_local_urls: bool = False,
     ) -> None:
         self.provider = provider
         base = base_url or os.environ.get(provider.base_url_env) or provider.base_url
         self.base_url = _check_base_url(base.rstrip("/"), provider)
+        # the status endpoint's redirects and the download URLs in its answers
+        self.url_rule: UrlRule = rule_for_api(self.base_url, allow_local_urls)
         key = api_key if api_key is not None else os.environ.get(provider.key_env)
         self._key = key.strip() if key else None  # a key read from a file ends in a newline
         self.budget = _Budget(clock or Clock())
@@ -219,7 +233,7 @@ class ApiClient:
         retry.budget = self.budget
         session = _Session()
         session.secret_header = self.provider.auth_header.lower()
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = GuardedAdapter(self.url_rule, max_retries=retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
@@ -253,12 +267,53 @@ class ApiClient:
     def get(self, path: str, what: str) -> requests.Response:
         """GET `path` on the API, after transport retries; any status comes back."""
         headers = {**self.auth_headers(), "Accept": "application/json", "User-Agent": _USER_AGENT}
+        url, timeouts = self.base_url + path, self._timeouts()
         try:
-            return self.session.get(self.base_url + path, headers=headers, timeout=self.timeout)
+            response = self.session.get(url, headers=headers, timeout=timeouts, stream=True)
+        except RefusedUrl as exc:  # a redirect of the status endpoint
+            raise PollError(f"{what}: {exc}") from None
         except requests.RequestException as exc:
+            raise PollError(f"{what}: cannot reach {self.base_url}: {_why(exc)}") from None
+        self._read_body(response, what, timeouts[1])
+        return response
+
+    def _timeouts(self) -> tuple[float, float]:
+        """Connect and read timeouts, within what is left of the overall timeout."""
+        left = self.budget.remaining()
+        if left is None:
+            return self.timeout
+        bound = max(left, 1.0)  # (a retry is not started once no time is left)
+        return min(self.timeout[0], bound), min(self.timeout[1], bound)
+
+    def _read_body(self, response: requests.Response, what: str, seconds: float) -> None:
+        """Read the answer into memory, bounded in size and in time (the read timeout, for
+        the whole body), so that an answer that never ends cannot exhaust memory or hold the
+        ingest."""
+        limit = MAX_STATUS_BYTES if response.status_code < 300 else _MAX_ERROR_BYTES
+        stop = time.monotonic() + seconds
+        pieces: list[bytes] = []
+        size = 0
+        with response:
+            try:
+                while size <= limit:
+                    piece = response.raw.read(_PIECE, decode_content=True)
+                    if not piece:
+                        break
+                    pieces.append(piece)
+                    size += len(piece)
+                    if time.monotonic() > stop:
+                        raise PollError(
+                            f"{what}: the answer was still arriving after {seconds:g}s "
+                            "(the read timeout, or what was left of --timeout)"
+                        )
+            except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+                raise PollError(f"{what}: reading the answer failed: {_why(exc)}") from None
+        if size > limit and response.status_code < 300:
             raise PollError(
-                f"{what}: cannot reach {self.base_url}, still after retrying: {_why(exc)}"
-            ) from None
+                f"{what}: the API's answer is larger than {limit // 2**20} MiB, more than a "
+                "status payload holds; not read"
+            )
+        response._content = b"".join(pieces)[:limit]  # what .content, .text and .json() read
 
     def get_json(self, path: str, what: str) -> dict[str, Any]:
         return self.decode(self.get(path, what), what)
@@ -308,11 +363,16 @@ def _api_message(response: requests.Response) -> str | None:
     return None
 
 
-def _why(exc: requests.RequestException) -> str:
+def _why(exc: BaseException) -> str:
     """The root of a transport failure in a few words (requests' own text is a paragraph)."""
+    text = str(exc)
+    if isinstance(exc, requests.ReadTimeout) or "Read timed out" in text:
+        return "read timeout: the API took the connection but did not answer in time"
+    if isinstance(exc, requests.ConnectTimeout) or "timed out" in text:
+        return "connect timeout: no connection in time"
     if isinstance(exc, requests.Timeout):
         return "timed out"
-    found = _ERRNO.search(str(exc))
+    found = _ERRNO.search(text)
     if found:
         return found.group(1)
     return "connection failed" if isinstance(exc, requests.ConnectionError) else type(exc).__name__

@@ -11,7 +11,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-import ipaddress
 import os
 import sys
 import zlib
@@ -24,40 +23,11 @@ import requests
 from ._download import HttpPolicy, HttpReader, Refresh, connect_reason
 from ._errors import DownloadError
 from ._redact import display_name, one_line
+from ._urls import check_download_url as check_download_url  # where the URL rules live
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\x28\xb5\x2f\xfd": "zstd"}
 _COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd")
 _REMOTE_SCHEMES = ("http", "https", "s3", "gs", "gcs", "azure", "abfs", "abfss")
-
-
-def check_download_url(url: str, allow_http: bool = False) -> str:
-    """Refuse a download URL taken from an API response unless it is https (or http to this
-    machine, or any http if `allow_http`): a hostile or broken API must not make the loader
-    read local files (`file://`, bare paths) or talk to other schemes."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "https" and parts.hostname:
-        return url
-    if scheme == "http" and parts.hostname and (allow_http or _is_loopback(parts.hostname)):
-        return url
-    shown = display_name(url) if scheme else "a local path"
-    if scheme == "http":
-        raise DownloadError(
-            f"refusing the plain http download URL {shown}: the API should give an https URL "
-            "(allow http explicitly if you trust this network)"
-        )
-    raise DownloadError(
-        f"refusing the download URL {shown}: a result URL from an API must be https"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def name_hint(source: str) -> str:

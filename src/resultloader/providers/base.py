@@ -61,6 +61,10 @@ class Provider:
     def job(self, job_id: str, namespace: str | None = None) -> Job:
         if not job_id or not job_id.strip():
             raise ValueError(f"{self.name}: a {self.noun} id is required")
+        for what, value in ((f"{self.noun} id", job_id), ("namespace", namespace)):
+            if value is not None and value.strip() in _DOT_SEGMENTS:
+                # quoted, `..` is still `..`: the URL would climb to another endpoint
+                raise ValueError(f"{self.name}: {value.strip()!r} is not a valid {what}")
         if self.needs_namespace and not namespace:
             raise ValueError(f"{self.name}: a namespace is required (--namespace)")
         if namespace and not self.needs_namespace:
@@ -153,8 +157,14 @@ class Provider:
         return location
 
 
+_DOT_SEGMENTS = ("", ".", "..")
+
+
 def quoted(value: str) -> str:
-    """A path segment: an id with a slash or `..` in it cannot reach another endpoint."""
+    """A path segment: an id with a slash in it cannot reach another endpoint, and `.` or `..`
+    (which quoting leaves as they are, and URLs resolve) are refused."""
+    if value in _DOT_SEGMENTS:
+        raise ValueError(f"{value!r} is not a valid id")
     return quote(value, safe="")
 
 
