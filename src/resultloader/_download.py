@@ -13,6 +13,8 @@ import contextlib
 import io
 import logging
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -188,9 +190,12 @@ class HttpReader(io.RawIOBase):
         self._started = time.monotonic()
         self._pos, self._resumes, self._refreshes = 0, 0, 0
         self._resumed_at = 0
+        self._inner: Any = None
+        self._timer = self._arm_deadline()
         try:
-            self._inner: Any = self._get()
+            self._inner = self._get()
         except BaseException:
+            self._disarm()
             self._session.close()
             raise
         first = self._inner.response
@@ -233,9 +238,34 @@ class HttpReader(io.RawIOBase):
         return int(raw.readinto(buffer)) if raw is not None else 0
 
     def close(self) -> None:
+        self._disarm()
         self._close_inner()
         self._session.close()
         super().close()
+
+    # -- the deadline --------------------------------------------------------------------------
+
+    def _arm_deadline(self) -> threading.Timer | None:
+        """A read that blocks is not where the deadline can be checked (a server trickling
+        a byte at a time never trips the read timeout, and one read waits for a whole
+        buffer): at the deadline, cut the connection; the read fails, and says why."""
+        if self.policy.deadline is None:
+            return None
+        timer = threading.Timer(self.policy.deadline, self._cut_off)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _cut_off(self) -> None:
+        raw = _raw(self._inner) if self._inner is not None else None
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed already: nothing to cut
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
     # -- opening and reopening -----------------------------------------------------------------
 

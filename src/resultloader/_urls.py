@@ -64,10 +64,10 @@ def check_download_url(url: str, allow_http: bool = False) -> str:
     shown = display_name(url) if scheme else "a local path"
     if scheme == "http":
         raise RefusedUrl(
-            f"refusing the plain http download URL {shown}: the API should give an https URL "
-            "(allow http explicitly if you trust this network)"
+            f"refusing the plain http URL {shown}: a URL from an API's answer (or a redirect) "
+            "must be https"
         )
-    raise RefusedUrl(f"refusing the download URL {shown}: a result URL from an API must be https")
+    raise RefusedUrl(f"refusing the URL {shown}: a URL from an API's answer must be https")
 
 
 def check_url(url: str, rule: UrlRule) -> None:
