@@ -4,6 +4,7 @@ error text, and the bounds on time and memory of downloads and status calls."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -15,8 +16,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from resultloader._download import HttpPolicy
 from resultloader._cli import main
+from resultloader._download import HttpPolicy
 from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
 from tests.faulty_http import FaultyServer, Resource
 
@@ -66,7 +67,17 @@ def sk(status: str, **fields: object) -> dict[str, object]:
 
 
 def sk_args(base: str, *more: str) -> list[str]:
-    return ["ingest", "safetykit", "--namespace", NS, "--request-id", REQ, "--base-url", base, *more]
+    return [
+        "ingest",
+        "safetykit",
+        "--namespace",
+        NS,
+        "--request-id",
+        REQ,
+        "--base-url",
+        base,
+        *more,
+    ]
 
 
 # -- 5: redirects are checked like the first URL -----------------------------------------------
@@ -205,10 +216,8 @@ def raw_server(serve: Callable[[socket.socket, threading.Event], None]) -> Itera
 
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
-            try:
+            with contextlib.suppress(OSError):  # the client hung up
                 serve(self.request, closing)
-            except OSError:
-                pass  # the client hung up
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -235,7 +244,9 @@ def silent(sock: socket.socket, closing: threading.Event) -> None:
 
 def endless(sock: socket.socket, closing: threading.Event) -> None:
     sock.recv(65536)
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     start = b'{"status": "queued", "x": "'
 
     def chunk(piece: bytes) -> bytes:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -13,9 +15,9 @@ import click
 import orjson
 
 from ._download import HttpPolicy
-from ._errors import ParseError, ResultLoaderError
+from ._errors import ParseError, ResultLoaderError, Terminated
 from ._model import Format, LoadOptions, LoadReport, OnError, human_size
-from ._pipeline import Progress, load, report_of
+from ._pipeline import Progress, load, report_of, stop_on_sigterm
 from ._redact import display_name
 from .sinks.targets import sink_for
 
@@ -169,9 +171,13 @@ def print_report(report: LoadReport, as_json: bool, quiet: bool) -> None:
 @contextmanager
 def handle_errors(as_json: bool = False, source: str | None = None) -> Iterator[None]:
     """Expected failures end in one line on stderr and a non-zero exit, never a traceback;
-    with --json also in one JSON object on stdout: the error and the counts so far."""
+    with --json also in one JSON object on stdout: the error and the counts so far.
+    SIGTERM stops like Ctrl-C (exit 143), unless something else handles it already."""
     try:
-        yield
+        with _sigterm_stops():
+            yield
+    except Terminated as exc:
+        fail(exc, "terminated: nothing was committed", Terminated.exit_code, as_json, source)
     except KeyboardInterrupt as exc:
         fail(exc, "interrupted: nothing was committed", 130, as_json, source)
     except ResultLoaderError as exc:
@@ -202,6 +208,19 @@ def failure_report(exc: BaseException, line: str, source: str | None) -> dict[st
         "line": where.line if where and where.line > 0 else None,
     }
     return {**report.to_dict(), "error": error}
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not main_thread or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield  # signals go to the main thread; or the application handles SIGTERM already
+        return
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def one_line(text: str) -> str:

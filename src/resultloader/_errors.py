@@ -61,5 +61,12 @@ class ParseError(ResultLoaderError):
         super().__init__(f"{source}: {where}{reason}. {hint}".rstrip())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, docker and systemd send), handled like Ctrl-C: the CLI exits
+    143 with nothing committed."""
+
+    exit_code = 143
+
+
 class SinkError(ResultLoaderError):
     """The sink refused the rows (database locked, bad table name, ...)."""

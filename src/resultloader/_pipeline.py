@@ -15,7 +15,7 @@ from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from ._download import HttpPolicy
-from ._errors import DownloadError, ParseError, ResultLoaderError
+from ._errors import DownloadError, ParseError, ResultLoaderError, Terminated
 from ._model import (
     BatchStats,
     Format,
@@ -148,7 +148,7 @@ def run_load(
         fmt = detect_format(name_hint(info.source), opened.content_type, head, options.key)  # type: ignore[assignment]
     report.format = fmt
     native = cast(JsonlChunkSink, sink).write_jsonl if sink.capabilities.reads_jsonl else None
-    with _interrupts() as interrupted:
+    with _interrupts() as stops:
         try:
             sink.begin(info)
             _feed(opened, sink, native, fmt, options, info, report, progress, document_id)
@@ -157,13 +157,14 @@ def run_load(
             result = sink.commit(report)
         except BaseException as exc:
             # DuckDB turns Ctrl-C into RuntimeError("Query interrupted"): say what happened
-            why = "interrupted" if interrupted.is_set() else _abort_reason(exc)
+            stop = stops[0] if stops else None
+            why = _abort_reason(exc) if stop is None else _STOP_REASONS[stop]
             sink.abort(why)
             _count_bytes(report, opened)
             report.seconds = time.perf_counter() - started
             keep_report(exc, report)
-            if interrupted.is_set() and not isinstance(exc, KeyboardInterrupt):
-                raise KeyboardInterrupt from None
+            if stop is not None and not isinstance(exc, stop):
+                raise stop from None
             raise
     if result is not None:
         report.rows_upserted = result.upserted
@@ -238,27 +239,45 @@ def _abort_reason(exc: BaseException) -> str:
     return "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
 
 
+_STOP_REASONS: dict[type[KeyboardInterrupt], str] = {
+    KeyboardInterrupt: "interrupted",
+    Terminated: "terminated (SIGTERM)",
+}
+
+
+def stop_on_sigterm(signum: int, frame: Any) -> None:
+    """A SIGTERM handler that stops like Ctrl-C (the CLI installs it for a whole command)."""
+    raise Terminated
+
+
 @contextlib.contextmanager
-def _interrupts() -> Iterator[threading.Event]:
-    """Notice Ctrl-C even where a library swallows the KeyboardInterrupt (DuckDB does)."""
-    seen = threading.Event()
+def _interrupts() -> Iterator[list[type[KeyboardInterrupt]]]:
+    """Notice Ctrl-C and SIGTERM even where a library swallows the exception (DuckDB turns
+    it into RuntimeError): the stops seen, first first. A signal whose handler the
+    application chose is left alone."""
+    seen: list[type[KeyboardInterrupt]] = []
     if threading.current_thread() is not threading.main_thread():
         yield seen
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        yield seen  # the application handles SIGINT its own way: leave it alone
-        return
+    ours = {
+        signal.SIGINT: (KeyboardInterrupt, (signal.default_int_handler,)),
+        signal.SIGTERM: (Terminated, (signal.SIG_DFL, stop_on_sigterm)),
+    }
+    previous = {}
 
     def handler(signum: int, frame: Any) -> None:
-        seen.set()
-        raise KeyboardInterrupt
+        stop = ours[signal.Signals(signum)][0]
+        seen.append(stop)
+        raise stop
 
-    signal.signal(signal.SIGINT, handler)
+    for signum, (_, defaults) in ours.items():
+        if signal.getsignal(signum) in defaults:
+            previous[signum] = signal.signal(signum, handler)
     try:
         yield seen
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def _handle_rejects(batch: RowBatch, options: LoadOptions, source: str) -> int:

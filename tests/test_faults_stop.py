@@ -1,0 +1,72 @@
+"""Issue 11 (13, 15) with real processes: SIGTERM stops a load like Ctrl-C, and a full TMPDIR
+while spooling a JSON array says which file, where, and how to point it elsewhere."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import query
+
+CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+
+
+def write_array(path: Path, items: int) -> None:
+    with path.open("w") as out:
+        out.write("[")
+        out.write(",".join(f'{{"id":"{i}","output":"{"x" * 200}{i}"}}' for i in range(items)))
+        out.write("]")
+
+
+def test_sigterm_stops_a_load_like_ctrl_c(tmp_path):
+    db, tmp, array = tmp_path / "x.duckdb", tmp_path / "tmp", tmp_path / "big.json"
+    tmp.mkdir()
+    write_array(array, 400_000)
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    args = [*CLI, "load", str(array), "--into", str(db), "--quiet"]
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    for _ in range(3000):  # until the array is spooled and the load holds the database
+        if list(tmp.glob("resultloader-*")) and Path(f"{db}.wal").exists():
+            break
+        assert proc.poll() is None, "the load ended before the signal"
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err == "terminated: nothing was committed\n"
+    assert query(db, "SELECT status, error FROM _resultloader_loads") == [
+        ("failed", "terminated (SIGTERM)")
+    ]
+    assert query(db, "SELECT count(*) FROM results") == [(0,)]
+    assert list(tmp.iterdir()) == []  # the temp copy is gone
+
+
+def test_a_full_tmpdir_names_the_temp_copy_and_tmpdir(tmp_path):
+    if not shutil.which("unshare"):
+        pytest.skip("needs unshare(1) to mount a small tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    array = tmp_path / "big.json"
+    write_array(array, 20_000)  # ~4.5 MB, in a 1 MB TMPDIR
+    load = shlex.join([*CLI, "load", str(array), "--into", str(tmp_path / "x.duckdb"), "-q"])
+    script = f"mount -t tmpfs -o size=1m tmpfs {small} && TMPDIR={small} {load}"
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    if "mount" in proc.stderr and "resultloader" not in proc.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    assert proc.returncode == 1, proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "no space left for the temporary copy of the JSON array" in line
+    assert f"{small}/resultloader-" in line and "document.json" in line
+    assert f"in {small};" in line and "point TMPDIR at a directory with more room" in line
