@@ -8,7 +8,6 @@ injectable (`Clock`), so tests neither sleep nor depend on the machine's speed.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import random
 import re
@@ -17,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -26,7 +24,7 @@ from urllib3.util.retry import Retry
 from ._errors import PollError
 from ._location import same_origin
 from ._redact import redact
-from ._urls import GuardedAdapter, RefusedUrl, UrlRule, rule_for_api
+from ._urls import GuardedAdapter, RefusedUrl, UrlRule, check_base_url, rule_for_api
 from .parse._rows import decode_exact
 
 if TYPE_CHECKING:
@@ -196,7 +194,7 @@ class ApiClient:
     ) -> None:
         self.provider = provider
         base = base_url or os.environ.get(provider.base_url_env) or provider.base_url
-        self.base_url = _check_base_url(base.rstrip("/"), provider)
+        self.base_url = check_base_url(base.rstrip("/"), provider.name)
         # the status endpoint's redirects and the download URLs in its answers
         self.url_rule: UrlRule = rule_for_api(self.base_url, allow_local_urls)
         key = api_key if api_key is not None else os.environ.get(provider.key_env)
@@ -379,30 +377,6 @@ def _why(exc: BaseException) -> str:
 
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
-
-
-def _check_base_url(url: str, provider: Provider) -> str:
-    """The key goes to the base URL: only over https, or http to this machine (tests, proxies
-    on localhost)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and host and _is_loopback(host):
-        return url
-    raise ValueError(
-        f"{provider.name}: the base URL must be https:// (or http:// to localhost), "
-        f"not {redact(url)!r}: the API key must not travel in the clear"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def wait_for(

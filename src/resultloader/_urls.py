@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from requests.adapters import HTTPAdapter
 
 from ._errors import DownloadError
-from ._redact import display_name
+from ._redact import display_name, redact
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -49,6 +49,21 @@ def rule_for_api(base_url: str, allow_local: bool = False) -> UrlRule:
     """The rule for URLs an API answers with: local addresses only if its base URL is local."""
     host = urlsplit(base_url).hostname or ""
     return UrlRule(allow_local=allow_local or is_local_host(host))
+
+
+def check_base_url(url: str, api: str) -> str:
+    """The key goes to the base URL (the user's choice): only over https, or http to this
+    machine (tests, proxies on localhost)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and host and _loopback_literal(host):
+        return url
+    raise ValueError(
+        f"{api}: the base URL must be https:// (or http:// to localhost), "
+        f"not {redact(url)!r}: the API key must not travel in the clear"
+    )
 
 
 def check_download_url(url: str, allow_http: bool = False) -> str:

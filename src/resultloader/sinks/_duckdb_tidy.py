@@ -9,7 +9,43 @@ from datetime import datetime, timezone
 import duckdb
 
 from .._errors import SinkError
-from ._duckdb_sql import LEDGER
+from .._model import check_name
+from ._duckdb_sql import INTERNAL_PREFIX, LEDGER
+
+# Loads running in this process: their ledger rows say 'running' and are not abandoned.
+# (Other processes cannot hold the file: DuckDB lets one process open it for writing.)
+ACTIVE_LOADS: set[str] = set()
+
+
+def temp_directory(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    return str(row[0]) if row and row[0] else ""
+
+
+def check_table(name: str) -> str:
+    """A plain identifier that DuckDB will take unquoted as a table name, and not the ledger."""
+    check_name("table", name)
+    if name.lower() in _keywords() or name.lower() == LEDGER:
+        raise ValueError(f"invalid table name {name!r}: DuckDB reserves it; choose another name")
+    if name.lower().startswith(INTERNAL_PREFIX):
+        raise ValueError(
+            f"invalid table name {name!r}: names starting with {INTERNAL_PREFIX!r} are "
+            "resultloader's own; choose another name"
+        )
+    return name
+
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT keyword_name FROM duckdb_keywords()"
+            " WHERE keyword_category IN ('reserved', 'type_function')"
+        ).fetchall()
+    finally:
+        con.close()
+    return frozenset(r[0].lower() for r in rows)
 
 
 def check_target(con: duckdb.DuckDBPyConnection, table: str, ddl: str, where: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import os
 import re
 import uuid
@@ -35,7 +34,6 @@ from .._model import (
     LoadOptions,
     LoadReport,
     RowBatch,
-    check_name,
 )
 from ..parse import JsonlChunk, parse_chunk
 from ..parse.jsonl import CHUNK_BYTES
@@ -57,10 +55,9 @@ from ._duckdb_sql import (
     _STAGE_REJECTS,
     _STAGE_REJECTS_DDL,
     _TARGET_DDL,
-    INTERNAL_PREFIX,
     LEDGER,
 )
-from ._duckdb_tidy import check_target, mark_abandoned
+from ._duckdb_tidy import ACTIVE_LOADS, check_table, check_target, mark_abandoned, temp_directory
 
 
 class DuckDBSink:
@@ -80,7 +77,7 @@ class DuckDBSink:
         *,
         memory_limit: str | None = "64MB",
     ) -> None:
-        self.table = _check_table(table)
+        self.table = check_table(table)
         self.database = database
         self.memory_limit = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -117,8 +114,8 @@ class DuckDBSink:
         if info.options.on_error == "quarantine":  # no rejects table a load would never fill
             con.execute(_REJECTS_DDL.format(t=self.table))
         con.execute(_LEDGER_DDL)
-        mark_abandoned(con, _ACTIVE_LOADS)
-        _ACTIVE_LOADS.add(self._load_id)
+        mark_abandoned(con, ACTIVE_LOADS)
+        ACTIVE_LOADS.add(self._load_id)
         remove_dead_spools()  # temp copies of JSON arrays left by killed loads
         con.execute(_STAGE_DDL)
         con.execute(_STAGE_REJECTS_DDL)
@@ -337,7 +334,7 @@ class DuckDBSink:
         # rows carry their seq: DuckDB need not keep their order, which lets inserts run in parallel
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")
-        remove_dead_spill_files(_temp_directory(con))  # a killed load's, before we spill
+        remove_dead_spill_files(temp_directory(con))  # a killed load's, before we spill
         self._con = con
         return con
 
@@ -355,7 +352,7 @@ class DuckDBSink:
             con.execute("ROLLBACK")
 
     def _finish(self) -> None:
-        _ACTIVE_LOADS.discard(self._load_id)
+        ACTIVE_LOADS.discard(self._load_id)
         con, self._con = self._con, None
         if con is None:
             return
@@ -364,16 +361,6 @@ class DuckDBSink:
                 con.execute(f"DROP TABLE IF EXISTS {name}")
         if not self._owns_no_connection:
             con.close()
-
-
-# Loads running in this process: their ledger rows say 'running' and are not abandoned.
-# (Other processes cannot hold the file: DuckDB lets one process open it for writing.)
-_ACTIVE_LOADS: set[str] = set()
-
-
-def _temp_directory(con: duckdb.DuckDBPyConnection) -> str:
-    row = con.execute("SELECT current_setting('temp_directory')").fetchone()
-    return str(row[0]) if row and row[0] else ""
 
 
 def _size_bytes(text: str) -> int:
@@ -387,32 +374,6 @@ def _size_bytes(text: str) -> int:
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(sql).fetchone()
     return int(row[0]) if row else 0
-
-
-def _check_table(name: str) -> str:
-    """A plain identifier that DuckDB will take unquoted as a table name, and not the ledger."""
-    check_name("table", name)
-    if name.lower() in _keywords() or name.lower() == LEDGER:
-        raise ValueError(f"invalid table name {name!r}: DuckDB reserves it; choose another name")
-    if name.lower().startswith(INTERNAL_PREFIX):
-        raise ValueError(
-            f"invalid table name {name!r}: names starting with {INTERNAL_PREFIX!r} are "
-            "resultloader's own; choose another name"
-        )
-    return name
-
-
-@functools.cache
-def _keywords() -> frozenset[str]:
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            "SELECT keyword_name FROM duckdb_keywords()"
-            " WHERE keyword_category IN ('reserved', 'type_function')"
-        ).fetchall()
-    finally:
-        con.close()
-    return frozenset(r[0].lower() for r in rows)
 
 
 def _now() -> datetime:
