@@ -3,10 +3,12 @@ while spooling a JSON array says which file, where, and how to point it elsewher
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,3 +72,28 @@ def test_a_full_tmpdir_names_the_temp_copy_and_tmpdir(tmp_path):
     assert "no space left for the temporary copy of the JSON array" in line
     assert f"{small}/resultloader-" in line and "document.json" in line
     assert f"in {small};" in line and "point TMPDIR at a directory with more room" in line
+
+
+def test_sigterm_while_waiting_for_a_job_stops_in_one_line(tmp_path):
+    """SIGTERM during the status calls (an API that never answers): exit 143, one line, and
+    with --json one object saying it was terminated."""
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    port = listener.getsockname()[1]
+    env = {**os.environ, "SAFETYKIT_API_KEY": "sk-test"}
+    args = [
+        *CLI,
+        *("ingest", "safetykit", "--namespace", "ns", "--request-id", "r1", "--json"),
+        *("--base-url", f"http://127.0.0.1:{port}", "--into", str(tmp_path / "x.duckdb")),
+    ]
+    try:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        conn, _ = listener.accept()  # the status call is under way
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        conn.close()
+    finally:
+        listener.close()
+    assert proc.returncode == 143
+    assert err.decode() == "terminated: nothing was committed\n"
+    assert json.loads(out)["error"]["kind"] == "Terminated"

@@ -202,12 +202,18 @@ def failure_report(exc: BaseException, line: str, source: str | None) -> dict[st
     report = report_of(exc) or LoadReport(display_name(source or ""))  # no signature
     where = exc if isinstance(exc, ParseError) else None
     error = {
-        "kind": "Interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__,
+        "kind": _kind(exc),
         "message": line.removeprefix("error: "),
         "file": where.source if where else report.source or None,
         "line": where.line if where and where.line > 0 else None,
     }
     return {**report.to_dict(), "error": error}
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, Terminated):
+        return "Terminated"
+    return "Interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
 
 
 @contextmanager
