@@ -45,7 +45,7 @@ class DuckDBStage:
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
-        self._con, self._sink = con, DuckDBSink(con, "_rl_unused")
+        self._con, self._sink = con, DuckDBSink(con, "unused_target")
         self._sink.begin(info)  # its stage tables are ours; its own table stays empty
 
     def write(self, batch: RowBatch) -> None:
