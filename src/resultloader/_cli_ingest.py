@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -24,16 +25,10 @@ from ._model import Format, LoadOptions, OnError
 from ._pipeline import Progress
 from ._poll import JobStatus, PollPolicy
 from .parse._rows import decode_exact
-from .providers.base import get_provider
+from .providers.base import _BROKEN, Provider, get_provider, provider_names
 from .sinks.targets import sink_for
 
 _INGEST_OPTIONS = [
-    click.option(
-        "--base-url",
-        default=None,
-        metavar="URL",
-        help="API base URL [default: the public one, or $SAFETYKIT_BASE_URL / $PULSE_BASE_URL].",
-    ),
     click.option(
         "--timeout",
         default=3600.0,
@@ -48,7 +43,7 @@ _INGEST_OPTIONS = [
         type=click.FloatRange(min=0, min_open=True),
         metavar="SECONDS",
         help="First wait between status checks; it grows with backoff "
-        "[default: the API's guidance, 3 s for SafetyKit, 2 s for Pulse].",
+        "[default: the API's guidance].",
     ),
     click.option(
         "--no-wait",
@@ -69,6 +64,18 @@ _INGEST_OPTIONS = [
         "is itself such an address].",
     ),
 ]
+_INDEX_IDS = click.option(
+    "--index-ids",
+    is_flag=True,
+    help="Items without the --key field get the id JOB_ID/INDEX (INDEX from 0), so two "
+    "jobs' items never overwrite each other.",
+)
+_PARTIAL = click.option(
+    "--partial",
+    is_flag=True,
+    help="Load the results a failed, expired or cancelled job left (the ledger says partial); "
+    "without it such a job fails and nothing is loaded.",
+)
 
 
 def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,80 +84,106 @@ def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@click.group("ingest")
+class _ProviderGroup(click.Group):
+    """`ingest NAME`: one command per registered provider (built in, or installed through the
+    `resultloader.providers` entry point group), made from what the provider declares."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return provider_names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        try:
+            return provider_command(get_provider(cmd_name))
+        except ValueError:
+            return None
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if _BROKEN:
+            with formatter.section("Installed but not loaded"):
+                formatter.write_dl(sorted(_BROKEN.items()))
+        super().format_epilog(ctx, formatter)
+
+
+@click.group("ingest", cls=_ProviderGroup)
 def ingest_group() -> None:
     """Poll an API job until it ends, then load its results into DuckDB in one transaction.
 
-    The API key comes from SAFETYKIT_API_KEY or PULSE_API_KEY. Exit status: 0 loaded,
-    3 not ready yet (--no-wait), 1 any other failure (the job failed, was cancelled or
-    expired; a wrong key; a broken download).
+    Each provider reads its API key from its own environment variable (see NAME --help).
+    Exit status: 0 loaded, 3 not ready yet (--no-wait), 1 any other failure (the job failed,
+    was cancelled or expired; a wrong key; a broken download).
     """
 
 
-@ingest_group.command("safetykit")
-@click.option("--namespace", default=None, help="The namespace the data was sent to.")
-@click.option("--request-id", default=None, help="The request id the Add/Import call returned.")
-@ingest_options
-@read_options
-@common_options
-def safetykit_command(namespace: str | None, request_id: str | None, **kw: Any) -> None:
-    """A SafetyKit data request: inline rows (add) or the JSONL data_url (import)."""
-    _run("safetykit", request_id, namespace, kw)
+def provider_command(prov: Provider) -> click.Command:
+    """The `ingest NAME` command of one provider, from its declared flags and help."""
+
+    def run(job_id: str | None, **kw: Any) -> None:
+        namespace = kw.pop("namespace", None)
+        params = {o.dest: kw.pop(o.dest) for o in prov.options if o.dest != "namespace"}
+        _run(prov, job_id, namespace, {k: v for k, v in params.items() if v is not None}, kw)
+
+    fn = common_options(read_options(ingest_options(run)))
+    extra = [_PARTIAL] if prov.partial_results else []
+    extra += [_INDEX_IDS] if prov.index_ids else []
+    extra += [_base_url_option(prov)]
+    extra += [
+        click.option(
+            o.flag, o.dest, default=o.default, metavar=o.metavar, help=o.help, show_default=True
+        )
+        for o in prov.options
+    ]
+    extra.insert(0, click.option(prov.job_flag, "job_id", default=None, help=prov.job_help))
+    for option in reversed(extra):
+        fn = option(fn)
+    own = vars(type(prov)).get("__doc__")  # not the base class's docstring
+    text = inspect.cleandoc(own) if own else ""
+    key = f"The API key is read from ${prov.key_env}."
+    help_text = "\n\n".join(t for t in (prov.title, text, key) if t)
+    return click.command(prov.name, help=help_text, short_help=prov.title or None)(fn)
 
 
-@ingest_group.command("safetykit-batch")
-@click.option("--batch-id", default=None, help="The batch id.")
-@ingest_options
-@read_options
-@common_options
-def batch_command(batch_id: str | None, **kw: Any) -> None:
-    """A SafetyKit batch: its CSV download, keyed by the --key column (id)."""
-    _run("safetykit-batch", batch_id, None, kw)
+def _base_url_option(prov: Provider) -> Callable[..., Any]:
+    env = f" or ${prov.base_url_env}" if prov.base_url_env else ""
+    return click.option(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help=f"API base URL [default: {prov.base_url}{env}].",
+    )
 
 
-@ingest_group.command("pulse")
-@click.option("--job-id", default=None, help="The id the async extraction returned.")
-@click.option(
-    "--index-ids",
-    is_flag=True,
-    help="Items without the --key field get the id JOB_ID/INDEX (INDEX from 0), so two "
-    "jobs' items never overwrite each other.",
-)
-@ingest_options
-@read_options
-@common_options
-def pulse_command(job_id: str | None, **kw: Any) -> None:
-    """A Pulse extraction: the whole result as one row keyed by the job id, or with
-    --items-path, the items of that array as rows.
-
-    Items are keyed by their --key field (id). Keyed by a field such as `page`, two jobs'
-    items overwrite each other in one table (the last load wins): use --index-ids, or a
-    --table per job.
-    """
-    _run("pulse", job_id, None, kw)
-
-
-def _run(provider: str, job_id: str | None, namespace: str | None, kw: dict[str, Any]) -> None:
+def _run(
+    prov: Provider,
+    job_id: str | None,
+    namespace: str | None,
+    params: dict[str, str],
+    kw: dict[str, Any],
+) -> None:
+    provider = prov.name
     quiet = bool(kw["quiet"] or kw["as_json"])
     with handle_errors(kw["as_json"], kw["status_file"]):
         payload = _read_status(kw["status_file"]) if kw["status_file"] else None
-    if not job_id and payload is None:
-        raise click.UsageError(f"{provider}: give the job's id (see --help)")
-    with handle_errors(kw["as_json"], f"{provider}:{job_id or kw['status_file']}"):
+    if not job_id and payload is None and prov.job_required:
+        raise click.UsageError(f"{provider}: give the job's id ({prov.job_flag}; see --help)")
+    with handle_errors(kw["as_json"], f"{provider}:{job_id or kw['status_file'] or ''}"):
+        job_id = job_id or _payload_job(provider, payload)
+        job = None if job_id is None and prov.job_required else prov.job(
+            job_id or "", namespace, params
+        )
         with ExitStack() as stack, notices(kw["quiet"]):
             report = ingest(
                 provider,
-                job_id,  # None: the one the saved payload names
+                job,  # None: the one the saved payload names
                 sink_for(kw["into"], kw["table"]),
-                _load_options(kw, job_id or _payload_job(provider, payload)),
+                _load_options(kw, job_id),
                 PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"]),
                 http_policy(kw["download_timeout"], kw["allow_local_urls"]),
-                namespace=namespace,
                 wait=not kw["no_wait"],
                 payload=payload,
                 base_url=kw["base_url"],
                 progress=_lazy_bar(stack, quiet),
                 on_status=None if quiet else _status_printer(),
+                partial=bool(kw.get("partial")),
             )
         print_report(report, kw["as_json"], kw["quiet"])
 

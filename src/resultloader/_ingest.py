@@ -8,6 +8,7 @@ link is refreshed through the provider where the API allows it.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ from ._location import Download, Inline, Location
 from ._model import LoadInfo, LoadOptions, LoadReport, OnError, one_way_in
 from ._pipeline import Progress, SinkLike, as_sink, run_load
 from ._poll import ApiClient, Clock, JobStatus, PollPolicy, wait_for
-from ._sources import open_source
+from ._sources import Opened, open_source
 from .parse._rows import dumps
 from .providers.base import Job, Provider, get_provider
 from .sinks import Sink
@@ -60,6 +61,7 @@ def ingest(
     on_error: OnError | None = None,
     timeout: float | None = None,
     poll_interval: float | None = None,
+    partial: bool = False,
 ) -> LoadReport:
     """Wait for `job` to end, then load its results into `sink`; the report's `status` is
     the job's final status (also recorded in the DuckDB ledger).
@@ -78,28 +80,36 @@ def ingest(
     Shorthands, each refused together with the group it belongs to: `key`, `items_path` and
     `on_error` for `options`; `timeout` and `poll_interval` for `poll`; `namespace` for a job
     given as text; `table` for a DuckDB file given by path.
+
+    `partial=True` loads what a job that failed, expired or was cancelled left behind (an
+    OpenAI batch's output file, a Shopify operation's partialDataUrl), where the API keeps it;
+    the report's and the ledger's status then end in `(partial)`. Without it such a job fails.
     """
     prov = get_provider(provider)
     options = one_way_in(options, "ingest", key=key, items_path=items_path, on_error=on_error)
     policy = _policy(poll, timeout, poll_interval)
     the_job = _the_job(prov, job, namespace, payload)
     target = as_sink(sink, table)
+    base = prov.api_base(the_job, base_url or os.environ.get(prov.base_url_env) or None)
     with ApiClient(
         prov,
         api_key=api_key,
-        base_url=base_url,
+        base_url=base,
         clock=policy.clock,
         allow_local_urls=http is not None and http.allow_local_urls,
     ) as client:
         if payload is None:
             payload = _status(prov, client, the_job, policy, wait, on_status)
-        location = _resolve(prov, client, payload, the_job, options)
+        location = _resolve(prov, client, payload, the_job, options, partial)
+        status = prov.raw_status(payload)
+        if isinstance(location, Download) and location.partial:
+            status += " (partial)"
         info = LoadInfo(
-            f"{prov.name}:{the_job}",
+            f"{prov.name}:{the_job}" if str(the_job) else prov.name,
             options,
             provider=prov.name,
-            job_id=the_job.id,
-            job_status=prov.raw_status(payload),
+            job_id=the_job.id or None,
+            job_status=status,
         )
         if isinstance(location, Inline):
             return _load_inline(location, target, info, progress)
@@ -115,20 +125,27 @@ def _the_job(
     if isinstance(job, Job):
         if namespace is not None:
             raise TypeError("ingest(): namespace= and a Job both given; the Job has its own")
-        return prov.job(job.id, job.namespace)
+        return prov.job(job.id, job.namespace, job.params)
     if job is None and payload is not None:
         found = prov.job_from_payload(payload)
         if found is not None:
-            return prov.job(found.id, namespace or found.namespace)
+            return prov.job(found.id, namespace or found.namespace, found.params)
     return prov.job(job or "", namespace)
 
 
 def _resolve(
-    prov: Provider, client: ApiClient, payload: Mapping[str, Any], job: Job, options: LoadOptions
+    prov: Provider,
+    client: ApiClient,
+    payload: Mapping[str, Any],
+    job: Job,
+    options: LoadOptions,
+    partial: bool,
 ) -> Location:
     """The payload resolved; a failed job's error text may quote the key: it is scrubbed."""
     try:
-        return prov.resolve(payload, job_id=job.id, items_path=options.items_path)
+        return prov.resolve(
+            payload, job_id=job.id or None, items_path=options.items_path, partial=partial
+        )
     except ResultLoaderError as exc:
         scrubbed = client.scrub(str(exc))
         if scrubbed == str(exc):
@@ -200,6 +217,10 @@ def _load_inline(
 
 def _bind(prov: Provider, client: ApiClient, job: Job, location: Download) -> Download:
     """The Download with its auth header (own host only) and its refresh, where possible."""
+    if location.on_api:  # a path on the API, which the key may go to
+        location = replace(location, url=client.base_url + location.url)
+    then = tuple(_bind(prov, client, job, part) for part in location.then)
+    location = replace(location, then=then)
     headers = client.auth_headers() if client.same_origin(location.url) else {}
     refresh: Callable[[], Download] | None = None
     if prov.can_refresh(client, location) and not client.has_key:
@@ -238,20 +259,12 @@ def _load_download(
     http: HttpPolicy | None = None,
 ) -> LoadReport:
     what = prov.describe(job)
-    download = _unexpired(download, clock, what)
-    options = info.options
+    options = _mapped(info.options, download, prov)
     if options.format == "auto":
         options = replace(options, format=download.format)
     failures: list[ResultLoaderError] = []
-    refresh = _url_refresher(download, clock, what, failures) if download.refresh else None
     try:
-        opened = open_source(
-            download.url,
-            headers=dict(download.headers) or None,
-            refresh=refresh,
-            max_bytes=options.max_bytes,
-            policy=http,
-        )
+        opened = _open(download, clock, what, failures, options, http)
         info = replace(info, options=options)
         return run_load(opened, sink, options, info, progress, download.document_id)
     except DownloadError as exc:
@@ -262,6 +275,76 @@ def _load_download(
                 f"{what}: the result link was refused ({exc}); {prov.stale_link_hint}"
             ) from None
         raise
+
+
+def _open(
+    download: Download,
+    clock: Clock,
+    what: str,
+    failures: list[ResultLoaderError],
+    options: LoadOptions,
+    http: HttpPolicy | None,
+) -> Opened:
+    """The download as one stream: its file, then the `then` files, opened as they come."""
+
+    def one(part: Download) -> Opened:
+        part = _unexpired(part, clock, what)
+        refresh = _url_refresher(part, clock, what, failures) if part.refresh else None
+        return open_source(
+            part.url,
+            headers=dict(part.headers) or None,
+            refresh=refresh,
+            max_bytes=options.max_bytes,
+            policy=http,
+        )
+
+    first = one(download)
+    if not download.then:
+        return first
+    return open_source(_Parts(first, [lambda p=p: one(p) for p in download.then]))
+
+
+class _Parts(io.RawIOBase):
+    """Several result files read as one JSONL stream, a newline between two, so that one
+    load (one transaction, one numbering of lines for last-wins) holds them all."""
+
+    def __init__(self, first: Opened, rest: list[Callable[[], Opened]]) -> None:
+        self.name = first.name
+        self.current: Opened | None = first
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self.current is not None:
+            data = self.current.stream.read(len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+            self.current.close()
+            self.current = self.rest.pop(0)() if self.rest else None
+            if self.current is not None:
+                buffer[:1] = b"\n"
+                return 1
+        return 0
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+        super().close()
+
+
+def _mapped(options: LoadOptions, download: Download, prov: Provider) -> LoadOptions:
+    """The provider's row mapping in the options; a --key of one's own cannot go with it."""
+    if download.mapping is None:
+        return options
+    if options.key != "id":
+        raise ResultLoaderError(
+            f"{prov.name}: rows are keyed by {download.mapping.key!r} as the API writes them; "
+            "--key does not apply"
+        )
+    return replace(options, mapping=download.mapping)
 
 
 def _unexpired(download: Download, clock: Clock, what: str) -> Download:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ._errors import DownloadError, ResolveError
+from ._mapping import RowMapping
 from ._redact import display_name
 
 DownloadFormat = Literal["auto", "jsonl", "json", "csv"]
@@ -41,6 +42,12 @@ class Download:
     URL is on the API's own host); `refresh` returns a fresh Download for the same results when
     the link has expired, where the API allows it. `document_id`: the file is one JSON document
     that lands as a single row with that id (Pulse's `is_url` results).
+
+    A `url` that starts with `/` is a path on the API (OpenAI's `/files/{id}/content`): it is
+    joined to the API's base URL when bound, and the key goes with it. `mapping` says how the
+    file's lines map to rows; `then` are more files of the same results, loaded after this one
+    in the same transaction (OpenAI's error file); `partial`: the job ended badly and these are
+    the results it left.
     """
 
     url: str
@@ -50,6 +57,13 @@ class Download:
     headers: Mapping[str, str] = field(default_factory=dict, compare=False)
     refresh: Callable[[], Download] | None = field(default=None, compare=False)
     document_id: str | None = None
+    mapping: RowMapping | None = None
+    then: tuple[Download, ...] = ()
+    partial: bool = False
+
+    @property
+    def on_api(self) -> bool:
+        return self.url.startswith("/")
 
     def __repr__(self) -> str:
         # the URL's query is a presigned signature and the headers hold the API key: neither
@@ -61,6 +75,10 @@ class Download:
             parts.append(f"expires_at={self.expires_at.isoformat()!r}")
         if self.document_id is not None:
             parts.append(f"document_id={self.document_id!r}")
+        if self.then:
+            parts.append(f"then={list(self.then)!r}")
+        if self.partial:
+            parts.append("partial=True")
         return f"Download({', '.join(parts)})"
 
     def expired(self, now: datetime) -> bool:

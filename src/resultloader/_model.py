@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._mapping import RowMapping
 
 import pyarrow as pa
 
@@ -40,6 +43,8 @@ class LoadOptions:
     # for items that have no key of their own; None: such a row is a bad row
     index_ids: str | None = None
     delimiter: str | None = None  # CSV's field separator; None: "," for csv, a tab for tsv
+    # a provider's row mapping (key path, output path, kept fields); None: the usual fields
+    mapping: RowMapping | None = None
 
     def __post_init__(self) -> None:
         check_name("key", self.key)

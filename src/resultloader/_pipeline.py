@@ -148,6 +148,8 @@ def run_load(
         fmt = detect_format(name_hint(info.source), opened.content_type, head, options.key)  # type: ignore[assignment]
     report.format = fmt
     native = cast(JsonlChunkSink, sink).write_jsonl if sink.capabilities.reads_jsonl else None
+    if options.mapping is not None:
+        native = None  # DuckDB's JSON functions know nothing of a provider's mapping: Python maps
     with _interrupts() as stops:
         try:
             sink.begin(info)

@@ -221,7 +221,8 @@ class ApiClient:
             read=2,
             status=7,
             status_forcelist=_RETRY_STATUSES,
-            allowed_methods=frozenset({"GET"}),
+            # POST only carries GraphQL reads (Shopify's status query): safe to repeat
+            allowed_methods=frozenset({"GET", "POST"}),
             backoff_factor=0.5,
             backoff_max=30.0,
             backoff_jitter=0.5,
@@ -247,7 +248,8 @@ class ApiClient:
                 f"{self.provider.name}: the API key contains spaces or control characters; "
                 f"check {self.provider.key_env}"
             )
-        return {self.provider.auth_header: f"{self.provider.auth_prefix}{self._key}"}
+        key = {self.provider.auth_header: f"{self.provider.auth_prefix}{self._key}"}
+        return {**self.provider.headers, **key}
 
     def same_origin(self, url: str) -> bool:
         return same_origin(url, self.base_url)
@@ -315,6 +317,19 @@ class ApiClient:
 
     def get_json(self, path: str, what: str) -> dict[str, Any]:
         return self.decode(self.get(path, what), what)
+
+    def post_json(self, path: str, body: Mapping[str, Any], what: str) -> dict[str, Any]:
+        """POST a JSON query (a GraphQL read) to `path`; its JSON object answer."""
+        headers = {**self.auth_headers(), "Accept": "application/json", "User-Agent": _USER_AGENT}
+        try:
+            response = self.session.post(
+                self.base_url + path, json=body, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise PollError(
+                f"{what}: cannot reach {self.base_url}, still after retrying: {_why(exc)}"
+            ) from None
+        return self.decode(response, what)
 
     def decode(self, response: requests.Response, what: str) -> dict[str, Any]:
         """The JSON object of a 2xx answer (numbers kept exactly), else a PollError."""

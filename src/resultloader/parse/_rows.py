@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from .._mapping import RowMapping
 from .._model import RowBatch
 
 _STANDARD = ("output", "metadata", "url")
@@ -185,11 +186,15 @@ def add_object(
     seq: int,
     exact: bool,
     index_ids: str | None = None,
+    mapping: RowMapping | None = None,
 ) -> str | None:
     """Append `obj` to `batch` as one row; return the reason it is bad instead, if it is.
 
     With `index_ids`, a row without the key gets the id `<index_ids>/<index>`, its index from 0
-    (`seq` counts items and lines from 1; a whole document is item 0, index 0)."""
+    (`seq` counts items and lines from 1; a whole document is item 0, index 0).
+    With a provider's `mapping`, the id, output and extra are where it says."""
+    if mapping is not None:
+        return _add_mapped(batch, obj, mapping, seq, exact)
     if key not in obj and index_ids is not None:
         obj[key] = f"{index_ids}/{max(seq - 1, 0)}"
     if key not in obj:
@@ -211,4 +216,23 @@ def add_object(
         return str(exc)
     url_text = str.__str__(url) if url is not None else None
     batch.append(row_id, output_text, metadata_text, url_text, extra_text, seq)
+    return None
+
+
+def _add_mapped(
+    batch: RowBatch, obj: dict[str, Any], mapping: RowMapping, seq: int, exact: bool
+) -> str | None:
+    mapped = mapping.apply(obj)
+    if isinstance(mapped, str):
+        return mapped
+    key_value, output, extra = mapped
+    row_id = key_text(key_value)
+    if row_id is None:
+        return f"{mapping.key!r} must be a string or a number"
+    try:
+        output_text = None if output is None else dumps(output, exact)
+        extra_text = dumps(extra, exact) if extra else None
+    except ValueError as exc:
+        return str(exc)
+    batch.append(row_id, output_text, None, None, extra_text, seq)
     return None

@@ -1,16 +1,18 @@
 """The provider seam: what one API family's job endpoint looks like, and a registry by name.
 
-A provider knows its endpoints, its auth header, its status map (raw status -> running /
+A provider declares its endpoints, its auth header, its status map (raw status -> running /
 succeeded / failed / cancelled / expired), how to turn a finished status payload into a
-`Location` (a pure function), and whether an expired download link can be refreshed. It does no
-parsing and no loading. A new API (OpenAI Batch, Anthropic, Shopify) is one module with one
-subclass decorated with `@register`.
+`Location` (a pure function: an absolute URL, or a path on the API that the key may go to, with
+the `RowMapping` of its lines), whether an expired link can be renewed, and its command line
+(the job's flag, extra options). It does no parsing and no loading. A new API is one module with
+one subclass decorated with `@register`; a third-party package names that module (or class) in
+the `resultloader.providers` entry point group, and `resultloader ingest NAME` appears.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -26,13 +28,27 @@ Payload = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Job:
-    """Which job: its id, and the namespace for APIs that scope ids by one (SafetyKit data)."""
+    """Which job: its id, the namespace for APIs that scope ids by one (SafetyKit data), and
+    the values of a provider's own options (Shopify's shop and API version)."""
 
     id: str
     namespace: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.id}" if self.namespace else self.id
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option of one provider: `--shop NAME` lands in `Job.params["shop"]`
+    (`dest="namespace"`: in `Job.namespace`)."""
+
+    flag: str
+    dest: str
+    help: str
+    default: str | None = None
+    metavar: str = "TEXT"
 
 
 class Provider:
@@ -52,16 +68,27 @@ class Provider:
     poll_cap: ClassVar[float] = 30.0  # longest wait between two checks
     expired_hint: ClassVar[str] = "its results are gone; run the job again"
     stale_link_hint: ClassVar[str] = "ingest the job again for a fresh link"
+    headers: ClassVar[Mapping[str, str]] = {}  # sent with the key (Anthropic's version header)
+    # the command line: `resultloader ingest NAME JOB_FLAG ID [OPTIONS]`
+    title: ClassVar[str] = ""  # one line for `ingest --help`; the class docstring is the rest
+    job_flag: ClassVar[str] = "--job-id"
+    job_help: ClassVar[str] = "The job's id."
+    job_required: ClassVar[bool] = True
+    options: ClassVar[tuple[Option, ...]] = ()
+    partial_results: ClassVar[bool] = False  # a failed job may leave results (--partial)
+    index_ids: ClassVar[bool] = False  # items may lack a key (--index-ids)
 
     def __repr__(self) -> str:
         return f"<provider {self.name}>"
 
     # -- identity ------------------------------------------------------------------------------
 
-    def job(self, job_id: str, namespace: str | None = None) -> Job:
-        if not job_id or not job_id.strip():
-            raise ValueError(f"{self.name}: a {self.noun} id is required")
-        for what, value in ((f"{self.noun} id", job_id), ("namespace", namespace)):
+    def job(
+        self, job_id: str, namespace: str | None = None, params: Mapping[str, str] | None = None
+    ) -> Job:
+        if self.job_required and (not job_id or not job_id.strip()):
+            raise ValueError(f"{self.name}: a {self.noun} id is required ({self.job_flag})")
+        for what, value in ((f"{self.noun} id", job_id or None), ("namespace", namespace)):
             if value is not None and value.strip() in _DOT_SEGMENTS:
                 # quoted, `..` is still `..`: the URL would climb to another endpoint
                 raise ValueError(f"{self.name}: {value.strip()!r} is not a valid {what}")
@@ -69,7 +96,11 @@ class Provider:
             raise ValueError(f"{self.name}: a namespace is required (--namespace)")
         if namespace and not self.needs_namespace:
             raise ValueError(f"{self.name}: takes no namespace")
-        return Job(job_id.strip(), namespace)
+        return Job((job_id or "").strip(), namespace, dict(params or {}))
+
+    def api_base(self, job: Job, given: str | None) -> str | None:
+        """The base URL for this job: `given` (--base-url, or the environment's) by default."""
+        return given
 
     def job_from_payload(self, payload: Payload) -> Job | None:
         """The job a saved status payload is about, when the payload says."""
@@ -108,9 +139,15 @@ class Provider:
     # -- resolving (pure) ----------------------------------------------------------------------
 
     def resolve(
-        self, payload: Payload, *, job_id: str | None = None, items_path: str | None = None
+        self,
+        payload: Payload,
+        *,
+        job_id: str | None = None,
+        items_path: str | None = None,
+        partial: bool = False,
     ) -> Location:
-        """Where the results of a finished job are, or the reason there are none."""
+        """Where the results of a finished job are, or the reason there are none. A job that
+        ended badly but left some results (`partial_location`) loads them only with `partial`."""
         if not isinstance(payload, Mapping):
             raise ResolveError(f"{self.name}: a status payload is a JSON object")
         job = job_id or self._payload_id(payload)
@@ -118,13 +155,21 @@ class Provider:
         state, raw = self.state(payload), self.raw_status(payload)
         if state == "running":
             raise NotReady(f"{what} is not finished yet (status {raw!r}); try again later")
-        if state == "failed":
-            raise JobFailed(self.failure(payload, what))
+        if state == "succeeded":
+            return self.locate(payload, what, job, items_path)
+        left = self.partial_location(payload, what)
+        if left is not None and partial:
+            return replace(left, partial=True)
+        error = _ended(state, raw, what, self.failure(payload, what), self.expired_hint)
+        if left is not None:
+            raise type(error)(f"{error}; it left partial results: --partial loads them")
         if state == "cancelled":
-            raise JobCancelled(f"{what} was cancelled (status {raw!r}); it has no results")
-        if state == "expired":
-            raise JobExpired(f"{what} has expired (status {raw!r}): {self.expired_hint}")
-        return self.locate(payload, what, job, items_path)
+            raise JobCancelled(f"{error}; it has no results")
+        raise error
+
+    def partial_location(self, payload: Payload, what: str) -> Download | None:
+        """The results a failed, cancelled or expired job left behind, if any."""
+        return None
 
     def failure(self, payload: Payload, what: str) -> str:
         """The message for a failed job, with the API's own error text."""
@@ -151,7 +196,8 @@ class Provider:
 
     def refresh(self, client: ApiClient, job: Job, stale: Download) -> Download:
         """A fresh link for the same results: the status again, resolved again."""
-        location = self.resolve(self.fetch_status(client, job), job_id=job.id)
+        payload = self.fetch_status(client, job)
+        location = self.resolve(payload, job_id=job.id, partial=stale.partial)
         if not isinstance(location, Download):
             raise ResolveError(f"{self.describe(job)}: the API no longer offers a download")
         return location
@@ -183,7 +229,17 @@ def _detail(text: str | None) -> str:
     return f": {text}" if text else ""
 
 
+def _ended(state: State, raw: str, what: str, failure: str, expired_hint: str) -> Exception:
+    if state == "failed":
+        return JobFailed(failure)
+    if state == "cancelled":
+        return JobCancelled(f"{what} was cancelled (status {raw!r})")
+    return JobExpired(f"{what} has expired (status {raw!r}): {expired_hint}")
+
+
 _REGISTRY: dict[str, Provider] = {}
+ENTRY_POINTS = "resultloader.providers"
+BUILTIN = ("safetykit", "pulse", "openai", "anthropic", "gemini", "shopify")
 
 
 def register(cls: type[Provider]) -> type[Provider]:
@@ -196,7 +252,7 @@ def get_provider(name: str | Provider) -> Provider:
     """The registered provider called `name` (a Provider instance is returned as is)."""
     if isinstance(name, Provider):
         return name
-    _load_builtin()
+    _load_all()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -205,9 +261,27 @@ def get_provider(name: str | Provider) -> Provider:
 
 
 def provider_names() -> list[str]:
-    _load_builtin()
+    _load_all()
     return sorted(_REGISTRY)
 
 
-def _load_builtin() -> None:
-    from . import pulse, safetykit  # noqa: F401  (importing a provider module registers it)
+def _load_all() -> None:
+    """The built-in providers, then those installed packages declare as entry points."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    for module in BUILTIN:  # importing a provider module registers it
+        importlib.import_module(f"{__package__}.{module}")
+    for point in entry_points(group=ENTRY_POINTS):
+        if point.name in _REGISTRY:
+            continue
+        try:
+            found = point.load()
+        except Exception as exc:  # a broken plug-in must not break the built-in providers
+            _BROKEN[point.name] = f"{type(exc).__name__}: {exc}"
+            continue
+        if isinstance(found, type) and issubclass(found, Provider):
+            _REGISTRY.setdefault(found.name, found())
+
+
+_BROKEN: dict[str, str] = {}  # entry points that failed to load, by name, with the reason

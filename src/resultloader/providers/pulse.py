@@ -22,7 +22,17 @@ if TYPE_CHECKING:
 
 @register
 class Pulse(Provider):
+    """Items are keyed by their --key field (id). Keyed by a field such as `page`, two jobs'
+    items overwrite each other in one table (the last load wins): use --index-ids, or a
+    --table per job."""
+
     name: ClassVar[str] = "pulse"
+    title: ClassVar[str] = (
+        "A Pulse extraction: the whole result as one row keyed by the job id, or with "
+        "--items-path, the items of that array as rows."
+    )
+    job_help: ClassVar[str] = "The id the async extraction returned."
+    index_ids: ClassVar[bool] = True
     base_url: ClassVar[str] = "https://api.runpulse.com"
     key_env: ClassVar[str] = "PULSE_API_KEY"
     base_url_env: ClassVar[str] = "PULSE_BASE_URL"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import ResolveError
 from .._location import Download, Inline, Location, as_count, download_url, parse_time
-from .base import Job, Payload, Provider, State, error_text, quoted, register
+from .base import Job, Option, Payload, Provider, State, error_text, quoted, register
 
 if TYPE_CHECKING:
     import requests
@@ -38,8 +38,16 @@ class SafetyKitData(_SafetyKit):
     (with `data_count` and `data_expires_at`). The two shapes are told apart by `data_url`."""
 
     name: ClassVar[str] = "safetykit"
+    title: ClassVar[str] = (
+        "A SafetyKit data request: inline rows (add) or the JSONL data_url (import)."
+    )
     noun: ClassVar[str] = "request"
     needs_namespace: ClassVar[bool] = True
+    job_flag: ClassVar[str] = "--request-id"
+    job_help: ClassVar[str] = "The request id the Add/Import call returned."
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("--namespace", "namespace", "The namespace the data was sent to."),
+    )
     states: ClassVar[dict[str, State]] = {
         "queued": "running",
         "uploading": "running",
@@ -110,7 +118,10 @@ class SafetyKitBatch(_SafetyKit):
     """A batch of decisions; the results are a CSV file at `download_url` once `SUCCESS`."""
 
     name: ClassVar[str] = "safetykit-batch"
+    title: ClassVar[str] = "A SafetyKit batch: its CSV download, keyed by the --key column (id)."
     noun: ClassVar[str] = "batch"
+    job_flag: ClassVar[str] = "--batch-id"
+    job_help: ClassVar[str] = "The batch id."
     status_field: ClassVar[str] = "batch_status"
     states: ClassVar[dict[str, State]] = {
         "waiting_for_upload": "running",

@@ -1,0 +1,104 @@
+"""OpenAI Batch: `GET /batches/{id}` with `Authorization: Bearer <OPENAI_API_KEY>`.
+
+A batch ends `completed` with an `output_file_id` (the requests that got an answer) and maybe an
+`error_file_id` (those that failed before one); both are JSONL read through the API itself,
+`GET /files/{id}/content`, so the key goes with them. A batch that expired or was cancelled may
+still have an output file with what finished: loaded only on request (`--partial`). The base URL
+ends in `/v1`, as the OpenAI SDK reads `OPENAI_BASE_URL`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .._errors import ResolveError
+from .._location import Download, Location, as_count
+from .._mapping import RowMapping, When
+from .base import Job, Payload, Provider, State, error_text, quoted, register
+
+# `id` = custom_id; `output` = the answer's body when its status code is 2xx
+MAPPING = RowMapping(
+    key="custom_id",
+    output="response.body",
+    output_when=When("response.status_code", between=(200, 299)),
+    keep=("id", "response.status_code", "response.request_id", "error"),
+)
+
+
+@register
+class OpenAIBatch(Provider):
+    name: ClassVar[str] = "openai-batch"
+    title: ClassVar[str] = "An OpenAI Batch: its output and error files, keyed by custom_id."
+    base_url: ClassVar[str] = "https://api.openai.com/v1"
+    key_env: ClassVar[str] = "OPENAI_API_KEY"
+    base_url_env: ClassVar[str] = "OPENAI_BASE_URL"
+    auth_header: ClassVar[str] = "Authorization"
+    auth_prefix: ClassVar[str] = "Bearer "
+    noun: ClassVar[str] = "batch"
+    job_flag: ClassVar[str] = "--batch-id"
+    job_help: ClassVar[str] = "The batch's id (batch_...)."
+    partial_results: ClassVar[bool] = True
+    # a batch takes minutes to its 24 h window: no need to ask more than every 10 s to a minute
+    poll_floor: ClassVar[float] = 10.0
+    poll_cap: ClassVar[float] = 60.0
+    expired_hint: ClassVar[str] = "it did not finish within its completion window"
+    states: ClassVar[dict[str, State]] = {
+        "validating": "running",
+        "in_progress": "running",
+        "finalizing": "running",
+        "cancelling": "running",
+        "completed": "succeeded",
+        "failed": "failed",
+        "expired": "expired",
+        "cancelled": "cancelled",
+    }
+
+    def job_path(self, job: Job) -> str:
+        return f"/batches/{quoted(job.id)}"
+
+    def job_from_payload(self, payload: Payload) -> Job | None:
+        value = payload.get("id")
+        return Job(value) if isinstance(value, str) and value.startswith("batch") else None
+
+    def counts(self, payload: Payload) -> dict[str, int] | None:
+        found = payload.get("request_counts")
+        if not isinstance(found, dict):
+            return None
+        counts = {k: as_count(found.get(k)) for k in ("total", "completed", "failed")}
+        tally = {"succeeded" if k == "completed" else k: v for k, v in counts.items()}
+        return {k: v for k, v in tally.items() if v is not None} or None
+
+    def failure(self, payload: Payload, what: str) -> str:
+        errors = payload.get("errors")
+        data = errors.get("data") if isinstance(errors, dict) else None
+        text = error_text(data[0]) if isinstance(data, list) and data else error_text(payload)
+        return f"{what} failed (status 'failed')" + (f": {text}" if text else "")
+
+    def locate(
+        self, payload: Payload, what: str, job_id: str | None, items_path: str | None
+    ) -> Location:
+        found = _files(payload)
+        if found is None:
+            raise ResolveError(f"{what} completed, but has neither an output nor an error file")
+        return found
+
+    def partial_location(self, payload: Payload, what: str) -> Download | None:
+        if self.state(payload) == "failed":  # failed validation: nothing ran
+            return None
+        return _files(payload)
+
+
+def _files(payload: Payload) -> Download | None:
+    """The output file, then the error file, as one load of `total` rows."""
+    ids = [payload.get(k) for k in ("output_file_id", "error_file_id")]
+    parts = [
+        Download(f"/files/{quoted(i)}/content", format="jsonl", mapping=MAPPING)
+        for i in ids
+        if isinstance(i, str) and i
+    ]
+    if not parts:
+        return None
+    counts = payload.get("request_counts")
+    total = as_count(counts.get("total")) if isinstance(counts, dict) else None
+    first, *rest = parts
+    return Download(first.url, "jsonl", count=total, mapping=MAPPING, then=tuple(rest))
