@@ -166,7 +166,9 @@ def _run(
     if not job_id and payload is None and prov.job_required:
         raise click.UsageError(f"{provider}: give the job's id ({prov.job_flag}; see --help)")
     with handle_errors(kw["as_json"], f"{provider}:{job_id or kw['status_file'] or ''}"):
-        job_id = job_id or _payload_job(provider, payload)
+        found = prov.job_from_payload(payload) if payload and not job_id else None
+        if found is not None:
+            job_id, namespace = found.id, namespace or found.namespace
         job = None if job_id is None and prov.job_required else prov.job(
             job_id or "", namespace, params
         )
@@ -201,11 +203,6 @@ def _load_options(kw: dict[str, Any], job_id: str | None = None) -> LoadOptions:
         delimiter=kw.get("delimiter"),
         **extra,
     )
-
-
-def _payload_job(provider: str, payload: dict[str, Any] | None) -> str | None:
-    found = get_provider(provider).job_from_payload(payload) if payload is not None else None
-    return found.id if found else None
 
 
 def _read_status(path: str) -> dict[str, Any]:
