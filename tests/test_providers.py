@@ -1,0 +1,382 @@
+"""openai-batch, anthropic-batch, gemini-batch and shopify-bulk end to end, against a real API on
+loopback (resultloader.testing.FakeApi) whose payloads the official SDKs parse as their own.
+
+Time is faked (tests.test_ingest.FakeTime): what is checked is what was asked to be slept.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+import resultloader
+from resultloader._cli import main
+from resultloader.testing import FakeApi, MemorySink, Reply
+from tests.test_ingest import FakeTime
+
+OKEY, AKEY, GKEY, SKEY = "sk-oai-0123456789", "sk-ant-0123456789", "AIza-0123456789", "shpat_0123"
+BIG = 123456789012345678901234567890
+
+
+@pytest.fixture
+def clock():
+    return FakeTime()
+
+
+def serve(monkeypatch, auth: dict[str, str], env: dict[str, str], base: str = ""):
+    fake = FakeApi(auth)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return fake
+
+
+def lines(*rows: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def no_secret(fake: FakeApi, *texts: str) -> None:
+    """The key reached neither the download host nor any output."""
+    assert fake.leaks == []
+    for text in texts:
+        for secret in (OKEY, AKEY, GKEY, SKEY):
+            assert secret not in text
+
+
+def ledger(db) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT status, job_status, rows_read FROM _resultloader_loads").fetchall()
+    finally:
+        con.close()
+
+
+# -- OpenAI Batch ------------------------------------------------------------------------------
+
+OAI_BATCH = "/v1/batches/batch_abc"
+
+
+@pytest.fixture
+def oai(monkeypatch):
+    fake = FakeApi({"Authorization": f"Bearer {OKEY}"})
+    monkeypatch.setenv("OPENAI_API_KEY", OKEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url + "/v1")
+    yield fake
+    fake.close()
+    assert fake.leaks == []
+
+
+def oai_batch(status: str, **fields: Any) -> dict[str, Any]:
+    batch = {
+        "id": "batch_abc",
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "errors": None,
+        "input_file_id": "file-in",
+        "completion_window": "24h",
+        "status": status,
+        "output_file_id": None,
+        "error_file_id": None,
+        "created_at": 1714508499,
+        "expires_at": 1714594899,
+        "request_counts": {"total": 3, "completed": 1, "failed": 2},
+        "metadata": None,
+    }
+    return {**batch, **fields}
+
+
+OAI_OUT = lines(
+    {
+        "id": "batch_req_1",
+        "custom_id": "r1",
+        "response": {"status_code": 200, "request_id": "req_1", "body": {"n": BIG, "ok": True}},
+        "error": None,
+    },
+    {
+        "id": "batch_req_2",
+        "custom_id": "r2",
+        "response": {"status_code": 400, "request_id": "req_2", "body": {"error": "bad"}},
+        "error": None,
+    },
+).replace(b'"n": ' + str(BIG).encode() + b".0", b'"n": ' + str(BIG).encode())
+OAI_ERR = lines(
+    {
+        "id": "batch_req_3",
+        "custom_id": "r3",
+        "response": None,
+        "error": {"code": "batch_expired", "message": "not run in time"},
+    }
+)
+DONE = {"output_file_id": "file-out", "error_file_id": "file-err"}
+
+
+def oai_files(fake: FakeApi) -> None:
+    fake.script("/v1/files/file-out/content", Reply(200, OAI_OUT))
+    fake.script("/v1/files/file-err/content", Reply(200, OAI_ERR))
+
+
+def test_openai_payloads_parse_in_the_official_sdk(oai):
+    import openai
+
+    oai.script(OAI_BATCH, oai_batch("completed", **DONE))
+    oai_files(oai)
+    client = openai.OpenAI(api_key=OKEY, base_url=oai.api_url + "/v1", max_retries=0)
+    batch = client.batches.retrieve("batch_abc")
+    assert (batch.status, batch.output_file_id, batch.error_file_id) == (
+        "completed",
+        "file-out",
+        "file-err",
+    )
+    assert batch.request_counts is not None and batch.request_counts.total == 3
+    assert client.files.content("file-out").content == OAI_OUT
+
+
+def test_openai_batch_loads_output_and_error_files_by_custom_id(oai, clock):
+    oai.script(OAI_BATCH, oai_batch("validating"), oai_batch("in_progress"), oai_batch("completed", **DONE))
+    oai_files(oai)
+    sink = MemorySink()
+    report = resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
+    assert (report.rows_read, report.status) == (3, "completed")  # = request_counts.total
+    assert sink.rows["r1"]["output"] == {"n": BIG, "ok": True}  # exact
+    assert sink.rows["r2"]["output"] is None  # a 400 answer is no output
+    assert sink.rows["r2"]["extra"] == {
+        "id": "batch_req_2",
+        "response": {"status_code": 400, "request_id": "req_2"},
+    }
+    assert sink.rows["r3"]["output"] is None
+    assert sink.rows["r3"]["extra"]["error"]["code"] == "batch_expired"
+    # OpenAI's guidance: no need to poll a 24 h batch more than every 10 s
+    assert len(clock.sleeps) == 2 and all(s >= 10 for s in clock.sleeps)
+    file_gets = [s for s in oai.api_seen if "/files/" in s.path]
+    assert all(s.headers.get("Authorization") == f"Bearer {OKEY}" for s in file_gets)
+
+
+def test_openai_rows_in_duckdb_match_memory(oai, clock, tmp_path):
+    oai.script(OAI_BATCH, oai_batch("completed", **DONE))
+    oai_files(oai)
+    db = tmp_path / "r.duckdb"
+    resultloader.ingest("openai-batch", "batch_abc", db, poll=clock.policy())
+    con = duckdb.connect(str(db), read_only=True)
+    found = dict(con.execute("SELECT id, output FROM results").fetchall())
+    extra = con.execute("SELECT extra FROM results WHERE id = 'r2'").fetchone()[0]
+    con.close()
+    assert set(found) == {"r1", "r2", "r3"} and found["r2"] is None
+    assert str(BIG) in found["r1"]
+    assert json.loads(extra)["response"]["status_code"] == 400
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "words"),
+    [
+        ("failed", resultloader.JobFailed, "input file is invalid"),
+        ("expired", resultloader.JobExpired, "completion window"),
+        ("cancelled", resultloader.JobCancelled, "no results"),
+    ],
+)
+def test_openai_terminal_failures(oai, clock, status, error, words):
+    errors = {"object": "list", "data": [{"code": "invalid", "message": "input file is invalid"}]}
+    oai.script(OAI_BATCH, oai_batch(status, errors=errors if status == "failed" else None))
+    sink = MemorySink()
+    with pytest.raises(error, match=words):
+        resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
+    assert sink.rows == {}
+
+
+def test_openai_partial_results_need_partial(oai, clock, tmp_path):
+    oai.script(OAI_BATCH, oai_batch("expired", output_file_id="file-out"))
+    oai_files(oai)
+    db = tmp_path / "r.duckdb"
+    with pytest.raises(resultloader.JobExpired, match="--partial"):
+        resultloader.ingest("openai-batch", "batch_abc", db, poll=clock.policy())
+    assert not db.exists() or ledger(db) == []
+    report = resultloader.ingest("openai-batch", "batch_abc", db, poll=clock.policy(), partial=True)
+    assert (report.rows_read, report.status) == (2, "expired (partial)")
+    assert ledger(db) == [("committed", "expired (partial)", 2)]
+
+
+def test_openai_429_is_waited_out_as_retry_after_says(oai, clock):
+    oai.script(
+        OAI_BATCH,
+        Reply(429, {"error": {"message": "rate limited"}}, {"Retry-After": "7"}),
+        oai_batch("completed", **DONE),
+    )
+    oai_files(oai)
+    report = resultloader.ingest("openai-batch", "batch_abc", MemorySink(), poll=clock.policy())
+    assert report.rows_read == 3 and 7 in clock.sleeps
+
+
+def test_openai_dropped_download_resumes(oai, clock):
+    oai.script(OAI_BATCH, oai_batch("completed", **DONE))
+    oai.script("/v1/files/file-out/content", Reply(200, OAI_OUT, drop_after=40), Reply(200, OAI_OUT))
+    oai.script("/v1/files/file-err/content", Reply(200, OAI_ERR))
+    sink = MemorySink()
+    report = resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
+    assert report.rows_read == 3 and set(sink.rows) == {"r1", "r2", "r3"}
+    assert oai.hits("/v1/files/file-out/content") >= 2  # the drop was seen, and mended
+
+
+def test_openai_cli_keeps_the_key_out_of_every_output(oai, tmp_path):
+    oai.script(OAI_BATCH, oai_batch("completed", **DONE))
+    oai_files(oai)
+    db = tmp_path / "r.duckdb"
+    args = ["ingest", "openai-batch", "--batch-id", "batch_abc", "--into", str(db), "--json"]
+    result = CliRunner().invoke(main, [*args, "--poll-interval", "0.001"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows_read"] == 3
+    con = duckdb.connect(str(db), read_only=True)
+    dump = repr(con.execute("SELECT * FROM _resultloader_loads").fetchall())
+    dump += repr(con.execute("SELECT * FROM results").fetchall())
+    con.close()
+    no_secret(oai, result.output, dump)
+
+
+def test_openai_key_flag_is_refused(oai, clock):
+    oai.script(OAI_BATCH, oai_batch("completed", **DONE))
+    oai_files(oai)
+    with pytest.raises(resultloader.ResultLoaderError, match="custom_id"):
+        resultloader.ingest(
+            "openai-batch", "batch_abc", MemorySink(), poll=clock.policy(), key="other"
+        )
+
+
+# -- Anthropic Message Batches -----------------------------------------------------------------
+
+ANT_BATCH = "/v1/messages/batches/msgbatch_01"
+ANT_RESULTS = ANT_BATCH + "/results"
+ANT_LINES = lines(
+    {
+        "custom_id": "a1",
+        "result": {
+            "type": "succeeded",
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [{"type": "text", "text": "Hi"}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 10, "output_tokens": 2},
+            },
+        },
+    },
+    {
+        "custom_id": "a2",
+        "result": {
+            "type": "errored",
+            "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}},
+        },
+    },
+    {"custom_id": "a3", "result": {"type": "expired"}},
+)
+
+
+@pytest.fixture
+def ant(monkeypatch):
+    fake = FakeApi({"x-api-key": AKEY, "anthropic-version": "2023-06-01"})
+    monkeypatch.setenv("ANTHROPIC_API_KEY", AKEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.api_url)
+    yield fake
+    fake.close()
+    assert fake.leaks == []
+
+
+def ant_batch(fake: FakeApi, status: str, url: str | None = "", **counts: int) -> dict[str, Any]:
+    tally = {"processing": 0, "succeeded": 1, "errored": 1, "canceled": 0, "expired": 1}
+    return {
+        "id": "msgbatch_01",
+        "type": "message_batch",
+        "processing_status": status,
+        "request_counts": {**tally, **counts},
+        "created_at": "2026-11-20T18:37:24.100435Z",
+        "expires_at": "2026-11-21T18:37:24.100435Z",
+        "ended_at": "2026-11-20T19:37:24.100435Z" if status == "ended" else None,
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": (fake.api_url + ANT_RESULTS if url == "" else url)
+        if status == "ended"
+        else None,
+    }
+
+
+def test_anthropic_payloads_parse_in_the_official_sdk(ant):
+    import anthropic
+
+    ant.script(ANT_BATCH, ant_batch(ant, "ended"))
+    ant.script(ANT_RESULTS, Reply(200, ANT_LINES, {"Content-Type": "application/binary"}))
+    # (this SDK release sends its own newer version header: the documented one is asked for)
+    headers = {"x-api-key": AKEY, "anthropic-version": "2023-06-01"}
+    client = anthropic.Anthropic(
+        api_key=AKEY, base_url=ant.api_url, max_retries=0, default_headers=headers
+    )
+    batch = client.messages.batches.retrieve("msgbatch_01")
+    assert batch.processing_status == "ended" and batch.request_counts.expired == 1
+    results = list(client.messages.batches.results("msgbatch_01"))
+    assert [(r.custom_id, r.result.type) for r in results] == [
+        ("a1", "succeeded"),
+        ("a2", "errored"),
+        ("a3", "expired"),
+    ]
+
+
+def test_anthropic_batch_loads_results_by_custom_id(ant, clock):
+    ant.script(ANT_BATCH, ant_batch(ant, "in_progress"), ant_batch(ant, "ended"))
+    ant.script(ANT_RESULTS, Reply(200, ANT_LINES))
+    sink = MemorySink()
+    report = resultloader.ingest("anthropic-batch", "msgbatch_01", sink, poll=clock.policy())
+    assert (report.rows_read, report.status) == (3, "ended")
+    assert sink.rows["a1"]["output"]["content"][0]["text"] == "Hi"
+    assert sink.rows["a1"]["extra"] == {"result": {"type": "succeeded"}}
+    assert sink.rows["a2"]["output"] is None
+    assert sink.rows["a2"]["extra"]["result"]["error"]["error"]["message"] == "bad"
+    assert sink.rows["a3"]["extra"] == {"result": {"type": "expired"}}
+    assert len(clock.sleeps) == 1 and clock.sleeps[0] >= 10
+    gets = [s for s in ant.api_seen if s.path == ANT_RESULTS]
+    assert gets and all(s.headers.get("anthropic-version") == "2023-06-01" for s in gets)
+
+
+@pytest.mark.parametrize(
+    ("counts", "error"),
+    [
+        ({"succeeded": 0, "errored": 3, "expired": 0}, resultloader.JobFailed),
+        ({"succeeded": 0, "errored": 0, "expired": 3}, resultloader.JobExpired),
+        ({"succeeded": 0, "errored": 0, "expired": 0, "canceled": 3}, resultloader.JobCancelled),
+    ],
+)
+def test_anthropic_an_ended_batch_without_success_is_a_failure(ant, clock, counts, error):
+    ant.script(ANT_BATCH, ant_batch(ant, "ended", **counts))
+    ant.script(ANT_RESULTS, Reply(200, ANT_LINES))
+    with pytest.raises(error, match="--partial"):
+        resultloader.ingest("anthropic-batch", "msgbatch_01", MemorySink(), poll=clock.policy())
+    sink = MemorySink()
+    report = resultloader.ingest(
+        "anthropic-batch", "msgbatch_01", sink, poll=clock.policy(), partial=True
+    )
+    assert report.status == "ended (partial)" and len(sink.rows) == 3
+
+
+def test_anthropic_429_then_an_expired_link_renewed_without_the_key(ant, clock):
+    ant.add_file("results.jsonl", ANT_LINES)
+    stale, fresh = ant.link("results.jsonl", valid=False), ant.link("results.jsonl")
+    ant.script(
+        ANT_BATCH,
+        Reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "3"}),
+        ant_batch(ant, "ended", url=stale),
+        ant_batch(ant, "ended", url=fresh),
+    )
+    sink = MemorySink()
+    report = resultloader.ingest("anthropic-batch", "msgbatch_01", sink, poll=clock.policy())
+    assert report.rows_read == 3 and 3 in clock.sleeps
+    assert len(ant.files_seen) == 2  # the expired link, then the renewed one
+    no_secret(ant, repr(report))
+
+
+def test_anthropic_dropped_download_resumes(ant, clock):
+    ant.script(ANT_BATCH, ant_batch(ant, "ended"))
+    ant.script(ANT_RESULTS, Reply(200, ANT_LINES, drop_after=100), Reply(200, ANT_LINES))
+    sink = MemorySink()
+    report = resultloader.ingest("anthropic-batch", "msgbatch_01", sink, poll=clock.policy())
+    assert report.rows_read == 3 and set(sink.rows) == {"a1", "a2", "a3"}
