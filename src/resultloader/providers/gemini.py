@@ -4,7 +4,8 @@ The status is an operation whose `metadata.state` is `BATCH_STATE_*` (the google
 it as `JOB_STATE_*`; both are accepted, e.g. in a saved status). A batch of inline requests ends
 with inline responses (`metadata.output.inlinedResponses.inlinedResponses`), one of a JSONL input
 file with a results file (`metadata.output.responsesFile`), downloaded through the API at
-`/download/v1beta/{file}:download?alt=media`, so the key goes with it.
+`/v1beta/{file}:download?alt=media` as the google-genai SDK does (the REST docs also show a
+`/download/` prefix), so the key goes with it.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class GeminiBatch(Provider):
             raise ResolveError(f"{what} succeeded, but its status has no `metadata.output`")
         name = output.get("responsesFile")
         if isinstance(name, str) and name.startswith("files/"):
-            path = f"/download/v1beta/files/{quoted(name.removeprefix('files/'))}:download"
+            path = f"/v1beta/files/{quoted(name.removeprefix('files/'))}:download"
             return Download(f"{path}?alt=media", format="jsonl", mapping=MAPPING)
         inline = output.get("inlinedResponses")
         found = inline.get("inlinedResponses") if isinstance(inline, Mapping) else None
