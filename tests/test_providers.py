@@ -7,6 +7,9 @@ Time is faked (tests.test_ingest.FakeTime): what is checked is what was asked to
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import duckdb
@@ -644,3 +647,88 @@ def test_shopify_needs_a_shop(shop, tmp_path):
     args = ["ingest", "shopify-bulk", "--into", str(tmp_path / "r.duckdb")]
     result = CliRunner().invoke(main, args, env={"SHOPIFY_ACCESS_TOKEN": SKEY})
     assert result.exit_code == 1 and "--shop NAME.myshopify.com" in result.output
+
+
+# -- a third-party provider, installed through an entry point --------------------------------
+
+ACME = '''
+from typing import ClassVar
+
+from resultloader.providers import Download, Provider, RowMapping, register
+
+
+@register
+class Acme(Provider):
+    """Acme's answer jobs."""
+
+    name: ClassVar[str] = "acme-jobs"
+    title: ClassVar[str] = "An Acme job: its rows, keyed by ref."
+    base_url: ClassVar[str] = "https://api.acme.test"
+    key_env: ClassVar[str] = "ACME_API_KEY"
+    base_url_env: ClassVar[str] = "ACME_BASE_URL"
+    auth_header: ClassVar[str] = "X-Acme-Key"
+    status_field: ClassVar[str] = "state"
+    states: ClassVar[dict] = {"working": "running", "done": "succeeded", "broken": "failed"}
+
+    def job_path(self, job):
+        return f"/jobs/{job.id}"
+
+    def locate(self, payload, what, job_id, items_path):
+        mapping = RowMapping(key="ref", output="answer", keep=("score",))
+        return Download(f"/jobs/{job_id}/rows", format="jsonl", mapping=mapping)
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    """A package with an entry point in `resultloader.providers`, importable from a dir on
+    PYTHONPATH: importlib.metadata sees its dist-info as it would an installed wheel's."""
+    site = tmp_path / "site"
+    (site / "rl_acme").mkdir(parents=True)
+    (site / "rl_acme" / "__init__.py").write_text(ACME)
+    info = site / "rl_acme-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rl-acme\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[resultloader.providers]\nacme-jobs = rl_acme:Acme\n")
+    return site
+
+
+def run_cli(site, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    code = "from resultloader._cli import main; main()"
+    environ = {**os.environ, "PYTHONPATH": str(site), **env}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=environ, timeout=60
+    )
+
+
+def test_a_third_party_provider_shows_in_help_and_works(plugin, tmp_path):
+    listed = run_cli(plugin, "ingest", "--help")
+    assert listed.returncode == 0 and "acme-jobs" in listed.stdout
+    assert "An Acme job: its rows, keyed by ref." in listed.stdout
+    own = run_cli(plugin, "ingest", "acme-jobs", "--help")
+    assert "$ACME_API_KEY" in own.stdout and "Acme's answer jobs." in own.stdout
+    with FakeApi({"X-Acme-Key": "acme-secret"}) as fake:
+        fake.script("/jobs/j1", {"state": "working"}, {"state": "done"})
+        fake.script("/jobs/j1/rows", Reply(200, lines({"ref": "x", "answer": 42, "score": 0.5})))
+        db = tmp_path / "r.duckdb"
+        args = ["ingest", "acme-jobs", "--job-id", "j1", "--into", str(db), "--json"]
+        done = run_cli(
+            plugin,
+            *args,
+            "--poll-interval",
+            "0.01",
+            ACME_API_KEY="acme-secret",
+            ACME_BASE_URL=fake.api_url,
+        )
+        assert done.returncode == 0, done.stderr
+        assert fake.leaks == [] and "acme-secret" not in done.stdout + done.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT id, output, extra FROM results").fetchall() == [
+        ("x", "42", '{"score":0.5}')
+    ]
+    con.close()
+
+
+def test_without_the_plugin_the_command_is_unknown(tmp_path):
+    result = run_cli(tmp_path, "ingest", "acme-jobs", "--help")
+    assert result.returncode == 2 and "No such command" in result.stderr

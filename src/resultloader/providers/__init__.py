@@ -1,5 +1,43 @@
-"""Providers: one module per API family, registered by name (see `base.Provider`)."""
+"""Providers: one module per API family, registered by name (see `base.Provider`).
 
-from .base import Job, Provider, State, get_provider, provider_names, register
+What a provider module needs is here: `Provider` and `register` (or the `resultloader.providers`
+entry point group for a third-party package), `Option` for its own flags, the two `Location`s
+(`Inline`, `Download`) and `RowMapping`/`When` for how its lines become rows.
+"""
 
-__all__ = ["Job", "Provider", "State", "get_provider", "provider_names", "register"]
+from .._location import Download, Inline, as_count, download_url, parse_time
+from .._mapping import RowMapping, When
+from .base import (
+    ENTRY_POINTS,
+    Job,
+    Option,
+    Payload,
+    Provider,
+    State,
+    error_text,
+    get_provider,
+    provider_names,
+    quoted,
+    register,
+)
+
+__all__ = [
+    "ENTRY_POINTS",
+    "Download",
+    "Inline",
+    "Job",
+    "Option",
+    "Payload",
+    "Provider",
+    "RowMapping",
+    "State",
+    "When",
+    "as_count",
+    "download_url",
+    "error_text",
+    "get_provider",
+    "parse_time",
+    "provider_names",
+    "quoted",
+    "register",
+]
