@@ -52,7 +52,9 @@ def no_secret(fake: FakeApi, *texts: str) -> None:
 def ledger(db) -> list[tuple[Any, ...]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("SELECT status, job_status, rows_read FROM _resultloader_loads").fetchall()
+        return con.execute(
+            "SELECT status, job_status, rows_read FROM _resultloader_loads"
+        ).fetchall()
     finally:
         con.close()
 
@@ -138,7 +140,9 @@ def test_openai_payloads_parse_in_the_official_sdk(oai):
 
 
 def test_openai_batch_loads_output_and_error_files_by_custom_id(oai, clock):
-    oai.script(OAI_BATCH, oai_batch("validating"), oai_batch("in_progress"), oai_batch("completed", **DONE))
+    oai.script(
+        OAI_BATCH, oai_batch("validating"), oai_batch("in_progress"), oai_batch("completed", **DONE)
+    )
     oai_files(oai)
     sink = MemorySink()
     report = resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
@@ -213,7 +217,9 @@ def test_openai_429_is_waited_out_as_retry_after_says(oai, clock):
 
 def test_openai_dropped_download_resumes(oai, clock):
     oai.script(OAI_BATCH, oai_batch("completed", **DONE))
-    oai.script("/v1/files/file-out/content", Reply(200, OAI_OUT, drop_after=40), Reply(200, OAI_OUT))
+    oai.script(
+        "/v1/files/file-out/content", Reply(200, OAI_OUT, drop_after=40), Reply(200, OAI_OUT)
+    )
     oai.script("/v1/files/file-err/content", Reply(200, OAI_ERR))
     sink = MemorySink()
     report = resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
@@ -270,7 +276,10 @@ ANT_LINES = lines(
         "custom_id": "a2",
         "result": {
             "type": "errored",
-            "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}},
+            "error": {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": "bad"},
+            },
         },
     },
     {"custom_id": "a3", "result": {"type": "expired"}},
@@ -458,7 +467,9 @@ def test_gemini_payloads_parse_in_the_official_sdk(gem):
 
 
 def test_gemini_results_file_keyed_by_key(gem, clock):
-    gem.script(GEM_BATCH, gem_batch("PENDING"), gem_batch("RUNNING"), gem_batch("SUCCEEDED", FILE_OUT))
+    gem.script(
+        GEM_BATCH, gem_batch("PENDING"), gem_batch("RUNNING"), gem_batch("SUCCEEDED", FILE_OUT)
+    )
     gem.script(GEM_FILE, Reply(200, GEM_LINES))
     sink = MemorySink()
     report = resultloader.ingest("gemini-batch", "batches/123", sink, poll=clock.policy())
@@ -520,7 +531,11 @@ SHOP_GQL = "/admin/api/2026-01/graphql.json"
 OP = "gid://shopify/BulkOperation/720918"
 SHOP_LINES = lines(
     {"id": "gid://shopify/Product/1", "title": "Shirt", "price": "19.99"},
-    {"id": "gid://shopify/ProductVariant/11", "sku": "S-1", "__parentId": "gid://shopify/Product/1"},
+    {
+        "id": "gid://shopify/ProductVariant/11",
+        "sku": "S-1",
+        "__parentId": "gid://shopify/Product/1",
+    },
     {"id": "gid://shopify/Product/2", "title": "Hat", "stock": BIG},
 )
 
@@ -558,7 +573,9 @@ def shop_ingest(fake: FakeApi, clock: FakeTime, sink: Any, op: str = OP, **kw: A
 
 def test_shopify_bulk_operation_keyed_by_id_with_parent_in_extra(shop, clock):
     shop.add_file("bulk.jsonl", SHOP_LINES, "application/jsonl")
-    shop.script(SHOP_GQL, bulk("CREATED"), bulk("RUNNING"), bulk("COMPLETED", url=shop.link("bulk.jsonl")))
+    shop.script(
+        SHOP_GQL, bulk("CREATED"), bulk("RUNNING"), bulk("COMPLETED", url=shop.link("bulk.jsonl"))
+    )
     sink = MemorySink()
     report = shop_ingest(shop, clock, sink)
     assert (report.rows_read, report.status) == (3, "COMPLETED")

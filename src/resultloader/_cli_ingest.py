@@ -169,8 +169,10 @@ def _run(
         found = prov.job_from_payload(payload) if payload and not job_id else None
         if found is not None:
             job_id, namespace = found.id, namespace or found.namespace
-        job = None if job_id is None and prov.job_required else prov.job(
-            job_id or "", namespace, params
+        job = (
+            None
+            if job_id is None and prov.job_required
+            else prov.job(job_id or "", namespace, params)
         )
         with ExitStack() as stack, notices(kw["quiet"]):
             report = ingest(

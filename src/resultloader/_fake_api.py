@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Union
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 EXPIRED_XML = (
@@ -48,7 +48,7 @@ class Seen:
     body: bytes = b""
 
 
-Scripted = Union[dict[str, Any], Reply, Callable[[], Union[dict[str, Any], Reply]]]
+Scripted = dict[str, Any] | Reply | Callable[[], "dict[str, Any] | Reply"]
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -7,11 +7,12 @@ link is refreshed through the provider where the API allows it.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import IO, Any, cast
 
 from ._download import HttpPolicy
 from ._errors import DownloadError, JobExpired, ResultLoaderError
@@ -301,7 +302,8 @@ def _open(
     first = one(download)
     if not download.then:
         return first
-    return open_source(_Parts(first, [lambda p=p: one(p) for p in download.then]))
+    rest: list[Callable[[], Opened]] = [functools.partial(one, p) for p in download.then]
+    return open_source(cast(IO[bytes], _Parts(first, rest)))
 
 
 class _Parts(io.RawIOBase):

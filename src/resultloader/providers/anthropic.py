@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from .._errors import ResolveError
 from .._location import Download, Location, as_count, download_url
 from .._mapping import RowMapping, When
 from .base import Job, Payload, Provider, State, quoted, register
@@ -80,13 +81,16 @@ class AnthropicBatch(Provider):
     def locate(
         self, payload: Payload, what: str, job_id: str | None, items_path: str | None
     ) -> Location:
-        url = download_url(payload.get("results_url"), what)
-        return Download(url, format="jsonl", count=_total(payload), mapping=MAPPING)
+        found = self.partial_location(payload, what)
+        if found is None:
+            raise ResolveError(f"{what} ended, but its status has no `results_url`")
+        return found
 
     def partial_location(self, payload: Payload, what: str) -> Download | None:
         if not payload.get("results_url"):
             return None
-        return self.locate(payload, what, None, None)
+        url = download_url(payload["results_url"], what)
+        return Download(url, format="jsonl", count=_total(payload), mapping=MAPPING)
 
 
 def _total(payload: Payload) -> int | None:
