@@ -749,3 +749,62 @@ def test_a_third_party_provider_shows_in_help_and_works(plugin, tmp_path):
 def test_without_the_plugin_the_command_is_unknown(tmp_path):
     result = run_cli(tmp_path, "ingest", "acme-jobs", "--help")
     assert result.returncode == 2 and "No such command" in result.stderr
+
+
+# -- mapped rows share the load path --------------------------------------------------------------
+
+
+def test_a_refused_error_file_is_renewed_as_the_error_file(oai, clock):
+    oai.script(OAI_BATCH, oai_batch("completed", **DONE))
+    oai.script("/v1/files/file-out/content", Reply(200, OAI_OUT))
+    refused = Reply(403, {"error": {"message": "link expired"}})
+    oai.script("/v1/files/file-err/content", refused, Reply(200, OAI_ERR))
+    sink = MemorySink()
+    report = resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
+    assert report.rows_read == 3 and set(sink.rows) == {"r1", "r2", "r3"}
+
+
+MESSY = OAI_OUT + (
+    b'{"id": "batch_req_9", "custom_id": "r1", "response": {"status_code": 200, '
+    b'"request_id": "req_9", "body": {"n": 2}}}\n'
+    b"{not json\n"
+    b'{"id": "batch_req_8", "response": null}\n'
+)
+
+
+@pytest.mark.parametrize("target", ["memory", "duckdb"])
+def test_mapped_rows_follow_last_wins_and_on_error_on_every_sink(oai, clock, tmp_path, target):
+    oai.script(OAI_BATCH, oai_batch("completed", output_file_id="file-out"))
+    oai.script("/v1/files/file-out/content", Reply(200, MESSY))
+    sink: Any = MemorySink() if target == "memory" else tmp_path / "r.duckdb"
+    with pytest.raises(resultloader.ParseError, match="line 4.*invalid JSON"):
+        resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
+    report = resultloader.ingest(
+        "openai-batch", "batch_abc", sink, poll=clock.policy(), on_error="quarantine"
+    )
+    assert (report.rows_read, report.bad_rows) == (3, 2)
+    if target == "memory":
+        outputs = {k: v["output"] for k, v in sink.rows.items()}
+        reasons = [r.reason for r in sink.rejects]
+    else:
+        con = duckdb.connect(str(sink), read_only=True)
+        outputs = {
+            k: v and json.loads(v)
+            for k, v in con.execute("SELECT id, output FROM results").fetchall()
+        }
+        reasons = [
+            r[0] for r in con.execute("SELECT reason FROM results_rejects ORDER BY line").fetchall()
+        ]
+        con.close()
+    assert outputs == {"r1": {"n": 2}, "r2": None}  # the last r1 wins
+    assert reasons[1] == "no 'custom_id' field" and reasons[0].startswith("invalid JSON")
+
+
+def test_a_broken_plugin_is_named_and_the_others_still_work(plugin):
+    info = plugin / "rl_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rl-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[resultloader.providers]\nbroken = rl_missing:X\n")
+    listed = run_cli(plugin, "ingest", "--help")
+    assert listed.returncode == 0 and "acme-jobs" in listed.stdout
+    assert "Installed but not loaded" in listed.stdout and "rl_missing" in listed.stdout

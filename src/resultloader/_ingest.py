@@ -216,11 +216,15 @@ def _load_inline(
     return run_load(opened, sink, options, replace(info, options=options), progress)
 
 
-def _bind(prov: Provider, client: ApiClient, job: Job, location: Download) -> Download:
-    """The Download with its auth header (own host only) and its refresh, where possible."""
+def _bind(
+    prov: Provider, client: ApiClient, job: Job, location: Download, part: int = 0
+) -> Download:
+    """The Download with its auth header (own host only) and its refresh, where possible.
+    `part`: which file of the results this is (0, or the index in `then` plus one), so that
+    a renewed link is the fresh link to the same file."""
     if location.on_api:  # a path on the API, which the key may go to
         location = replace(location, url=client.base_url + location.url)
-    then = tuple(_bind(prov, client, job, part) for part in location.then)
+    then = tuple(_bind(prov, client, job, p, n) for n, p in enumerate(location.then, 1))
     location = replace(location, then=then)
     headers = client.auth_headers() if client.same_origin(location.url) else {}
     refresh: Callable[[], Download] | None = None
@@ -229,7 +233,11 @@ def _bind(prov: Provider, client: ApiClient, job: Job, location: Download) -> Do
     elif prov.can_refresh(client, location):
 
         def refresh() -> Download:
-            return _bind(prov, client, job, prov.refresh(client, job, location))
+            fresh = prov.refresh(client, job, location)
+            files = (fresh, *fresh.then)
+            if part >= len(files):
+                raise JobExpired(f"{prov.describe(job)}: the API no longer lists this file")
+            return _bind(prov, client, job, replace(files[part], then=()), part)
 
     return replace(location, headers=headers, refresh=refresh)
 

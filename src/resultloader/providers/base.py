@@ -159,7 +159,8 @@ class Provider:
             return self.locate(payload, what, job, items_path)
         left = self.partial_location(payload, what)
         if left is not None and partial:
-            return replace(left, partial=True)
+            then = tuple(replace(part, partial=True) for part in left.then)
+            return replace(left, partial=True, then=then)
         error = _ended(state, raw, what, self.failure(payload, what), self.expired_hint)
         if left is not None:
             raise type(error)(f"{error}; it left partial results: --partial loads them")
