@@ -228,9 +228,17 @@ def test_loopback_http_is_allowed():
 def test_unknown_status_and_unknown_provider():
     with pytest.raises(resultloader.ResolveError, match="unknown status 'paused'"):
         resultloader.resolve("safetykit", sk(SK_RUNNING, status="paused"))
-    with pytest.raises(ValueError, match="known: pulse, safetykit, safetykit-batch"):
+    with pytest.raises(ValueError, match="known: anthropic-batch, gemini-batch, openai-batch, "):
         resultloader.resolve("openai", {})
-    assert provider_names() == ["pulse", "safetykit", "safetykit-batch"]
+    assert provider_names() == [
+        "anthropic-batch",
+        "gemini-batch",
+        "openai-batch",
+        "pulse",
+        "safetykit",
+        "safetykit-batch",
+        "shopify-bulk",
+    ]
 
 
 def test_status_maps_and_polling_guidance():
