@@ -777,7 +777,7 @@ def test_mapped_rows_follow_last_wins_and_on_error_on_every_sink(oai, clock, tmp
     oai.script(OAI_BATCH, oai_batch("completed", output_file_id="file-out"))
     oai.script("/v1/files/file-out/content", Reply(200, MESSY))
     sink: Any = MemorySink() if target == "memory" else tmp_path / "r.duckdb"
-    with pytest.raises(resultloader.ParseError, match="line 4.*invalid JSON"):
+    with pytest.raises(resultloader.ParseError, match=r"line 4.*invalid JSON"):
         resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
     report = resultloader.ingest(
         "openai-batch", "batch_abc", sink, poll=clock.policy(), on_error="quarantine"
