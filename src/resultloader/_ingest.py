@@ -67,15 +67,16 @@ def ingest(
     """Wait for `job` to end, then load its results into `sink`; the report's `status` is
     the job's final status (also recorded in the DuckDB ledger).
 
-    `job` is the job's id (or a `Job(id, namespace)`); with a `payload` that names its job it
+    `job` is the job's id (or a `Job(id, namespace, params)`, params being a provider's own
+    options such as Shopify's `shop`); with a `payload` that names its job it
     may be left out. `payload` is a status payload you already have (a webhook's, a saved
     file's): it is resolved instead of polling. `wait=False` checks once and raises NotReady if
     the job is still running. How to read the results is `options` (LoadOptions), how to wait
     `poll` (PollPolicy), how to download `http` (HttpPolicy). The API key comes from `api_key`
-    or the provider's environment variable (`SAFETYKIT_API_KEY`, `PULSE_API_KEY`), the base URL
-    likewise (`SAFETYKIT_BASE_URL`, ...). The poll timeout bounds every status call of the
-    ingest, waiting included. URLs in the API's answers may point at loopback, private or
-    link-local addresses only when the base URL is itself such an address, or with
+    or the provider's environment variable (`SAFETYKIT_API_KEY`, `OPENAI_API_KEY`, ...), the base
+    URL likewise (`SAFETYKIT_BASE_URL`, `OPENAI_BASE_URL`, ...). The poll timeout bounds every
+    status call of the ingest, waiting included. URLs in the API's answers may point at loopback,
+    private or link-local addresses only when the base URL is itself such an address, or with
     `HttpPolicy(allow_local_urls=True)` (see the README's URL rules).
 
     Shorthands, each refused together with the group it belongs to: `key`, `items_path` and
