@@ -331,8 +331,8 @@ def test_reingest_leaves_the_table_unchanged_and_the_ledger_records_the_job(fake
 
 
 def test_secrets_stay_out_of_reprs(fake):
-    from resultloader._poll import ApiClient
     from resultloader.providers import get_provider
+    from resultloader.providers._client import ApiClient
 
     client = ApiClient(get_provider("safetykit"), api_key="sk-secret-999")
     assert "sk-secret-999" not in repr(client)
@@ -548,8 +548,8 @@ def test_connection_errors_are_retried_then_reported(clock, monkeypatch):
 
 
 def test_base_urls_default_to_the_public_apis(monkeypatch):
-    from resultloader._poll import ApiClient
     from resultloader.providers import get_provider
+    from resultloader.providers._client import ApiClient
 
     for name in ("SAFETYKIT_BASE_URL", "PULSE_BASE_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -840,3 +841,46 @@ def test_a_mapping_reads_the_same_on_every_route(tmp_path, route, target):
         found = {k: (o and json.loads(o), json.loads(e)) for k, o, e in rows}
     assert found["r2"] == (None, {"id": "batch_req_2"})
     assert found["r1"][0] == {"n": BIG, "ok": True} and found["r1"][1] == {"id": "batch_req_1"}
+
+
+# -- one HTTP layer -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [409, 529])
+def test_downloads_retry_what_status_calls_retry(oai, clock, status, monkeypatch):
+    monkeypatch.setattr("urllib3.util.retry.Retry.sleep", lambda self, response=None: None)
+    oai.script(
+        OAI_BATCH, Reply(status, {"error": {"message": "busy"}}), oai_batch("completed", **DONE)
+    )
+    busy = Reply(status, {"error": {"message": "overloaded"}})
+    oai.script("/v1/files/file-out/content", busy, Reply(200, OAI_OUT))
+    oai.script("/v1/files/file-err/content", Reply(200, OAI_ERR))
+    report = resultloader.ingest("openai-batch", "batch_abc", MemorySink(), poll=clock.policy())
+    assert report.rows_read == 3 and oai.hits("/v1/files/file-out/content") == 2
+    assert oai.hits(OAI_BATCH) == 2
+
+
+def _runtime_imports(module: str) -> set[str]:
+    """The modules `module` imports when it runs (not those under `if TYPE_CHECKING:`)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    tree = ast.parse(Path(spec.origin).read_text())
+    found: set[str] = set()
+    package = module.rsplit(".", 1)[0]
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            found.add(f"{base}.{node.module}" if node.level else str(node.module))
+    return found
+
+
+def test_the_api_client_and_the_polling_loop_do_not_import_each_other():
+    assert "resultloader._poll" not in _runtime_imports("resultloader.providers._client")
+    assert not any(
+        m.startswith("resultloader.providers") for m in _runtime_imports("resultloader._poll")
+    )
+    for module in ("resultloader.providers._client", "resultloader._download"):
+        assert "resultloader._http" in _runtime_imports(module)  # one retry policy, one session

@@ -1,7 +1,8 @@
 """Resilient HTTP downloads: retries, resuming a dropped connection, refreshing an expired link.
 
 Requests are made by smart_open's http transport through a requests Session whose urllib3 `Retry`
-retries connect errors, 408, 429 and 5xx (honouring `Retry-After`, capped). A connection that drops
+retries connect errors and transient statuses (_http.py's one policy, honouring `Retry-After`,
+capped). A connection that drops
 mid-body is handled here, one level up: the stream is reopened at the byte it stopped at, with a
 Range request when the server honours ranges, else from the start, discarding the bytes already
 delivered. This happens below any decompressor, so a gzip stream continues seamlessly.
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import re
 import socket
 import threading
 import time
@@ -23,16 +22,14 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from ._errors import DownloadError
+from ._http import RETRY_STATUSES, Retry, connect_reason
+from ._http import make_session as http_session
 from ._redact import one_line
-from ._urls import GuardedAdapter, UrlRule
+from ._urls import UrlRule
 
-log = logging.getLogger("resultloader")
-# a library stays silent unless the application configures logging (the CLI shows these lines)
-log.addHandler(logging.NullHandler())
+__all__ = ["HttpPolicy", "HttpReader", "Refresh", "connect_reason", "make_session"]
 
 Refresh = Callable[[], str]
 """Returns a fresh URL for the same file, e.g. by asking the API's status endpoint again."""
@@ -47,7 +44,6 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _REFRESH_STATUSES = frozenset({401, 403, 410})
 _SKIP_PIECE = 1 << 20
 # a connection that delivers this much after a reopening counts as recovered: the resume budget
@@ -79,85 +75,22 @@ class HttpPolicy:
     allow_local_urls: bool = False
 
 
-class _Retry(Retry):
-    """urllib3's Retry with a cap on the wait a server may ask for (urllib3 < 2.5 has none)."""
-
-    max_wait: float = 120.0
-
-    def new(self, **kw: Any) -> _Retry:
-        fresh = super().new(**kw)
-        fresh.max_wait = self.max_wait
-        return fresh
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), self.max_wait)
-
-    def increment(self, *args: Any, **kw: Any) -> _Retry:
-        fresh = super().increment(*args, **kw)
-        error = kw.get("error")
-        if error is not None and self._is_connection_error(error):  # else: no retry seen
-            host = getattr(kw.get("_pool"), "host", None) or "the server"
-            wait = fresh.get_backoff_time()
-            attempt = len(fresh.history)
-            of = f" of {attempt + fresh.connect}" if isinstance(fresh.connect, int) else ""
-            log.warning(
-                "cannot connect to %s (%s); retry %d%s%s",
-                host,
-                connect_reason(error),
-                attempt,
-                of,
-                f" in {wait:.1f}s" if wait >= 0.05 else "",
-            )
-        return fresh
-
-
-def connect_reason(error: BaseException) -> str:
-    """`Connection refused`, `Name or service not known`: the OS's words, from the end of
-    urllib3's chain of wrapped errors, or the error's own first words."""
-    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error))
-    return found[-1].strip() if found else one_line(error)[:200]
-
-
-class _Session(requests.Session):
-    """Drops the caller's headers on a redirect to another host, as requests does for
-    `Authorization` only: a key meant for one host must not follow a redirect elsewhere."""
-
-    def __init__(self, sensitive: Iterable[str]) -> None:
-        super().__init__()
-        self.sensitive = [name.lower() for name in sensitive]
-
-    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
-        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
-        url = prepared_request.url
-        if self.should_strip_auth(response.request.url, url):  # type: ignore[no-untyped-call]
-            for name in list(prepared_request.headers):
-                if name.lower() in self.sensitive:
-                    del prepared_request.headers[name]
-
-
 def make_session(policy: HttpPolicy, sensitive: Iterable[str] = ()) -> requests.Session:
-    retry = _Retry(
+    retry = Retry(
         total=policy.retries,
         # a host that refuses connections or does not resolve is rarely back within seconds:
         # two retries (1 s, each shown), then a one-line error, not 15 s of silence
         connect=min(policy.retries, 2),
         read=policy.retries,
         status=policy.retries,
-        status_forcelist=_RETRY_STATUSES,
+        status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET", "HEAD"}),
         backoff_factor=policy.backoff,
         respect_retry_after_header=True,
         raise_on_status=False,  # the last response comes back, so the error names its status
     )
     retry.max_wait = policy.max_retry_wait
-    session = _Session(sensitive)
-    session.max_redirects = policy.max_redirects
-    rule = policy.url_rule
-    adapter = (
-        HTTPAdapter(max_retries=retry) if rule is None else GuardedAdapter(rule, max_retries=retry)
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session = http_session(retry, sensitive, policy.url_rule, policy.max_redirects)
     session.hooks["response"].append(_keep_error_body)
     return session
 

@@ -19,9 +19,10 @@ from ._errors import DownloadError, JobExpired, ResultLoaderError
 from ._location import Download, Inline, Location
 from ._model import LoadInfo, LoadOptions, LoadReport, OnError, one_way_in
 from ._pipeline import Progress, SinkLike, as_sink, run_load
-from ._poll import ApiClient, Clock, JobStatus, PollPolicy, wait_for
+from ._poll import Clock, JobStatus, PollPolicy, wait_for
 from ._sources import Opened, open_source
 from .parse._rows import dumps
+from .providers._client import ApiClient
 from .providers.base import Job, Provider, get_provider
 from .sinks import Sink
 

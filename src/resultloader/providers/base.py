@@ -20,7 +20,7 @@ from .._errors import JobCancelled, JobExpired, JobFailed, NotReady, ResolveErro
 from .._location import Download, Location
 
 if TYPE_CHECKING:
-    from .._poll import ApiClient
+    from ._client import ApiClient
 
 State = Literal["running", "succeeded", "failed", "cancelled", "expired"]
 Payload = Mapping[str, Any]

@@ -17,7 +17,7 @@ from .._location import Download, Inline, Location, download_url, same_origin
 from .base import Job, Payload, Provider, State, quoted, register
 
 if TYPE_CHECKING:
-    from .._poll import ApiClient
+    from ._client import ApiClient
 
 
 @register

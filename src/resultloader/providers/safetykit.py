@@ -16,7 +16,7 @@ from .base import Job, Option, Payload, Provider, State, error_text, quoted, reg
 if TYPE_CHECKING:
     import requests
 
-    from .._poll import ApiClient
+    from ._client import ApiClient
 
 # The inline-output refusal: 413 according to a secondary source, so also recognise the message.
 _REFUSAL = re.compile(r"download|too large|exceed|5 ?mib|size limit", re.IGNORECASE)

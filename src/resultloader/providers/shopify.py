@@ -20,7 +20,7 @@ from .._mapping import RowMapping
 from .base import Job, Option, Payload, Provider, State, register
 
 if TYPE_CHECKING:
-    from .._poll import ApiClient
+    from ._client import ApiClient
 
 MAPPING = RowMapping(key="id", output="*", keep=("__parentId",))
 _FIELDS = "id status errorCode objectCount rootObjectCount fileSize url partialDataUrl"
