@@ -58,7 +58,7 @@ class HttpPolicy:
 
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    retries: int = 5  # per request, for connect errors, 408, 429 and 5xx
+    retries: int = 5  # per request, for connect errors and _http.RETRY_STATUSES
     backoff: float = 0.5  # seconds, doubled per retry (urllib3's backoff_factor)
     max_retry_wait: float = 120.0  # a longer Retry-After is cut to this
     max_resumes: int = 5  # reopenings in a row, without 1 MiB between, after a drop
