@@ -21,6 +21,7 @@ from ._errors import (
 )
 from ._ingest import ingest, resolve
 from ._location import Download, Inline
+from ._many import SourceResult, load_many
 from ._model import CommitResult, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
 from ._pipeline import load
 from ._poll import JobStatus, PollPolicy
@@ -64,8 +65,10 @@ __all__ = [
     "Sink",
     "SinkCapabilities",
     "SinkError",
+    "SourceResult",
     "ingest",
     "load",
+    "load_many",
     "resolve",
 ]
 __version__ = "0.1.0"

@@ -115,11 +115,19 @@ def main() -> None:
 
 
 @main.command("load")
-@click.argument("source")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @read_options
 @common_options
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Sources read and parsed at once (one writer).",
+)
+@click.option("--atomic", is_flag=True, help="All the sources in one transaction.")
 def load_command(
-    source: str,
+    sources: tuple[str, ...],
     into: str,
     table: str,
     fmt: str,
@@ -132,14 +140,18 @@ def load_command(
     download_timeout: float | None,
     as_json: bool,
     quiet: bool,
+    workers: int,
+    atomic: bool,
 ) -> None:
-    """Load one result file: a path, - for stdin, or an http(s):// or s3:// URL.
+    """Load result files: paths, - for stdin, http(s):// or s3:// URLs, globs (* and **).
 
-    gzip, bz2 and zstd are decompressed whatever the name says.
+    gzip, bz2 and zstd are decompressed whatever the name says. Several sources: each is its
+    own load, in the order given; a re-run skips those committed unchanged.
     """
+    source, many = sources[0], is_many(sources, workers, atomic)
     if source == "-" and sys.stdin.isatty() and not quiet:
         click.echo("reading rows from standard input (end with Ctrl-D)...", err=True)
-    with handle_errors(as_json, source), notices(quiet):
+    with handle_errors(as_json and not many, source), notices(quiet):
         options = LoadOptions(
             format=cast(Format, fmt),  # click.Choice has checked both
             key=key,
@@ -150,6 +162,9 @@ def load_command(
             delimiter=delimiter,
         )
         http = http_policy(download_timeout)
+        if many:  # --json: one object per source, printed as each ends
+            load_many_cli(list(sources), into, table, options, workers, atomic, as_json, quiet)
+            return
         with progress_bar(quiet or as_json) as progress:
             sink = sink_for(into, table)
             report = load(source, sink, options=options, http=http, progress=progress)
@@ -295,6 +310,7 @@ def _size_column() -> Any:
 # `ingest` lives in its own module, which imports the helpers above.
 from ._cli_history import history_command  # noqa: E402
 from ._cli_ingest import ingest_group  # noqa: E402
+from ._cli_many import is_many, load_many_cli  # noqa: E402
 
 main.add_command(ingest_group)
 main.add_command(history_command)

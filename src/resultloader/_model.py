@@ -198,6 +198,9 @@ class LoadInfo:
     provider: str | None = None
     job_id: str | None = None
     job_status: str | None = None  # the job's final status, for the report and the ledger
+    # what identifies the source's content (size and ETag or mtime), for the ledger: a re-run
+    # of `load_many` skips a source committed with the same version
+    version: str | None = None
 
 
 @dataclass

@@ -47,7 +47,9 @@ _LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
     load_id VARCHAR, target VARCHAR, source VARCHAR, provider VARCHAR, job_id VARCHAR,
     job_status VARCHAR, status VARCHAR, rows_read BIGINT, rows_upserted BIGINT,
     rows_unchanged BIGINT, duplicates BIGINT, bad_rows BIGINT, bytes BIGINT,
-    started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR)"""
+    started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR);
+-- the source's version (size and ETag or mtime), for load_many's skip of unchanged sources
+ALTER TABLE {LEDGER} ADD COLUMN IF NOT EXISTS version VARCHAR"""
 # JSON columns: DuckDB validates text cast to JSON; the native path's values are JSON already
 _STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (
     seq BIGINT, id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON)"""

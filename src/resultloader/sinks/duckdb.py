@@ -120,9 +120,17 @@ class DuckDBSink:
         con.execute(_STAGE_DDL)
         con.execute(_STAGE_REJECTS_DDL)
         con.execute(
-            f"INSERT INTO {LEDGER} (load_id, target, source, provider, job_id, status, started_at)"
-            " VALUES (?, ?, ?, ?, ?, 'running', ?)",
-            [self._load_id, self.table, info.source, info.provider, info.job_id, _now()],
+            f"INSERT INTO {LEDGER} (load_id, target, source, provider, job_id, status, started_at,"
+            " version) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+            [
+                self._load_id,
+                self.table,
+                info.source,
+                info.provider,
+                info.job_id,
+                _now(),
+                info.version,
+            ],
         )
 
     def write(self, batch: RowBatch) -> None:
