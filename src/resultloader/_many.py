@@ -302,9 +302,11 @@ def _replay(parts: list[_Part], sink: Sink, info: LoadInfo) -> LoadReport:
 def _write_part(sink: Sink, path: str, base: int, options: LoadOptions) -> None:
     con = duckdb.connect(path, read_only=True)
     try:
-        rows = con.sql(
+        relation = con.sql(
             "SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM part"
-        ).fetch_arrow_reader(options.batch_rows)
+        )
+        reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+        rows = reader(options.batch_rows)  # to_arrow_reader: DuckDB 2.0's name
         seq = base
         for chunk in rows:
             ids, outputs, metadata, urls, extras = (c.to_pylist() for c in chunk.columns)
