@@ -126,6 +126,20 @@ def main() -> None:
     help="Sources read and parsed at once (one writer).",
 )
 @click.option("--atomic", is_flag=True, help="All the sources in one transaction.")
+@click.option(
+    "--engine",
+    default=None,
+    metavar="ENGINE",
+    help="dask: read and parse on a local Dask cluster of --workers processes; "
+    "dask://HOST:PORT: on that scheduler's workers.",
+)
+@click.option(
+    "--stage",
+    default=None,
+    metavar="DIR",
+    help="Where Dask workers put their Parquet parts: a directory all machines see, or "
+    "s3://... (default: a temp dir).",
+)
 def load_command(
     sources: tuple[str, ...],
     into: str,
@@ -142,13 +156,15 @@ def load_command(
     quiet: bool,
     workers: int,
     atomic: bool,
+    engine: str | None,
+    stage: str | None,
 ) -> None:
     """Load result files: paths, - for stdin, http(s):// or s3:// URLs, globs (* and **).
 
     gzip, bz2 and zstd are decompressed whatever the name says. Several sources: each is its
     own load, in the order given; a re-run skips those committed unchanged.
     """
-    source, many = sources[0], is_many(sources, workers, atomic)
+    source, many = sources[0], is_many(sources, workers, atomic) or engine is not None
     if source == "-" and sys.stdin.isatty() and not quiet:
         click.echo("reading rows from standard input (end with Ctrl-D)...", err=True)
     with handle_errors(as_json and not many, source), notices(quiet):
@@ -163,7 +179,13 @@ def load_command(
         )
         http = http_policy(download_timeout)
         if many:  # --json: one object per source, printed as each ends
-            load_many_cli(list(sources), into, table, options, workers, atomic, as_json, quiet)
+            engine_options = {
+                "workers": workers,
+                "atomic": atomic,
+                "engine": engine,
+                "stage": stage,
+            }
+            load_many_cli(list(sources), into, table, options, engine_options, as_json, quiet)
             return
         with progress_bar(quiet or as_json) as progress:
             sink = sink_for(into, table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import click
 import orjson
@@ -23,8 +24,7 @@ def load_many_cli(
     into: str,
     table: str,
     options: LoadOptions,
-    workers: int,
-    atomic: bool,
+    engine_options: dict[str, Any],
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -40,7 +40,7 @@ def load_many_cli(
             click.echo(f"{result.source}: {_line(result)}", err=True)
 
     try:
-        load_many(sources, as_sink(into, table), options, workers=workers, atomic=atomic, each=show)
+        load_many(sources, as_sink(into, table), options, each=show, **engine_options)
     except ResultLoaderError as exc:
         failed = next((r.source for r in results if r.outcome == "failed"), None)
         if failed and not str(exc).startswith(failed):

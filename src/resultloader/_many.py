@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import duckdb
 import orjson
@@ -65,6 +65,8 @@ def load_many(
     atomic: bool = False,
     table: str | None = None,
     each: Each | None = None,
+    engine: str | None = None,
+    stage: str | None = None,
 ) -> list[SourceResult]:
     """Load every source (paths, URLs, globs with `*`/`**`, local or s3://) into `sink`.
 
@@ -74,6 +76,11 @@ def load_many(
     `workers` sources are read and parsed at once, one writer. A failing source stops the run
     with its error (which carries the results so far as `.resultloader_results`); the sources
     committed before it stay committed (nothing, with `atomic`). `each` sees every result.
+
+    `engine="dask"` reads and parses on a local Dask cluster of `workers` processes,
+    `engine="dask://HOST:PORT"` on an existing one; parts go to Parquet files in `stage` (a
+    directory the workers and this process share, or s3://...; default a temp dir), merged
+    here with the same semantics, then removed.
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
@@ -92,13 +99,15 @@ def load_many(
             each(result)
     report = _Reporter(results, each)
     try:
-        if atomic:
-            _load_atomic(todo, target, options, workers, report)
-        elif workers == 1:
+        if engine is None and workers == 1 and not atomic:
             for source in todo:
                 _load_one(source, target, options, report)
         else:
-            _load_staged(todo, target, options, workers, report)
+            parts = _engine_parts(todo, options, workers, engine, stage)
+            if atomic:
+                _load_atomic(todo, target, options, parts, report)
+            else:
+                _load_staged(target, options, parts, report)
     except BaseException as exc:
         with contextlib.suppress(AttributeError, TypeError):
             exc.resultloader_results = results  # type: ignore[attr-defined]
@@ -176,6 +185,19 @@ def committed_versions(sink: Sink) -> set[tuple[str, str]]:
     return found
 
 
+def _engine_parts(
+    sources: list[Source], options: LoadOptions, workers: int, engine: str | None, stage: str | None
+) -> Parts:
+    """Where the parts are made: threads here, or the workers of a Dask cluster."""
+    if engine is None or engine == "threads":
+        if stage is not None:
+            raise ValueError("stage= is for engine='dask': threads stage in a temp dir")
+        return _parts(sources, options, workers)
+    from ._dask import dask_parts
+
+    return dask_parts(sources, options, workers, engine, stage)
+
+
 def _load_one(source: Source, sink: Sink, options: LoadOptions, report: _Reporter) -> None:
     try:
         opened = open_source(_one_name(source.name), max_bytes=options.max_bytes)
@@ -190,31 +212,35 @@ def _load_one(source: Source, sink: Sink, options: LoadOptions, report: _Reporte
 
 
 @dataclass
-class _Part:
+class Part:
+    """A source read and parsed: its rows (and rejects) in a DuckDB file with tables `part`
+    and `part_rejects`, or in Parquet files (`path` and its `-rejects` twin), and its report."""
+
     source: Source
     path: str
     report: LoadReport
+    parquet: bool = False
 
 
-def _stage(source: Source, options: LoadOptions, directory: str, index: int) -> _Part:
+def stage_part(source: Source, options: LoadOptions, directory: str, index: int) -> Part:
     """Read and parse one source into a DuckDB file of its own, by the ordinary pipeline."""
     path = os.path.join(directory, f"part-{index:06d}.duckdb")
     # quarantine: the part keeps the rejects for the writer; its memory as a DuckDBSink's
     part = load(source.name, DuckDBSink(path, "part"), options=options)
-    return _Part(source, path, part)
+    return Part(source, path, part)
 
 
 @contextlib.contextmanager
 def _parts(
     sources: list[Source], options: LoadOptions, workers: int
-) -> Iterator[Iterator[tuple[Source, Future[_Part]]]]:
+) -> Iterator[Iterator[tuple[Source, Future[Part]]]]:
     """The sources' parts in order, at most `workers` staged ahead of the writer; the stage
     directory is removed at the end, whatever happens."""
     directory = tempfile.mkdtemp(prefix="resultloader-parts-")
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resultloader-part")
 
-    def in_order() -> Iterator[tuple[Source, Future[_Part]]]:
-        ahead: deque[tuple[Source, Future[_Part]]] = deque()
+    def in_order() -> Iterator[tuple[Source, Future[Part]]]:
+        ahead: deque[tuple[Source, Future[Part]]] = deque()
         pending = iter(enumerate(sources))
         while True:
             while len(ahead) < workers:
@@ -222,7 +248,7 @@ def _parts(
                 if nxt is None:
                     break
                 i, source = nxt
-                ahead.append((source, pool.submit(_stage, source, options, directory, i)))
+                ahead.append((source, pool.submit(stage_part, source, options, directory, i)))
             if not ahead:
                 return
             yield ahead.popleft()
@@ -234,30 +260,43 @@ def _parts(
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _load_staged(
-    sources: list[Source], sink: Sink, options: LoadOptions, workers: int, report: _Reporter
-) -> None:
-    with _parts(sources, options, workers) as parts:
-        for source, future in parts:
+class Staged(Protocol):
+    def result(self) -> Part: ...
+
+
+Parts = contextlib.AbstractContextManager[Iterator[tuple[Source, Staged]]]
+
+
+def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Reporter) -> None:
+    with parts as staged:
+        for source, future in staged:
             try:
                 part = future.result()
                 info = LoadInfo(source.name, options, version=source.version)
                 report(SourceResult(source.name, "loaded", _replay([part], sink, info)))
-                os.remove(part.path)
+                _discard(part)
             except BaseException as exc:
                 report.failed(source.name, exc)
                 raise
 
 
+def _discard(part: Part) -> None:
+    """A local part once merged (a stage on S3 is removed whole at the end)."""
+    if "://" not in part.path:
+        for path in (part.path, rejects_path(part.path)) if part.parquet else (part.path,):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
 def _load_atomic(
-    sources: list[Source], sink: Sink, options: LoadOptions, workers: int, report: _Reporter
+    sources: list[Source], sink: Sink, options: LoadOptions, parts: Parts, report: _Reporter
 ) -> None:
     """Every source staged, then all replayed in one load; a failure commits nothing."""
     if not sources:
         return
-    staged: list[_Part] = []
-    with _parts(sources, options, workers) as parts:
-        for source, future in parts:
+    staged: list[Part] = []
+    with parts as futures:
+        for source, future in futures:
             try:
                 staged.append(future.result())
             except BaseException as exc:
@@ -278,14 +317,14 @@ def _load_atomic(
     report(SourceResult(label, "loaded", total))
 
 
-def _replay(parts: list[_Part], sink: Sink, info: LoadInfo) -> LoadReport:
+def _replay(parts: list[Part], sink: Sink, info: LoadInfo) -> LoadReport:
     """One load into `sink` of the parts' rows (and rejects), part by part in order."""
     started = time.perf_counter()
     report = _sum_reports(info.source, [p.report for p in parts])
     sink.begin(info)
     try:
         for place, part in enumerate(parts):
-            _write_part(sink, part.path, place << _SEQ_BITS, info.options)
+            _write_part(sink, part, place << _SEQ_BITS, info.options)
         result = sink.commit(report)
     except BaseException as exc:
         sink.abort(str(exc) or type(exc).__name__)
@@ -299,11 +338,27 @@ def _replay(parts: list[_Part], sink: Sink, info: LoadInfo) -> LoadReport:
     return report
 
 
-def _write_part(sink: Sink, path: str, base: int, options: LoadOptions) -> None:
-    con = duckdb.connect(path, read_only=True)
+def rejects_path(parquet_path: str) -> str:
+    return parquet_path.removesuffix(".parquet") + "-rejects.parquet"
+
+
+def _write_part(sink: Sink, part: Part, base: int, options: LoadOptions) -> None:
+    """The part's rows to the sink with `seq` from `base` on, then its rejects."""
+    rows_from, rejects_from = "part", "part_rejects"
+    fetched = tempfile.mkdtemp(prefix="resultloader-fetch-") if "://" in part.path else ""
+    if part.parquet:
+        from ._dask import fetch  # a part on S3 is read from a local copy
+
+        con = duckdb.connect(config={"memory_limit": "64MB"})
+        rows_from = f"read_parquet('{_quoted(fetch(part.path, fetched))}')"
+        if options.on_error == "quarantine":
+            rejects = fetch(rejects_path(part.path), fetched)
+            rejects_from = f"read_parquet('{_quoted(rejects)}')"
+    else:
+        con = duckdb.connect(part.path, read_only=True)
     try:
         relation = con.sql(
-            "SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM part"
+            f"SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM {rows_from}"
         )
         reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
         rows = reader(options.batch_rows)  # to_arrow_reader: DuckDB 2.0's name
@@ -316,11 +371,17 @@ def _write_part(sink: Sink, path: str, base: int, options: LoadOptions) -> None:
             seq += len(ids)
         if options.on_error == "quarantine":
             kept = con.execute(
-                "SELECT line, byte_offset, reason, raw FROM part_rejects ORDER BY line"
+                f"SELECT line, byte_offset, reason, raw FROM {rejects_from} ORDER BY line"
             )
             sink.write(RowBatch(rejects=[Reject(*row) for row in kept.fetchall()]))
     finally:
         con.close()
+        if fetched:
+            shutil.rmtree(fetched, ignore_errors=True)
+
+
+def _quoted(path: str) -> str:
+    return path.replace("'", "''")
 
 
 def _sum_reports(source: str, reports: list[LoadReport]) -> LoadReport:

@@ -1,0 +1,150 @@
+"""Parts made on a Dask cluster: each worker reads and parses a source by the ordinary pipeline
+into a DuckDB file of its own, then writes its rows (and rejects) as Parquet into the stage, a
+directory every machine sees or an s3:// prefix. The driver merges the parts in order, as for
+parts made in threads (_many.py), and removes the stage at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import duckdb
+
+from ._errors import ResultLoaderError
+from ._expand import Source
+from ._many import Part, Staged, rejects_path, stage_part
+from ._model import LoadOptions
+
+_PART_ROWS = """SELECT id, output::VARCHAR AS output, metadata::VARCHAR AS metadata, url,
+    extra::VARCHAR AS extra FROM part"""
+
+
+def _client(engine: str, workers: int) -> tuple[Any, Any]:
+    """A client of a new local cluster (`dask`) or of the scheduler `dask://HOST:PORT`."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ResultLoaderError(
+            "the Dask engine needs the dask extra: pip install 'resultloader[dask]'"
+        ) from None
+    if engine == "dask":
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # a failed task: our one-line error, no traceback
+        )
+        return Client(cluster), cluster  # type: ignore[no-untyped-call]
+    if engine.startswith("dask://") and len(engine) > len("dask://"):
+        address = "tcp://" + engine.removeprefix("dask://")
+        return Client(address, timeout=30), None  # type: ignore[no-untyped-call]
+    raise ValueError(
+        f"engine must be None, 'threads', 'dask' or 'dask://HOST:PORT', not {engine!r}"
+    )
+
+
+@contextlib.contextmanager
+def dask_parts(
+    sources: list[Source], options: LoadOptions, workers: int, engine: str, stage: str | None
+) -> Iterator[Iterator[tuple[Source, Staged]]]:
+    """Every source submitted at once (the scheduler spreads them); the futures in order."""
+    client, cluster = _client(engine, workers)
+    made_stage = stage is None
+    stage = stage or tempfile.mkdtemp(prefix="resultloader-stage-")
+    run = f"{stage.rstrip('/')}/resultloader-{uuid.uuid4().hex[:12]}"
+    futures: list[Any] = []
+    try:
+        futures = [
+            client.submit(parquet_part, source, options, run, i, pure=False)
+            for i, source in enumerate(sources)
+        ]
+        yield iter(zip(sources, futures, strict=True))
+    finally:
+        client.cancel(futures)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        _remove(run)
+        if made_stage:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def parquet_part(source: Source, options: LoadOptions, run: str, index: int) -> Part:
+    """On a worker: the source as Parquet parts under `run`. Errors come back as one-line
+    ResultLoaderErrors naming the source (any exception class would not unpickle here)."""
+    local = tempfile.mkdtemp(prefix="resultloader-part-")
+    try:
+        part = stage_part(source, options, local, index)
+        name = f"part-{index:06d}.parquet"
+        files = [(_PART_ROWS, name)]
+        if options.on_error == "quarantine":
+            files.append(("SELECT * FROM part_rejects", rejects_path(name)))
+        con = duckdb.connect(part.path, read_only=True)
+        try:
+            for query, file in files:
+                con.execute(f"COPY ({query}) TO '{os.path.join(local, file)}' (FORMAT parquet)")
+        finally:
+            con.close()
+        for _, file in files:
+            _put(os.path.join(local, file), f"{run}/{file}")
+        return Part(source, f"{run}/{name}", part.report, parquet=True)
+    except ResultLoaderError as exc:
+        raise ResultLoaderError(" ".join(str(exc).split())) from None
+    except Exception as exc:
+        raise ResultLoaderError(f"{source.name}: {type(exc).__name__}: {exc}") from None
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+
+def fetch(path: str, into: str) -> str:
+    """A local path to read the part at `path` from (downloaded into `into` if on S3)."""
+    if not path.startswith("s3://"):
+        return path
+    local = os.path.join(into, path.rsplit("/", 1)[-1])
+    bucket, key = _bucket_key(path)
+    _s3().download_file(bucket, key, local)
+    return local
+
+
+def _put(local: str, path: str) -> None:
+    if path.startswith("s3://"):
+        bucket, key = _bucket_key(path)
+        _s3().upload_file(local, bucket, key)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copyfile(local, path)
+
+
+def _remove(run: str) -> None:
+    """The run's parts, on S3 or on disk."""
+    if not run.startswith("s3://"):
+        shutil.rmtree(run, ignore_errors=True)
+        return
+    bucket, prefix = _bucket_key(run)
+    client = _s3()
+    with contextlib.suppress(Exception):  # the stage's leftovers are not worth a failed load
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+
+def _bucket_key(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def _s3() -> Any:
+    import boto3  # type: ignore[import-untyped]
+
+    return boto3.client("s3")
