@@ -310,3 +310,14 @@ def test_an_s3_glob_loads_matching_objects_sorted_and_skips_them_again(bucket, t
     assert outputs(db)["x"] == "a2"
     one_level = load_many(f"s3://{name}/runs/*.jsonl", tmp_path / "one.duckdb")
     assert [r.source for r in one_level] == [f"s3://{name}/runs/a.jsonl"]
+
+
+def test_the_dask_engine_without_its_extra_names_the_extra(files, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed: import fails
+    with pytest.raises(resultloader.ResultLoaderError, match=r"resultloader\[dask\]"):
+        load_many([str(files["a"])], tmp_path / "r.duckdb", engine="dask")
+
+
+def test_an_unknown_engine_is_refused(files, tmp_path):
+    with pytest.raises(ValueError, match="engine must be"):
+        load_many([str(files["a"])], tmp_path / "r.duckdb", engine="spark")

@@ -20,8 +20,8 @@ import duckdb
 
 from ._errors import ResultLoaderError
 from ._expand import Source
-from ._many import Part, Staged, rejects_path, stage_part
 from ._model import LoadOptions
+from ._parts import Part, Staged, rejects_path, stage_part
 
 _PART_ROWS = """SELECT id, output::VARCHAR AS output, metadata::VARCHAR AS metadata, url,
     extra::VARCHAR AS extra FROM part"""

@@ -11,31 +11,25 @@ carry a higher `seq` than theirs.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
-import shutil
-import tempfile
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import duckdb
 import orjson
 
 from ._errors import ResultLoaderError
 from ._expand import Source, expand
-from ._model import LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
-from ._pipeline import SinkLike, _one_name, as_sink, keep_report, load, run_load
+from ._model import LoadInfo, LoadOptions, LoadReport
+from ._parts import Part, Parts, discard, replay, thread_parts
+from ._pipeline import SinkLike, _one_name, as_sink, run_load
 from ._sources import open_source
 from .sinks import Sink
 from .sinks._duckdb_sql import LEDGER
 from .sinks.duckdb import DuckDBSink
 
 Outcome = Literal["loaded", "skipped", "failed"]
-_SEQ_BITS = 40  # an atomic load's seq: the source's place above, its row's below
 
 
 @dataclass
@@ -192,7 +186,7 @@ def _engine_parts(
     if engine is None or engine == "threads":
         if stage is not None:
             raise ValueError("stage= is for engine='dask': threads stage in a temp dir")
-        return _parts(sources, options, workers)
+        return thread_parts(sources, options, workers)
     from ._dask import dask_parts
 
     return dask_parts(sources, options, workers, engine, stage)
@@ -211,81 +205,17 @@ def _load_one(source: Source, sink: Sink, options: LoadOptions, report: _Reporte
 # -- staged: parts read in threads, replayed by one writer --------------------------------------
 
 
-@dataclass
-class Part:
-    """A source read and parsed: its rows (and rejects) in a DuckDB file with tables `part`
-    and `part_rejects`, or in Parquet files (`path` and its `-rejects` twin), and its report."""
-
-    source: Source
-    path: str
-    report: LoadReport
-    parquet: bool = False
-
-
-def stage_part(source: Source, options: LoadOptions, directory: str, index: int) -> Part:
-    """Read and parse one source into a DuckDB file of its own, by the ordinary pipeline."""
-    path = os.path.join(directory, f"part-{index:06d}.duckdb")
-    # quarantine: the part keeps the rejects for the writer; its memory as a DuckDBSink's
-    part = load(source.name, DuckDBSink(path, "part"), options=options)
-    return Part(source, path, part)
-
-
-@contextlib.contextmanager
-def _parts(
-    sources: list[Source], options: LoadOptions, workers: int
-) -> Iterator[Iterator[tuple[Source, Future[Part]]]]:
-    """The sources' parts in order, at most `workers` staged ahead of the writer; the stage
-    directory is removed at the end, whatever happens."""
-    directory = tempfile.mkdtemp(prefix="resultloader-parts-")
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resultloader-part")
-
-    def in_order() -> Iterator[tuple[Source, Future[Part]]]:
-        ahead: deque[tuple[Source, Future[Part]]] = deque()
-        pending = iter(enumerate(sources))
-        while True:
-            while len(ahead) < workers:
-                nxt = next(pending, None)
-                if nxt is None:
-                    break
-                i, source = nxt
-                ahead.append((source, pool.submit(stage_part, source, options, directory, i)))
-            if not ahead:
-                return
-            yield ahead.popleft()
-
-    try:
-        yield in_order()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-class Staged(Protocol):
-    def result(self) -> Part: ...
-
-
-Parts = contextlib.AbstractContextManager[Iterator[tuple[Source, Staged]]]
-
-
 def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Reporter) -> None:
     with parts as staged:
         for source, future in staged:
             try:
                 part = future.result()
                 info = LoadInfo(source.name, options, version=source.version)
-                report(SourceResult(source.name, "loaded", _replay([part], sink, info)))
-                _discard(part)
+                report(SourceResult(source.name, "loaded", replay([part], sink, info)))
+                discard(part)
             except BaseException as exc:
                 report.failed(source.name, exc)
                 raise
-
-
-def _discard(part: Part) -> None:
-    """A local part once merged (a stage on S3 is removed whole at the end)."""
-    if "://" not in part.path:
-        for path in (part.path, rejects_path(part.path)) if part.parquet else (part.path,):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
 
 
 def _load_atomic(
@@ -307,7 +237,7 @@ def _load_atomic(
         versions = {s.name: s.version for s in sources if s.version is not None}
         info = LoadInfo(label, options, version=orjson.dumps(versions).decode())
         try:
-            total = _replay(staged, sink, info)
+            total = replay(staged, sink, info)
         except BaseException as exc:
             report.failed(label, exc)
             raise
@@ -315,87 +245,3 @@ def _load_atomic(
         part.report.rows_upserted = part.report.rows_unchanged = None  # known for all only
         report(SourceResult(part.source.name, "loaded", part.report, part_of=label))
     report(SourceResult(label, "loaded", total))
-
-
-def _replay(parts: list[Part], sink: Sink, info: LoadInfo) -> LoadReport:
-    """One load into `sink` of the parts' rows (and rejects), part by part in order."""
-    started = time.perf_counter()
-    report = _sum_reports(info.source, [p.report for p in parts])
-    sink.begin(info)
-    try:
-        for place, part in enumerate(parts):
-            _write_part(sink, part, place << _SEQ_BITS, info.options)
-        result = sink.commit(report)
-    except BaseException as exc:
-        sink.abort(str(exc) or type(exc).__name__)
-        keep_report(exc, report)
-        raise
-    if result is not None:
-        report.rows_upserted, report.rows_unchanged = result.upserted, result.unchanged
-        if result.duplicates is not None:  # those within each part were collapsed there
-            report.duplicates = (report.duplicates or 0) + result.duplicates
-    report.seconds += time.perf_counter() - started
-    return report
-
-
-def rejects_path(parquet_path: str) -> str:
-    return parquet_path.removesuffix(".parquet") + "-rejects.parquet"
-
-
-def _write_part(sink: Sink, part: Part, base: int, options: LoadOptions) -> None:
-    """The part's rows to the sink with `seq` from `base` on, then its rejects."""
-    rows_from, rejects_from = "part", "part_rejects"
-    fetched = tempfile.mkdtemp(prefix="resultloader-fetch-") if "://" in part.path else ""
-    if part.parquet:
-        from ._dask import fetch  # a part on S3 is read from a local copy
-
-        con = duckdb.connect(config={"memory_limit": "64MB"})
-        rows_from = f"read_parquet('{_quoted(fetch(part.path, fetched))}')"
-        if options.on_error == "quarantine":
-            rejects = fetch(rejects_path(part.path), fetched)
-            rejects_from = f"read_parquet('{_quoted(rejects)}')"
-    else:
-        con = duckdb.connect(part.path, read_only=True)
-    try:
-        relation = con.sql(
-            f"SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM {rows_from}"
-        )
-        reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
-        rows = reader(options.batch_rows)  # to_arrow_reader: DuckDB 2.0's name
-        seq = base
-        for chunk in rows:
-            ids, outputs, metadata, urls, extras = (c.to_pylist() for c in chunk.columns)
-            sink.write(
-                RowBatch(ids, outputs, metadata, urls, extras, list(range(seq, seq + len(ids))))
-            )
-            seq += len(ids)
-        if options.on_error == "quarantine":
-            kept = con.execute(
-                f"SELECT line, byte_offset, reason, raw FROM {rejects_from} ORDER BY line"
-            )
-            sink.write(RowBatch(rejects=[Reject(*row) for row in kept.fetchall()]))
-    finally:
-        con.close()
-        if fetched:
-            shutil.rmtree(fetched, ignore_errors=True)
-
-
-def _quoted(path: str) -> str:
-    return path.replace("'", "''")
-
-
-def _sum_reports(source: str, reports: list[LoadReport]) -> LoadReport:
-    """The parts' counts as one report (for one part, a copy of its own)."""
-    if len(reports) == 1:
-        return dataclasses.replace(reports[0], source=source)
-    total = LoadReport(source, duplicates=0)
-    for r in reports:
-        total.rows_read += r.rows_read
-        total.null_outputs += r.null_outputs
-        total.missing_metadata += r.missing_metadata
-        total.duplicates = (total.duplicates or 0) + (r.duplicates or 0)
-        total.bad_rows += r.bad_rows
-        total.bytes_read += r.bytes_read
-        total.data_bytes += r.data_bytes
-        total.seconds += r.seconds
-    return total
