@@ -78,6 +78,8 @@ def load_many(
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
+    if stage is not None and not (engine or "").startswith("dask"):
+        raise ValueError("a stage is for the Dask engine: threads stage parts in a temp dir")
     options = options or LoadOptions()
     target = as_sink(sink, table)
     if options.on_error == "quarantine" and not _keeps_rejects(target):
@@ -184,8 +186,6 @@ def _engine_parts(
 ) -> Parts:
     """Where the parts are made: threads here, or the workers of a Dask cluster."""
     if engine is None or engine == "threads":
-        if stage is not None:
-            raise ValueError("stage= is for engine='dask': threads stage in a temp dir")
         return thread_parts(sources, options, workers)
     from ._dask import dask_parts
 
