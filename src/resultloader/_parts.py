@@ -127,7 +127,11 @@ def _write_part(sink: Sink, part: Part, base: int, options: LoadOptions) -> None
     if part.parquet:
         from ._dask import fetch  # a part on S3 is read from a local copy
 
-        con = duckdb.connect(config={"memory_limit": "64MB"})
+        # one thread, order not kept: a streamed scan, whatever the cores (8 threads' buffers
+        # would outgrow a small limit); ids are unique within a part, so order is free
+        con = duckdb.connect(
+            config={"memory_limit": "256MB", "threads": 1, "preserve_insertion_order": False}
+        )
         rows_from = f"read_parquet('{_quoted(fetch(part.path, fetched))}')"
         if options.on_error == "quarantine":
             rejects = fetch(rejects_path(part.path), fetched)
