@@ -68,7 +68,7 @@ def dask_child(target: str, pattern: str) -> None:
     import resultloader
 
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     )
     client = Client(cluster)
     try:

@@ -33,7 +33,7 @@ def scheduler() -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
     )
     try:
         yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")

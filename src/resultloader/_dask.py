@@ -41,7 +41,7 @@ def _client(engine: str, workers: int) -> tuple[Any, Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=logging.CRITICAL,  # a failed task: our one-line error, no traceback
         )
         return Client(cluster), cluster  # type: ignore[no-untyped-call]
