@@ -95,7 +95,7 @@ def split_times(paths: list[Path], work: Path) -> tuple[float, float, int]:
     options = LoadOptions()
     parts, started = [], time.perf_counter()
     for i, path in enumerate(paths):
-        parts.append(stage_part(Source(str(path)), options, str(work), i))
+        parts.append(stage_part(Source(str(path)), options, None, str(work), i))
     staged = time.perf_counter() - started
     sink, merged, started = DuckDBSink(work / "merge.duckdb"), 0, time.perf_counter()
     for part in parts:

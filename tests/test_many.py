@@ -235,7 +235,7 @@ def served() -> Iterator[tuple[str, Served]]:
 
         def answer(self, with_body: bool) -> None:
             state.methods.append(self.command)
-            body = state.files.get(self.path)
+            body = state.files.get(self.path.split("?", 1)[0])
             if body is None:
                 self.send_error(404)
                 return
@@ -272,6 +272,25 @@ def test_urls_load_in_order_and_a_rerun_skips_them_by_etag(served, tmp_path):
     state.files["/2.jsonl.gz"] = gzip.compress(jsonl(("x", 3)).encode())
     assert [r.outcome for r in load_many(urls, db)] == ["skipped", "loaded"]
     assert outputs(db)["x"] == 3
+
+
+def test_a_signed_url_query_shows_nowhere(served, tmp_path):
+    base, state = served
+    state.files["/1.jsonl"] = jsonl(("x", 1)).encode()
+    signed = [f"{base}/1.jsonl?sig=s3cr3t", f"{base}/missing.jsonl?sig=s3cr3t"]
+    done = cli("load", *signed, "--json", "--into", "r.duckdb", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "s3cr3t" not in done.stdout + done.stderr
+    assert [json.loads(line)["outcome"] for line in done.stdout.splitlines()] == [
+        "loaded",
+        "failed",
+    ]
+    assert "missing.jsonl" in done.stderr
+    stored = query(tmp_path / "r.duckdb", "SELECT source FROM _resultloader_loads")
+    assert stored and "s3cr3t" not in str(stored)
+    single = cli("load", signed[0], "--into", "r.duckdb", cwd=tmp_path)  # `?`: not a glob
+    assert single.returncode == 0, single.stderr
+    assert "skipped" not in single.stderr
 
 
 def test_a_missing_url_stops_the_run_named(served, tmp_path):

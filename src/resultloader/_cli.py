@@ -184,6 +184,7 @@ def load_command(
                 "atomic": atomic,
                 "engine": engine,
                 "stage": stage,
+                "http": http,
             }
             load_many_cli(list(sources), into, table, options, engine_options, as_json, quiet)
             return

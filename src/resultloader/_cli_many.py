@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import click
 import orjson
 
 from ._errors import ResultLoaderError
+from ._expand import is_glob
 from ._many import SourceResult, load_many
 from ._model import LoadOptions
 from ._pipeline import as_sink
@@ -16,7 +16,7 @@ from ._pipeline import as_sink
 
 def is_many(sources: tuple[str, ...], workers: int, atomic: bool) -> bool:
     """More than one source, a glob, or an option of many: else the one-source `load`."""
-    return len(sources) > 1 or workers > 1 or atomic or bool(re.search(r"[*?]", sources[0]))
+    return len(sources) > 1 or workers > 1 or atomic or is_glob(sources[0])
 
 
 def load_many_cli(

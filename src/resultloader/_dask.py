@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from ._download import HttpPolicy
 from ._errors import ResultLoaderError
 from ._expand import Source
 from ._model import LoadOptions
@@ -55,7 +56,12 @@ def _client(engine: str, workers: int) -> tuple[Any, Any]:
 
 @contextlib.contextmanager
 def dask_parts(
-    sources: list[Source], options: LoadOptions, workers: int, engine: str, stage: str | None
+    sources: list[Source],
+    options: LoadOptions,
+    http: HttpPolicy | None,
+    workers: int,
+    engine: str,
+    stage: str | None,
 ) -> Iterator[Iterator[tuple[Source, Staged]]]:
     """Every source submitted at once (the scheduler spreads them); the futures in order."""
     client, cluster = _client(engine, workers)
@@ -65,7 +71,7 @@ def dask_parts(
     futures: list[Any] = []
     try:
         futures = [
-            client.submit(parquet_part, source, options, run, i, pure=False)
+            client.submit(parquet_part, source, options, http, run, i, pure=False)
             for i, source in enumerate(sources)
         ]
         yield iter(zip(sources, futures, strict=True))
@@ -79,12 +85,14 @@ def dask_parts(
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def parquet_part(source: Source, options: LoadOptions, run: str, index: int) -> Part:
+def parquet_part(
+    source: Source, options: LoadOptions, http: HttpPolicy | None, run: str, index: int
+) -> Part:
     """On a worker: the source as Parquet parts under `run`. Errors come back as one-line
     ResultLoaderErrors naming the source (any exception class would not unpickle here)."""
     local = tempfile.mkdtemp(prefix="resultloader-part-")
     try:
-        part = stage_part(source, options, local, index)
+        part = stage_part(source, options, http, local, index)
         name = f"part-{index:06d}.parquet"
         files = [(_PART_ROWS, name)]
         if options.on_error == "quarantine":
@@ -101,7 +109,7 @@ def parquet_part(source: Source, options: LoadOptions, run: str, index: int) -> 
     except ResultLoaderError as exc:
         raise ResultLoaderError(" ".join(str(exc).split())) from None
     except Exception as exc:
-        raise ResultLoaderError(f"{source.name}: {type(exc).__name__}: {exc}") from None
+        raise ResultLoaderError(f"{source.shown}: {type(exc).__name__}: {exc}") from None
     finally:
         shutil.rmtree(local, ignore_errors=True)
 

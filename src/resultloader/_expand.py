@@ -29,6 +29,17 @@ class Source:
     name: str
     version: str | None = None
 
+    @property
+    def shown(self) -> str:
+        """The name as reports, errors and the ledger show it: no URL query (a signature)."""
+        return display_name(self.name)
+
+
+def is_glob(pattern: str) -> bool:
+    """`*` or `?` in a path or s3:// key; an http(s) URL is never a glob (`?` is its query)."""
+    scheme = urlsplit(pattern).scheme.lower() if "://" in pattern else ""
+    return scheme not in ("http", "https") and bool(_WILDCARD.search(pattern))
+
 
 def expand(patterns: list[str]) -> list[Source]:
     """Every source the patterns name, in the order given; a glob's matches sorted by name.

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import duckdb
 import orjson
 
+from ._download import HttpPolicy
 from ._errors import ResultLoaderError
 from ._expand import Source, expand
 from ._model import LoadInfo, LoadOptions, LoadReport
@@ -61,6 +62,7 @@ def load_many(
     each: Each | None = None,
     engine: str | None = None,
     stage: str | None = None,
+    http: HttpPolicy | None = None,
 ) -> list[SourceResult]:
     """Load every source (paths, URLs, globs with `*`/`**`, local or s3://) into `sink`.
 
@@ -74,7 +76,7 @@ def load_many(
     `engine="dask"` reads and parses on a local Dask cluster of `workers` processes,
     `engine="dask://HOST:PORT"` on an existing one; parts go to Parquet files in `stage` (a
     directory the workers and this process share, or s3://...; default a temp dir), merged
-    here with the same semantics, then removed.
+    here with the same semantics, then removed. `http` bounds each http(s) download.
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
@@ -97,9 +99,9 @@ def load_many(
     try:
         if engine is None and workers == 1 and not atomic:
             for source in todo:
-                _load_one(source, target, options, report)
+                _load_one(source, target, options, http, report)
         else:
-            parts = _engine_parts(todo, options, workers, engine, stage)
+            parts = _engine_parts(todo, options, http, workers, engine, stage)
             if atomic:
                 _load_atomic(todo, target, options, parts, report)
             else:
@@ -140,10 +142,10 @@ def _skip_unchanged(sources: list[Source], sink: Sink) -> tuple[list[Source], li
     they still win over it."""
     committed = committed_versions(sink)
     for i, source in enumerate(sources):
-        if source.version is None or (source.name, source.version) not in committed:
+        if source.version is None or (source.shown, source.version) not in committed:
             skipped = sources[:i]
-            return sources[i:], [SourceResult(s.name, "skipped") for s in skipped]
-    return [], [SourceResult(s.name, "skipped") for s in sources]
+            return sources[i:], [SourceResult(s.shown, "skipped") for s in skipped]
+    return [], [SourceResult(s.shown, "skipped") for s in sources]
 
 
 def committed_versions(sink: Sink) -> set[tuple[str, str]]:
@@ -182,23 +184,30 @@ def committed_versions(sink: Sink) -> set[tuple[str, str]]:
 
 
 def _engine_parts(
-    sources: list[Source], options: LoadOptions, workers: int, engine: str | None, stage: str | None
+    sources: list[Source],
+    options: LoadOptions,
+    http: HttpPolicy | None,
+    workers: int,
+    engine: str | None,
+    stage: str | None,
 ) -> Parts:
     """Where the parts are made: threads here, or the workers of a Dask cluster."""
     if engine is None or engine == "threads":
-        return thread_parts(sources, options, workers)
+        return thread_parts(sources, options, http, workers)
     from ._dask import dask_parts
 
-    return dask_parts(sources, options, workers, engine, stage)
+    return dask_parts(sources, options, http, workers, engine, stage)
 
 
-def _load_one(source: Source, sink: Sink, options: LoadOptions, report: _Reporter) -> None:
+def _load_one(
+    source: Source, sink: Sink, options: LoadOptions, http: HttpPolicy | None, report: _Reporter
+) -> None:
     try:
-        opened = open_source(_one_name(source.name), max_bytes=options.max_bytes)
+        opened = open_source(_one_name(source.name), max_bytes=options.max_bytes, policy=http)
         info = LoadInfo(opened.name, options, version=source.version)
-        report(SourceResult(source.name, "loaded", run_load(opened, sink, options, info)))
+        report(SourceResult(source.shown, "loaded", run_load(opened, sink, options, info)))
     except BaseException as exc:
-        report.failed(source.name, exc)
+        report.failed(source.shown, exc)
         raise
 
 
@@ -210,11 +219,11 @@ def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Report
         for source, future in staged:
             try:
                 part = future.result()
-                info = LoadInfo(source.name, options, version=source.version)
-                report(SourceResult(source.name, "loaded", replay([part], sink, info)))
+                info = LoadInfo(source.shown, options, version=source.version)
+                report(SourceResult(source.shown, "loaded", replay([part], sink, info)))
                 discard(part)
             except BaseException as exc:
-                report.failed(source.name, exc)
+                report.failed(source.shown, exc)
                 raise
 
 
@@ -230,11 +239,11 @@ def _load_atomic(
             try:
                 staged.append(future.result())
             except BaseException as exc:
-                report.failed(source.name, exc)
+                report.failed(source.shown, exc)
                 raise
-        first = sources[0].name
+        first = sources[0].shown
         label = first if len(sources) == 1 else f"{first} (+{len(sources) - 1} more, atomic)"
-        versions = {s.name: s.version for s in sources if s.version is not None}
+        versions = {s.shown: s.version for s in sources if s.version is not None}
         info = LoadInfo(label, options, version=orjson.dumps(versions).decode())
         try:
             total = replay(staged, sink, info)
@@ -243,5 +252,5 @@ def _load_atomic(
             raise
     for part in staged:
         part.report.rows_upserted = part.report.rows_unchanged = None  # known for all only
-        report(SourceResult(part.source.name, "loaded", part.report, part_of=label))
+        report(SourceResult(part.source.shown, "loaded", part.report, part_of=label))
     report(SourceResult(label, "loaded", total))

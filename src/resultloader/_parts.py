@@ -22,6 +22,7 @@ from typing import Protocol
 
 import duckdb
 
+from ._download import HttpPolicy
 from ._expand import Source
 from ._model import LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
 from ._pipeline import keep_report, load
@@ -42,17 +43,19 @@ class Part:
     parquet: bool = False
 
 
-def stage_part(source: Source, options: LoadOptions, directory: str, index: int) -> Part:
+def stage_part(
+    source: Source, options: LoadOptions, http: HttpPolicy | None, directory: str, index: int
+) -> Part:
     """Read and parse one source into a DuckDB file of its own, by the ordinary pipeline."""
     path = os.path.join(directory, f"part-{index:06d}.duckdb")
     # quarantine: the part keeps the rejects for the writer; its memory as a DuckDBSink's
-    part = load(source.name, DuckDBSink(path, "part"), options=options)
+    part = load(source.name, DuckDBSink(path, "part"), options=options, http=http)
     return Part(source, path, part)
 
 
 @contextlib.contextmanager
 def thread_parts(
-    sources: list[Source], options: LoadOptions, workers: int
+    sources: list[Source], options: LoadOptions, http: HttpPolicy | None, workers: int
 ) -> Iterator[Iterator[tuple[Source, Future[Part]]]]:
     """The sources' parts in order, at most `workers` staged ahead of the writer; the stage
     directory is removed at the end, whatever happens."""
@@ -68,7 +71,7 @@ def thread_parts(
                 if nxt is None:
                     break
                 i, source = nxt
-                ahead.append((source, pool.submit(stage_part, source, options, directory, i)))
+                ahead.append((source, pool.submit(stage_part, source, options, http, directory, i)))
             if not ahead:
                 return
             yield ahead.popleft()
