@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
-import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -241,7 +241,8 @@ def served() -> Iterator[tuple[str, Served]]:
                 return
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("ETag", f'"{zlib.crc32(body):x}"')
+            # an MD5, not a CRC32: the CRC32 of a whole gzip file is the same for any content
+            self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')
             self.end_headers()
             if with_body:
                 self.wfile.write(body)
