@@ -82,9 +82,9 @@ def test_an_item_too_large_for_the_native_reader_goes_to_ijson_from_there(monkey
     refused = []
     native_items = json_array.native_items
 
-    def watched(path: str, source: str):  # the real reader, noting where it gave up
+    def watched(path: str, source: str, memory: int):  # the real reader, noting where it gave up
         try:
-            yield from native_items(path, source)
+            yield from native_items(path, source, memory)
         except json_array.Refused:
             refused.append(True)
             raise

@@ -102,6 +102,20 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Most time an http(s) download may take in all, resumes included "
             "[default: 21600, 6 hours].",
         ),
+        click.option(
+            "--memory",
+            default=None,
+            metavar="SIZE",
+            help="Memory the load may use beyond Python itself, e.g. 512MB or 2GB; more "
+            "spills less to <DB>.tmp/ [default: 256MB].",
+        ),
+        click.option(
+            "--threads",
+            default=None,
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="DuckDB's threads [default: the cores, as many as --memory allows].",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -152,6 +166,8 @@ def load_command(
     max_line_bytes: int,
     max_bytes: int | None,
     download_timeout: float | None,
+    memory: str | None,
+    threads: int | None,
     as_json: bool,
     quiet: bool,
     workers: int,
@@ -176,6 +192,8 @@ def load_command(
             max_line_bytes=max_line_bytes,
             max_bytes=max_bytes,
             delimiter=delimiter,
+            memory=memory,
+            threads=threads,
         )
         http = http_policy(download_timeout)
         if many:  # --json: one object per source, printed as each ends

@@ -203,6 +203,8 @@ def _load_options(kw: dict[str, Any], job_id: str | None = None) -> LoadOptions:
         on_error=cast(OnError, kw["on_error"]),
         max_line_bytes=kw["max_line_bytes"],
         delimiter=kw.get("delimiter"),
+        memory=kw["memory"],
+        threads=kw["threads"],
         **extra,
     )
 

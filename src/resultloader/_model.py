@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 import pyarrow as pa
 
+from ._budget import Budget
+
 OnError = Literal["fail", "skip", "quarantine"]
 Format = Literal["auto", "jsonl", "json", "csv", "tsv"]
 
@@ -45,6 +47,10 @@ class LoadOptions:
     delimiter: str | None = None  # CSV's field separator; None: "," for csv, a tab for tsv
     # a provider's row mapping (key path, output path, kept fields); None: the usual fields
     mapping: RowMapping | None = None
+    # the load's memory beyond the interpreter ('256MB' by default), and DuckDB's threads
+    # (by default the cores, as many as the memory allows): see _budget.Budget
+    memory: int | str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         check_name("key", self.key)
@@ -59,6 +65,10 @@ class LoadOptions:
             )
         if self.max_bytes is not None and self.max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, not {self.max_bytes}")
+        self.budget()  # refuses a size it cannot read, or too many threads for the memory
+
+    def budget(self) -> Budget:
+        return Budget.choose(self.memory, self.threads)
 
 
 def one_way_in(options: LoadOptions | None, caller: str, **shorthands: Any) -> LoadOptions:

@@ -69,7 +69,8 @@ def _array_natively(
     with spooled(reader) as path:
         reader.guard.active = True
         done = 0
-        with contextlib.closing(native_items(path, source)) as items:
+        memory = options.budget().array_reader_memory
+        with contextlib.closing(native_items(path, source, memory)) as items:
             while not reader.guard.marked:  # DuckDB would read the marks as text
                 try:
                     chunk = next(items, None)

@@ -25,9 +25,6 @@ from .._debris import spool_prefix
 from .._errors import ResultLoaderError
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
-# DuckDB's memory for reading; an item it cannot hold within it (about 16 MB and up) stops the
-# native reader, and ijson takes over from that item.
-_MEMORY_LIMIT = "64MB"
 _BATCH_ITEMS = 256  # items an Arrow batch: several batches make a chunk of CHUNK_BYTES
 
 
@@ -59,8 +56,12 @@ class Refused(Exception):
     """DuckDB would not read the document (malformed, an item too large to hold): ijson's turn."""
 
 
-def native_items(path: str, source: str) -> Generator[JsonlChunk, None, None]:
+def native_items(path: str, source: str, memory: int) -> Generator[JsonlChunk, None, None]:
     """The array's items as JSONL chunks of about CHUNK_BYTES, numbered by item from 1.
+
+    `memory` is this connection's share of the load's budget (Budget.array_reader_memory); an
+    item DuckDB cannot hold within it (a few MB and up) stops the native reader, and ijson takes
+    over from that item.
 
     Raises Refused where DuckDB refuses the document; the chunks yielded before then are good,
     and the caller goes on from the item after them.
@@ -69,7 +70,7 @@ def native_items(path: str, source: str) -> Generator[JsonlChunk, None, None]:
     try:
         # one thread: the sink's DuckDB works on the chunks meanwhile, and the read is I/O-bound
         con.execute("SET threads = 1")
-        con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
+        con.execute(f"SET memory_limit = '{memory // 2**20}MiB'")
         reader = con.sql(
             "SELECT json FROM read_json_objects(?, format = 'array')", params=[path]
         ).to_arrow_reader(_BATCH_ITEMS)

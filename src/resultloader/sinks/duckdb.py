@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import uuid
 from datetime import datetime, timezone
 
@@ -39,6 +38,7 @@ from ..parse import JsonlChunk, parse_chunk
 from ..parse.jsonl import CHUNK_BYTES
 from . import SinkCapabilities
 from ._duckdb_lines import split_lines
+from ._duckdb_setup import check_database_file, configure, restore
 from ._duckdb_sql import (
     _BLANK,
     _DUPS,
@@ -63,9 +63,10 @@ from ._duckdb_tidy import ACTIVE_LOADS, check_table, check_target, mark_abandone
 class DuckDBSink:
     """Upserts rows by `id` into a DuckDB table (created on first use), one transaction a load.
 
-    `database` is a file path (opened and closed per load) or an open connection (used as is).
-    `memory_limit` caps DuckDB's buffers (the stage spills to `<database>.tmp/` beyond it); with
-    Python, Arrow and DuckDB's own code a load then peaks under 300 MB whatever the file size.
+    `database` is a file path (opened and closed per load) or an open connection (used as is,
+    its settings untouched). With a path, the load's `LoadOptions.memory` budget caps DuckDB's
+    buffers (the stage spills to `<database>.tmp/` beyond it) and sets its threads; the settings
+    of a database the process already has open are put back when the load ends.
     """
 
     capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
@@ -74,13 +75,13 @@ class DuckDBSink:
         self,
         database: str | os.PathLike[str] | duckdb.DuckDBPyConnection = "results.duckdb",
         table: str = "results",
-        *,
-        memory_limit: str | None = "64MB",
     ) -> None:
         self.table = check_table(table)
         self.database = database
-        self.memory_limit = memory_limit
+        if not isinstance(database, duckdb.DuckDBPyConnection):
+            check_database_file(os.fspath(database))  # before a load reads its source
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._saved: dict[str, str] = {}
         self._info: LoadInfo | None = None
         self._load_id = ""
         self._native_sql = ""
@@ -240,8 +241,8 @@ class DuckDBSink:
     def _fit(self, size: int) -> None:
         """Raise the memory limit for a chunk far above the usual size (a line of many MB):
         DuckDB needs a few copies of its longest value in memory at once."""
-        limit = _size_bytes(self.memory_limit or "")
-        if self._owns_no_connection or not limit or size < 2 * CHUNK_BYTES:
+        limit = self._options().budget().duckdb_memory
+        if self._owns_no_connection or size < 2 * CHUNK_BYTES:
             return
         need = 4 * size
         if need > max(limit, self._raised_to):
@@ -328,6 +329,7 @@ class DuckDBSink:
             self._con = self.database
             return self._con
         path = os.fspath(self.database)
+        check_database_file(path)
         try:
             con = duckdb.connect(path)
         except duckdb.IOException as exc:
@@ -337,11 +339,7 @@ class DuckDBSink:
                     "or load into another database file"
                 ) from None
             raise SinkError(f"{path}: cannot open the database: {exc}") from None
-        if self.memory_limit:
-            con.execute(f"SET memory_limit = '{self.memory_limit}'")
-        # rows carry their seq: DuckDB need not keep their order, which lets inserts run in parallel
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET enable_progress_bar = false")
+        self._saved = configure(con, self._options().budget())
         remove_dead_spill_files(temp_directory(con))  # a killed load's, before we spill
         self._con = con
         return con
@@ -368,15 +366,8 @@ class DuckDBSink:
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
         if not self._owns_no_connection:
+            restore(con, self._saved)  # a notebook may hold the same database open
             con.close()
-
-
-def _size_bytes(text: str) -> int:
-    """'96MB', '1.5 GiB' as bytes; 0 if it is not such a size."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B\s*", text, re.IGNORECASE)
-    if not match:
-        return 0
-    return int(float(match[1]) * 1024 ** " KMGT".index(match[2].upper() or " "))
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:

@@ -1,0 +1,90 @@
+"""The memory budget of a load, and DuckDB's threads within it.
+
+A load's memory beyond the interpreter is its chunks in flight (Python and Arrow), DuckDB's
+buffers, and, for a top-level JSON array, the connection that reads its temporary copy. The
+budget is split between them, and DuckDB's threads follow from its share: a thread needs a few
+MiB of it, and more threads than memory for them fail with DuckDB's "Out of Memory".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+MiB = 2**20
+DEFAULT_MEMORY = 256 * MiB
+MIN_MEMORY = 192 * MiB  # DuckDB then gets the 64 MiB that loads were tuned with
+# Outside DuckDB's buffers, a load holds the chunks in flight and their Arrow lines (about
+# eight chunks of 8 MiB at the peak: read ahead, carried, split, staged, left to Python)
+OUTSIDE_DUCKDB = 64 * MiB
+# The least DuckDB memory a thread needs for the merge (measured on the 1M-row benchmark file:
+# 16 threads fail at 61 MiB and pass at 96 MiB; 32 pass at 96 MiB, 64 at 128 MiB)
+THREAD_MEMORY = 8 * MiB
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(size: int | str) -> int:
+    """Bytes from 268435456, '256MB', '256 MiB', '1.5G' or '2GB' (binary units: MB = MiB)."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", str(size), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a memory size: {size!r} (e.g. 256MB, 1GB)")
+    return int(float(match[1]) * _UNITS[match[2].upper()])
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The memory a load may use beyond the interpreter, and DuckDB's threads within it.
+
+    DuckDB gets what the chunks in flight and the array reader leave; a thread needs
+    THREAD_MEMORY of it, so by default the threads are the cores this process may run on,
+    capped by the memory.
+    """
+
+    memory: int
+    threads: int
+
+    @classmethod
+    def choose(cls, memory: int | str | None = None, threads: int | None = None) -> Budget:
+        total = DEFAULT_MEMORY if memory is None else parse_size(memory)
+        if total < MIN_MEMORY:
+            least = _mib(MIN_MEMORY)
+            raise ValueError(f"memory {_mib(total)} is too small: a load needs at least {least}")
+        room = cls(total, 1).duckdb_memory // THREAD_MEMORY
+        if threads is None:
+            return cls(total, max(1, min(_cores(), room)))
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        if threads > room:
+            duckdb = threads * THREAD_MEMORY  # duckdb_memory is min(M - 128MB, 7/8 M - 64MB)
+            need = max(duckdb + 128 * MiB, (duckdb + OUTSIDE_DUCKDB) * 8 // 7 + MiB)
+            need = -(-need // MiB) * MiB
+            raise ValueError(
+                f"{threads} threads need a memory budget of at least {_mib(need)}, "
+                f"not {_mib(total)}: raise the memory or lower the threads"
+            )
+        return cls(total, threads)
+
+    @property
+    def array_reader_memory(self) -> int:
+        """For the connection that reads a top-level JSON array's temp copy (one thread): its
+        reader holds two buffers of up to 16 MiB an item, so less than 64 MiB refuses them all."""
+        return max(64 * MiB, self.memory // 8)
+
+    @property
+    def duckdb_memory(self) -> int:
+        return self.memory - OUTSIDE_DUCKDB - self.array_reader_memory
+
+
+def _cores() -> int:
+    """The cores this process may run on (a pinned process gets fewer than the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _mib(size: int) -> str:
+    return f"{size // MiB}MB"

@@ -1,0 +1,122 @@
+"""The memory budget and DuckDB's threads; the user's own connection; a non-DuckDB --into."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import resultloader
+from resultloader import LoadOptions
+from resultloader._budget import Budget, parse_size
+
+from .conftest import query
+
+SCRIPT = str(Path(sys.executable).with_name("resultloader"))
+SETTINGS = ("memory_limit", "threads", "preserve_insertion_order")
+
+
+def many_rows(path: Path, count: int = 1_000_000) -> int:
+    """About 100 bytes a row, 1% repeated ids: at 16 threads and the 64 MB DuckDB used to get,
+    the merge of these rows failed with DuckDB's "Out of Memory (61.0 MiB/61.0 MiB used)"."""
+    rnd, ids = random.Random(7), set()
+    with path.open("w") as out:
+        for i in range(count):
+            rid = rnd.randrange(i) if i and rnd.random() < 0.01 else i
+            ids.add(rid)
+            out.write(
+                f'{{"id":"product_{rid:08d}","output":{{"score":{i}}},'
+                f'"url":"https://app.example.com/review/{rid}"}}\n'
+            )
+    return len(ids)
+
+
+def test_a_load_at_16_threads_as_on_a_16_core_server_fits_the_default_budget(tmp_path):
+    source, db = tmp_path / "many.jsonl", tmp_path / "r.duckdb"
+    distinct = many_rows(source)
+    report = resultloader.load(source, db, options=LoadOptions(threads=16))
+    assert (report.rows_read, report.rows_upserted) == (1_000_000, distinct)
+    assert report.duplicates == 1_000_000 - distinct
+    assert query(db, "SELECT count(*), count(DISTINCT id) FROM results") == [(distinct, distinct)]
+
+
+def test_the_threads_follow_from_the_memory_and_too_many_are_refused_up_front():
+    assert Budget.choose("2GB", 64).threads == 64
+    assert 1 <= Budget.choose("192MB").threads <= 8  # 64 MiB for DuckDB: 8 threads at most
+    with pytest.raises(ValueError, match="64 threads need a memory budget of at least 660MB"):
+        LoadOptions(memory="256MB", threads=64)
+    with pytest.raises(ValueError, match="at least 192MB"):
+        LoadOptions(memory="100MB")
+    with pytest.raises(ValueError, match="not a memory size"):
+        LoadOptions(memory="lots")
+    assert parse_size("1.5 GiB") == parse_size("1.5G") == 3 * 2**29
+    assert parse_size(" 256MB ") == 256 * 2**20
+
+
+def test_a_load_into_a_database_the_user_has_open_leaves_its_settings_alone(write, tmp_path):
+    db = str(tmp_path / "nb.duckdb")
+    con = duckdb.connect(db)  # the notebook's connection, open throughout
+    con.execute("SET threads = 3")  # one setting the user chose, the others DuckDB's defaults
+
+    def settings() -> list[object]:
+        return [con.execute("SELECT current_setting(?)", [s]).fetchone() for s in SETTINGS]
+
+    before = settings()
+    report = resultloader.load(write("f.jsonl", '{"id":"a"}\n{"id":"b"}\n'), db)
+    assert report.rows_upserted == 2
+    assert settings() == before
+    assert con.execute("SELECT count(*) FROM results").fetchone() == (2,)
+    con.close()
+
+
+def _sqlite(path: Path) -> None:
+    with sqlite3.connect(path) as lite:
+        lite.execute("CREATE TABLE t (x)")
+
+
+KINDS = {
+    "batch.csv": (b"id,output\na,1\n", "not a DuckDB database"),
+    "x.jsonl": (b'{"id":"a"}\n', "it looks like JSON or JSONL"),
+    "doc.json": (b'[{"id":"a"}]', "it looks like JSON or JSONL"),
+    "some.sqlite": (_sqlite, "it is a SQLite database"),
+    "blob.bin": (bytes(range(256)) * 4, "its first bytes are not DuckDB's"),
+    "empty.duckdb": (b"", "it is empty"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_into_a_file_that_is_not_a_duckdb_database_is_refused_before_it_is_touched(
+    write, tmp_path, name
+):
+    content, why = KINDS[name]
+    target = tmp_path / name
+    if callable(content):
+        content(target)
+    else:
+        target.write_bytes(content)
+    before = target.read_bytes()
+    source = write("f.jsonl", '{"id":"a"}\n')
+    out = subprocess.run(
+        [SCRIPT, "load", str(source), "--into", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},  # no extension can be found
+    )
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and why in out.stderr
+    assert "is not a DuckDB database" in out.stderr
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "f.jsonl"])  # no .wal
+    with pytest.raises(resultloader.SinkError, match="not a DuckDB database"):
+        resultloader.DuckDBSink(target)  # the Python API refuses it as soon as it is named
+
+
+def test_into_a_directory_is_refused(write, tmp_path):
+    with pytest.raises(resultloader.SinkError, match="is a directory"):
+        resultloader.load(write("f.jsonl", '{"id":"a"}\n'), tmp_path)
