@@ -1,6 +1,7 @@
 """The commands run.py measures besides the CLI, each run as its own process.
 
-python children.py reference FILE DB   DuckDB's own reader: the bar to meet
+python children.py reference FILE DB [THREADS]   DuckDB's own reader: the bar to meet
+python children.py interpreter _ _     Python with resultloader and DuckDB imported: the base RSS
 python children.py naive FILE DB       the seed's loop: json.loads and one upsert a line
 python children.py serve DIR PORT      a loopback HTTP server for the HTTP scenario
 """
@@ -19,10 +20,13 @@ _TABLE = """CREATE TABLE results (id VARCHAR PRIMARY KEY, output JSON, metadata 
     url VARCHAR, extra JSON, _source VARCHAR, _loaded_at TIMESTAMP)"""
 
 
-def reference(path: str, db: str) -> None:
+def reference(path: str, db: str, threads: str = "") -> None:
     """DuckDB's INSERT OR REPLACE from read_json, deduped first: with two rows of one key in
-    one statement DuckDB keeps the first, so a window keeps the last line of each id."""
+    one statement DuckDB keeps the first, so a window keeps the last line of each id. With
+    THREADS, DuckDB runs that many (as on a server with that many cores)."""
     con = duckdb.connect(db)
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
     con.execute(_TABLE)
     con.execute(
         """INSERT OR REPLACE INTO results
@@ -57,6 +61,12 @@ def naive(path: str, db: str) -> None:
     con.close()
 
 
+def interpreter(_path: str, _db: str) -> None:
+    import resultloader  # noqa: F401
+
+    duckdb.connect().execute("SELECT 1").fetchall()
+
+
 def distinct(path: str, _db: str) -> None:
     sql = "SELECT count(DISTINCT json->>'id') FROM read_ndjson_objects(?)"
     print(duckdb.connect().execute(sql, [path]).fetchone()[0])  # type: ignore[index]
@@ -80,5 +90,11 @@ def serve(directory: str, port: str) -> None:
 
 if __name__ == "__main__":
     role, *rest = sys.argv[1:]
-    roles = {"reference": reference, "naive": naive, "serve": serve, "distinct": distinct}
+    roles = {
+        "reference": reference,
+        "naive": naive,
+        "serve": serve,
+        "distinct": distinct,
+        "interpreter": interpreter,
+    }
     roles[role](*rest)
