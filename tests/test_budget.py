@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +18,9 @@ from resultloader import LoadOptions
 from resultloader._budget import Budget, parse_size
 
 from .conftest import query
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import generate
 
 SCRIPT = str(Path(sys.executable).with_name("resultloader"))
 SETTINGS = ("memory_limit", "threads", "preserve_insertion_order")
@@ -120,3 +125,39 @@ def test_into_a_file_that_is_not_a_duckdb_database_is_refused_before_it_is_touch
 def test_into_a_directory_is_refused(write, tmp_path):
     with pytest.raises(resultloader.SinkError, match="is a directory"):
         resultloader.load(write("f.jsonl", '{"id":"a"}\n'), tmp_path)
+
+
+def _limited(*args: str, limit: int = 600 * 2**20) -> subprocess.CompletedProcess[str]:
+    """The CLI under an address-space limit, as `prlimit --as` sets it."""
+
+    def limit_address_space() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run(
+        [SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit_address_space,
+    )
+
+
+def test_under_a_600mb_address_space_limit_a_load_finishes_or_fails_in_one_line(tmp_path):
+    source, db = tmp_path / "rows.jsonl", tmp_path / "r.duckdb"
+    source.write_bytes(b"".join(line + b"\n" for line in generate.rows(300_000)))
+    # by default the load reserves less and fits its budget to the limit: it usually finishes
+    done = _limited("load", str(source), "--into", str(db), "--json")
+    if done.returncode == 0:
+        assert json.loads(done.stdout)["rows_read"] == 300_000
+    else:
+        assert_clean_failure(done)
+    # more threads and memory than the limit holds: a clean error, not glibc's abort or a hang
+    db.unlink(missing_ok=True)
+    failed = _limited("load", str(source), "--into", str(db), "--threads", "8", "--memory", "1GB")
+    assert_clean_failure(failed)
+
+
+def assert_clean_failure(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 1, done.stderr  # glibc's abort: -6, and "Aborted"
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert "nothing was committed" in done.stderr

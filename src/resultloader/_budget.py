@@ -8,12 +8,17 @@ MiB of it, and more threads than memory for them fail with DuckDB's "Out of Memo
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
+import resource
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 MiB = 2**20
-DEFAULT_MEMORY = 256 * MiB
+DEFAULT_MEMORY = 512 * MiB
 MIN_MEMORY = 192 * MiB  # DuckDB then gets the 64 MiB that loads were tuned with
 # Outside DuckDB's buffers, a load holds the chunks in flight and their Arrow lines (about
 # eight chunks of 8 MiB at the peak: read ahead, carried, split, staged, left to Python)
@@ -48,13 +53,13 @@ class Budget:
 
     @classmethod
     def choose(cls, memory: int | str | None = None, threads: int | None = None) -> Budget:
-        total = DEFAULT_MEMORY if memory is None else parse_size(memory)
+        total = _default_memory() if memory is None else parse_size(memory)
         if total < MIN_MEMORY:
             least = _mib(MIN_MEMORY)
             raise ValueError(f"memory {_mib(total)} is too small: a load needs at least {least}")
         room = cls(total, 1).duckdb_memory // THREAD_MEMORY
         if threads is None:
-            return cls(total, max(1, min(_cores(), room)))
+            return cls(total, max(1, min(_cores(), room, _threads_in_address_space())))
         if threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}")
         if threads > room:
@@ -88,3 +93,44 @@ def _cores() -> int:
 
 def _mib(size: int) -> str:
     return f"{size // MiB}MB"
+
+
+# -- an address-space limit (ulimit -v, prlimit --as) ----------------------------------------
+# Reserved address space counts against it, not only memory in use: glibc reserves 64 MiB an
+# arena (up to 8 a core), Arrow's mimalloc about 1 GiB, each thread 8 MiB of stack. Without a
+# limit that costs nothing; under one, a load reserves less, fits its budget in what is left,
+# and fails with a MemoryError rather than glibc's abort.
+_AS_BASE = 384 * MiB  # the interpreter, DuckDB and Arrow mapped, under the measures below
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def _address_space() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _default_memory() -> int:
+    limit = _address_space()
+    if limit is None:
+        return DEFAULT_MEMORY
+    return max(MIN_MEMORY, min(DEFAULT_MEMORY, (limit - _AS_BASE) // 2 // MiB * MiB))
+
+
+def _threads_in_address_space() -> int:
+    limit = _address_space()
+    return 1024 if limit is None else max(1, (limit - _AS_BASE - MIN_MEMORY) // (128 * MiB))
+
+
+def reserve_less() -> None:
+    """Run once at import. libgcc_s is loaded up front: glibc loads it to unwind a thread,
+    and if that load fails for lack of address space it aborts the process."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libgcc_s.so.1")
+    if _address_space() is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 1)
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
+reserve_less()
