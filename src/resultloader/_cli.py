@@ -107,7 +107,7 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             metavar="SIZE",
             help="Memory the load may use beyond Python itself, e.g. 512MB or 2GB; more "
-            "spills less to <DB>.tmp/ [default: 256MB].",
+            "spills less to <DB>.tmp/ [default: 512MB].",
         ),
         click.option(
             "--threads",

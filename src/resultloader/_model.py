@@ -47,7 +47,7 @@ class LoadOptions:
     delimiter: str | None = None  # CSV's field separator; None: "," for csv, a tab for tsv
     # a provider's row mapping (key path, output path, kept fields); None: the usual fields
     mapping: RowMapping | None = None
-    # the load's memory beyond the interpreter ('256MB' by default), and DuckDB's threads
+    # the load's memory beyond the interpreter ('512MB' by default), and DuckDB's threads
     # (by default the cores, as many as the memory allows): see _budget.Budget
     memory: int | str | None = None
     threads: int | None = None
