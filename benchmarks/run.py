@@ -283,7 +283,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--memory-rows", type=int, default=4_000_000)
-    parser.add_argument("--naive-rows", type=int, default=20_000)
+    parser.add_argument("--naive-rows", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--quick", action="store_true", help="100k rows, one round: not held to the targets"
