@@ -119,8 +119,9 @@ def test_a_killed_loads_ledger_row_spill_files_and_temp_copy_are_cleared(tmp_pat
         out.write("]")
     env = {**os.environ, "TMPDIR": str(tmp)}
     code = (
-        "import resultloader; from resultloader import DuckDBSink;"
-        f"resultloader.load({str(array)!r}, DuckDBSink({str(db)!r}, memory_limit='16MB'))"
+        "import resultloader; from resultloader import DuckDBSink, LoadOptions;"
+        f"resultloader.load({str(array)!r}, DuckDBSink({str(db)!r}),"
+        " options=LoadOptions(memory='192MB'))"  # the least budget: DuckDB gets 64 MB
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     spill = Path(f"{db}.tmp")
