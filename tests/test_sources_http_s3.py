@@ -196,17 +196,10 @@ def test_stdin_csv_is_detected_by_its_first_bytes(tmp_path):
 # -- s3:// against moto's server on loopback ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+@pytest.fixture
+def s3_server(s3_endpoint: str) -> str:
+    """The session's moto S3 server (conftest.s3_endpoint), by the name these tests use."""
+    return s3_endpoint
 
 
 S3_ENV = {
