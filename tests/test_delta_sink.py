@@ -7,10 +7,12 @@ import json
 import subprocess
 import sys
 
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
 import resultloader
+from resultloader.sinks import delta
 
 CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
 ROWS = "".join(f'{{"id":"k{i % 40}","output":{{"n":{i}}}}}\n' for i in range(100))
@@ -22,7 +24,7 @@ def test_a_load_is_one_commit_and_a_rerun_adds_none(tmp_path, write):
     resultloader.load(source, f"delta:{path}")
     table = DeltaTable(str(path))
     created_and_merged = table.version()
-    assert created_and_merged == 1  # version 0 creates the table, 1 is the load's merge
+    assert created_and_merged == 1  # version 0 creates the table, 1 is the load's write
     report = resultloader.load(source, resultloader.DeltaSink(path))
     assert (report.rows_upserted, report.rows_unchanged, report.duplicates) == (0, 40, 60)
     assert DeltaTable(str(path)).version() == created_and_merged
@@ -30,7 +32,64 @@ def test_a_load_is_one_commit_and_a_rerun_adds_none(tmp_path, write):
     report = resultloader.load(changed, f"delta:{path}")
     assert (report.rows_upserted, report.rows_unchanged) == (1, 1)
     history = DeltaTable(str(path)).history()
-    assert [h["operation"] for h in history[:2]] == ["MERGE", "MERGE"]
+    assert [h["operation"] for h in history[:2]] == ["MERGE", "WRITE"]
+
+
+def test_a_load_into_an_empty_table_is_one_write_and_a_reload_merges_only_changed_rows(
+    tmp_path, write
+):
+    path = tmp_path / "lake"
+    rows = [f'{{"id":"k{i}","output":{{"n":{i}}},"x":{i}.10}}' for i in range(1000)]
+    resultloader.load(write("a.jsonl", "\n".join(rows)), f"delta:{path}")
+    first = DeltaTable(str(path)).history(1)[0]
+    assert (first["operation"], first["operationMetrics"]["num_added_rows"]) == ("WRITE", 1000)
+    loaded_at = _loaded_at(path)
+    rows[3] = '{"id":"k3","output":{"n":3},"x":3.25}'  # only `extra` changed
+    rows[7] = '{"id":"k7","output":"changed"}'
+    rows.append('{"id":"new","output":null}')
+    report = resultloader.load(write("b.jsonl", "\n".join(rows)), f"delta:{path}")
+    assert (report.rows_upserted, report.rows_unchanged) == (3, 998)
+    merge = DeltaTable(str(path)).history(1)[0]
+    assert merge["operation"] == "MERGE"
+    metrics = merge["operationMetrics"]
+    assert (metrics["num_source_rows"], metrics["num_target_rows_updated"]) == (3, 2)
+    assert metrics["num_target_rows_inserted"] == 1
+    now = _loaded_at(path)
+    assert {k for k in now if now[k] != loaded_at.get(k)} == {"k3", "k7", "new"}
+    table = {r["id"]: r for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist()}
+    assert (table["k3"]["extra"], table["k7"]["output"]) == ('{"x":3.25}', '"changed"')
+
+
+def _loaded_at(path):
+    table = DeltaTable(str(path)).to_pyarrow_table(columns=["id", "_loaded_at"])
+    return dict(zip(table["id"].to_pylist(), table["_loaded_at"].to_pylist(), strict=True))
+
+
+def test_a_fresh_write_fails_rather_than_duplicate_ids_another_writer_added(
+    tmp_path, write, monkeypatch
+):
+    """The table was empty when read; another writer's rows since then make the one write fail
+    (nothing committed, the ledger says why), not add a second row for the same id."""
+    path = tmp_path / "lake"
+    sink = resultloader.DeltaSink(path)
+    sink.begin(resultloader.LoadInfo("b.jsonl", resultloader.LoadOptions()))
+    batch = resultloader.RowBatch()
+    batch.append("k1", '"mine"', None, None, None, 1)
+    sink.write(batch)
+    real_write = delta.write_deltalake
+
+    def another_writer_first(table, *args, **kwargs):  # deltalake's write, a commit before it
+        theirs = pa.Table.from_pylist([{"id": "k1", "metadata": "{}"}], delta.TABLE_SCHEMA)
+        real_write(str(path), theirs, mode="append")
+        return real_write(table, *args, **kwargs)
+
+    monkeypatch.setattr(delta, "write_deltalake", another_writer_first)
+    with pytest.raises(resultloader.SinkError, match="another writer committed"):
+        sink.commit(resultloader.LoadReport("b.jsonl", rows_read=1))
+    table = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    assert [(r["id"], r["output"]) for r in table] == [("k1", None)]
+    ledger = DeltaTable(str(path / "_resultloader_loads")).to_pyarrow_table().to_pylist()
+    assert [r["status"] for r in ledger] == ["failed"]
 
 
 def test_ledger_and_rejects_are_delta_tables_inside_the_table(tmp_path, write):

@@ -24,6 +24,14 @@ _WINNERS = f"""SELECT s.id, s.output::VARCHAR AS output,
     coalesce(s.metadata, '{{}}')::VARCHAR AS metadata, s.url, s.extra::VARCHAR AS extra,
     $source AS _source, $now::TIMESTAMPTZ AS _loaded_at
 FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
+# the winners new or changed against the target's rows `_rl_current` (the same columns as text),
+# compared by DuckDB's 64-bit hash of the fields as DuckDBSink does: a join of 8-byte digests,
+# which spills within memory_limit where the target engine's own join might not
+_CHANGED = f"""CREATE OR REPLACE TEMP TABLE _rl_changed AS
+SELECT w.* EXCLUDE (digest) FROM (
+    SELECT *, hash(output, metadata, url, extra) AS digest FROM ({_WINNERS})) w
+ANTI JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM _rl_current) c
+    ON c.id = w.id AND c.digest = w.digest"""
 
 
 class DuckDBStage:
@@ -34,6 +42,7 @@ class DuckDBStage:
         self._spill: tempfile.TemporaryDirectory[str] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sink: DuckDBSink | None = None
+        self._only_changed = False
 
     prepare_jsonl = staticmethod(DuckDBSink.prepare_jsonl)
 
@@ -73,9 +82,26 @@ class DuckDBStage:
         return int(staged), int(duplicates), int(nulls), int(missing)
 
     def winners(self, source: str, now: datetime, batch_rows: int = 65536) -> pa.RecordBatchReader:
-        """The last row of each id, with `_source` and `_loaded_at`, streamed (after counts)."""
-        rel = self._require().sql(_WINNERS, params={"source": source, "now": now})
+        """The last row of each id, with `_source` and `_loaded_at`, streamed (after counts);
+        after keep_changed, only those it kept."""
+        con = self._require()
+        if self._only_changed:
+            return con.table("_rl_changed").to_arrow_reader(batch_rows)
+        rel = con.sql(_WINNERS, params={"source": source, "now": now})
         return rel.to_arrow_reader(batch_rows)
+
+    def keep_changed(self, current: object, source: str, now: datetime) -> int:
+        """Keep the winners that are not in `current` (an Arrow table, dataset or reader of
+        the target's rows) as they are; returns how many (after counts)."""
+        con = self._require()
+        con.register("_rl_current", current)
+        try:
+            con.execute(_CHANGED, {"source": source, "now": now})
+        finally:
+            con.unregister("_rl_current")
+        self._only_changed = True
+        ((changed,),) = con.execute("SELECT count(*) FROM _rl_changed").fetchall()
+        return int(changed)
 
     def rejects(self) -> pa.Table:
         """(line, byte_offset, reason, raw) of the rejects written."""

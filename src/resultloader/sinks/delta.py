@@ -158,10 +158,7 @@ class DeltaSink:
             rejects = rejects.append_column("_loaded_at", pa.array([now] * n, _TS))
             rejects = rejects.append_column("load_id", pa.array([self._load_id] * n))
             self._add_rejects(rejects.select(REJECTS_SCHEMA.names))
-        upserted = 0
-        if staged:
-            merged = self._merge_rows(stage.winners(source, now).cast(TABLE_SCHEMA))
-            upserted = merged["num_target_rows_inserted"] + merged["num_target_rows_updated"]
+        upserted = self._upsert(stage, source, now, staged - duplicates) if staged else 0
         unchanged = staged - duplicates - upserted
         self._mark(
             status="committed",
@@ -175,8 +172,28 @@ class DeltaSink:
         )
         return CommitResult(upserted, unchanged, duplicates, nulls, missing)
 
-    def _merge_rows(self, rows: pa.RecordBatchReader) -> dict[str, Any]:
+    def _upsert(self, stage: DuckDBStage, source: str, now: datetime, winners: int) -> int:
+        """Write the winners into the table as it is now; returns the rows inserted or updated.
+        Into a table without files, one write; else DuckDB keeps the winners new or changed
+        (its join spills, deltalake's cannot) and one merge takes only those, none if none."""
         table = DeltaTable(self.path, storage_options=self.storage_options)
+        with self._one_writer():
+            if not table.file_uris():
+                rows = stage.winners(source, now).cast(TABLE_SCHEMA)
+                # overwrite with a predicate, not an append: it fails (rather than duplicating
+                # ids) if another writer added rows since the table was read as empty
+                write_deltalake(table, rows, mode="overwrite", predicate="true")
+                return winners
+            try:
+                current = table.to_pyarrow_dataset()
+            except DeltaError:  # a feature pyarrow cannot read (deletion vectors): merge all
+                current = None
+            if current is not None and not stage.keep_changed(current, source, now):
+                return 0
+            merged = self._merge_rows(table, stage.winners(source, now).cast(TABLE_SCHEMA))
+            return int(merged["num_target_rows_inserted"] + merged["num_target_rows_updated"])
+
+    def _merge_rows(self, table: DeltaTable, rows: pa.RecordBatchReader) -> dict[str, Any]:
         merger = table.merge(
             rows,
             predicate="t.id = s.id",
@@ -186,8 +203,12 @@ class DeltaSink:
         )
         updates = {c: f"s.{c}" for c in (*_FIELDS, "_source", "_loaded_at")}
         merger = merger.when_matched_update(updates=updates, predicate=_CHANGED)
+        return merger.when_not_matched_insert_all().execute()
+
+    @contextlib.contextmanager
+    def _one_writer(self) -> Iterator[None]:
         try:
-            return merger.when_not_matched_insert_all().execute()
+            yield
         except CommitFailedError as exc:
             raise SinkError(
                 f"{display_name(self.path)}: another writer committed to the table during this "
