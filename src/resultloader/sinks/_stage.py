@@ -24,14 +24,18 @@ _WINNERS = f"""SELECT s.id, s.output::VARCHAR AS output,
     coalesce(s.metadata, '{{}}')::VARCHAR AS metadata, s.url, s.extra::VARCHAR AS extra,
     $source AS _source, $now::TIMESTAMPTZ AS _loaded_at
 FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
-# the winners new or changed against the target's rows `_rl_current` (the same columns as text),
-# compared by DuckDB's 64-bit hash of the fields as DuckDBSink does: a join of 8-byte digests,
-# which spills within memory_limit where the target engine's own join might not
+# The winners new or changed against the target's rows `_rl_current` (the same columns as text).
+# As DuckDBSink compares, by DuckDB's 64-bit hash of the fields, and the ids by their hash too: a
+# join of two 8-byte keys, small and spilling within memory_limit (deltalake's join cannot). The
+# target's keys are taken first, on their own: scanning its wide rows during the join would not
+# fit in a small memory_limit. A changed row passes for unchanged only if both hashes equal those
+# of its own old version (or of another row): odds of about 2^-128 a row.
+_CURRENT_KEYS = """CREATE OR REPLACE TEMP TABLE _rl_current_keys AS
+SELECT hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM _rl_current"""
 _CHANGED = f"""CREATE OR REPLACE TEMP TABLE _rl_changed AS
-SELECT w.* EXCLUDE (digest) FROM (
-    SELECT *, hash(output, metadata, url, extra) AS digest FROM ({_WINNERS})) w
-ANTI JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM _rl_current) c
-    ON c.id = w.id AND c.digest = w.digest"""
+SELECT w.* EXCLUDE (key, digest) FROM (
+    SELECT *, hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM ({_WINNERS})) w
+ANTI JOIN _rl_current_keys c ON c.key = w.key AND c.digest = w.digest"""
 
 
 class DuckDBStage:
@@ -90,15 +94,20 @@ class DuckDBStage:
         rel = con.sql(_WINNERS, params={"source": source, "now": now})
         return rel.to_arrow_reader(batch_rows)
 
-    def keep_changed(self, current: object, source: str, now: datetime) -> int:
-        """Keep the winners that are not in `current` (an Arrow table, dataset or reader of
-        the target's rows) as they are; returns how many (after counts)."""
+    def keep_changed(self, current: list[str] | object, source: str, now: datetime) -> int:
+        """Keep the winners that are not in `current` (the target's Parquet files, or an Arrow
+        table, dataset or reader of its rows) as they are; returns how many (after counts)."""
         con = self._require()
-        con.register("_rl_current", current)
+        if isinstance(current, list):
+            con.read_parquet(current).create_view("_rl_current")
+        else:
+            con.register("_rl_current", current)
         try:
-            con.execute(_CHANGED, {"source": source, "now": now})
+            con.execute(_CURRENT_KEYS)
         finally:
-            con.unregister("_rl_current")
+            con.execute("DROP VIEW IF EXISTS _rl_current")
+        con.execute(_CHANGED, {"source": source, "now": now})
+        con.execute("DROP TABLE _rl_current_keys")
         self._only_changed = True
         ((changed,),) = con.execute("SELECT count(*) FROM _rl_changed").fetchall()
         return int(changed)

@@ -5,14 +5,16 @@ at `PATH/_resultloader_loads` and `PATH/_rejects` (names starting with `_`, whic
 and vacuum leave alone). JSON values are stored as their exact text in string columns.
 
 A load stages its rows in an in-process DuckDB (sinks/_stage.py: JSONL read by DuckDB as for a
-DuckDB load, spilling to disk past `memory_limit`), so the last `seq` of an id can win before
-the merge: Delta refuses duplicate source keys. At commit the
-winners stream into one MERGE by `id`, which updates only rows that differ and inserts new ones:
-one commit, and none at all when nothing changed (a re-run). The merge is the load's one atomic
-step: killed before its commit, the table is as it was (files written but never committed are
-ignored by readers). Rejects are committed just before it (those not kept already), tagged with
-the load's id, so a load that then fails leaves them next to a `failed` (or `running`) ledger
-row rather than losing them.
+DuckDB load, spilling to disk past `memory_limit`), so the last `seq` of an id can win before the
+merge: Delta refuses duplicate source keys. At commit, into a table without files the winners
+stream into one write; otherwise DuckDB keeps the winners that are new or differ from the table's
+current rows (by id and a hash of the fields, as DuckDBSink compares; its join spills past
+`memory_limit`, deltalake's cannot) and only those stream into one MERGE by `id`: one commit, and
+none at all when nothing changed (a re-run). The write or merge is the load's one atomic step:
+killed before its commit, the table is as it was (files written but never committed are ignored by
+readers). Rejects are committed just before it (those not kept already), tagged with the load's id,
+so a load that then fails leaves them next to a `failed` (or `running`) ledger row rather than
+losing them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+import pyarrow.dataset as ds
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from .._errors import SinkError
@@ -81,6 +84,8 @@ LEDGER_SCHEMA = pa.schema(
     ]
 )
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
+# row groups of 64k rows, not one of the whole file: deltalake's writer holds a row group in memory
+_WRITER = WriterProperties(max_row_group_size=65536)
 _CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in _FIELDS)
 
 
@@ -182,16 +187,27 @@ class DeltaSink:
                 rows = stage.winners(source, now).cast(TABLE_SCHEMA)
                 # overwrite with a predicate, not an append: it fails (rather than duplicating
                 # ids) if another writer added rows since the table was read as empty
-                write_deltalake(table, rows, mode="overwrite", predicate="true")
+                write_deltalake(
+                    table, rows, mode="overwrite", predicate="true", writer_properties=_WRITER
+                )
                 return winners
-            try:
-                current = table.to_pyarrow_dataset()
-            except DeltaError:  # a feature pyarrow cannot read (deletion vectors): merge all
-                current = None
+            current = self._current_rows(table)
             if current is not None and not stage.keep_changed(current, source, now):
                 return 0
             merged = self._merge_rows(table, stage.winners(source, now).cast(TABLE_SCHEMA))
             return int(merged["num_target_rows_inserted"] + merged["num_target_rows_updated"])
+
+    def _current_rows(self, table: DeltaTable) -> list[str] | ds.Dataset | None:
+        """The table's rows for DuckDB to compare with: its Parquet files where they are local
+        (DuckDB reads them within its memory limit), else deltalake's Arrow dataset; None if the
+        table uses a feature neither reads as plain rows (deletion vectors, column mapping)."""
+        reader = table.protocol().reader_features or []
+        if {"deletionVectors", "columnMapping"} & set(reader):
+            return None
+        if "://" not in self.path:
+            return table.file_uris()
+        dataset: ds.Dataset = table.to_pyarrow_dataset()
+        return dataset
 
     def _merge_rows(self, table: DeltaTable, rows: pa.RecordBatchReader) -> dict[str, Any]:
         merger = table.merge(
@@ -199,6 +215,7 @@ class DeltaSink:
             predicate="t.id = s.id",
             source_alias="s",
             target_alias="t",
+            writer_properties=_WRITER,
             streamed_exec=True,  # no max_spill_size: the merge's hash join cannot spill, it fails
         )
         updates = {c: f"s.{c}" for c in (*_FIELDS, "_source", "_loaded_at")}
