@@ -166,8 +166,10 @@ class DuckDBSink:
         con.register(_LINES, lines)
         try:
             row = con.execute(self._native_sql).fetchone()
-        except duckdb.Error:
-            return None  # malformed somewhere in the chunk: Python finds the line and the reason
+        except (duckdb.Error, UnicodeDecodeError):
+            # malformed somewhere in the chunk: Python finds the line and the reason. (DuckDB's
+            # message may quote a lone surrogate as raw bytes, which Python cannot decode.)
+            return None
         finally:
             con.unregister(_LINES)
         stats = BatchStats(int(row[0]) if row else 0)  # null counts: at commit, from the stage
