@@ -232,3 +232,34 @@ def test_null_output_and_missing_metadata_counts_match_the_python_path(write, tm
     native = resultloader.load(path, tmp_path / "r.duckdb", on_error="quarantine")
     assert (native.null_outputs, native.missing_metadata, native.bad_rows) == (2, 3, 1)
     assert (memory.null_outputs, memory.missing_metadata) == (2, 3)
+
+
+def _compression(db, column):
+    sql = "SELECT DISTINCT compression FROM pragma_storage_info('results')"
+    sql += f" WHERE column_name = '{column}'"
+    return {c for (c,) in query(db, sql)}
+
+
+def test_a_new_table_stores_its_text_with_zstd(write, tmp_path):
+    text = "".join(f'{{"id":"r{i}","output":{{"n":{i}}},"url":"u{i}"}}\n' for i in range(3000))
+    resultloader.load(write("z.jsonl", text), tmp_path / "z.duckdb")
+    assert "ZSTD" in _compression(tmp_path / "z.duckdb", "output")
+    assert "ZSTD" in _compression(tmp_path / "z.duckdb", "url")
+    assert "ZSTD" not in _compression(tmp_path / "z.duckdb", "id")
+
+
+def test_a_database_file_of_an_older_storage_version_gets_a_plain_table(write, tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{db}' AS old (STORAGE_VERSION 'v0.10.2')")  # refuses zstd
+    con.close()
+    text = "".join(f'{{"id":"r{i}","output":{{"n":{i}}}}}\n' for i in range(3000))
+    report = resultloader.load(write("o.jsonl", text), db)
+    assert report.rows_upserted == 3000
+    assert table(db, "SELECT * FROM results WHERE id = 'r1004'")[0][:4] == (
+        "r1004",
+        '{"n":1004}',
+        "{}",
+        None,
+    )
+    assert "ZSTD" not in _compression(db, "output")

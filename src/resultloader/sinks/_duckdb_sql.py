@@ -29,6 +29,14 @@ _BATCH_ROWS = 4096  # Arrow record batches: DuckDB scans one per thread, so seve
 _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
     id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON,
     _source VARCHAR, _loaded_at TIMESTAMP)"""
+# A new table stores its long text columns with zstd: DuckDB's default for strings (trying
+# dictionary and FSST compression on each segment) costs half the merge's time on a fresh
+# table, 0.6-0.7 CPU seconds a million rows here, and zstd makes the file smaller still (1M
+# rows: 41 MB against 49 MB). `id` keeps the default, which the merge's joins read fastest.
+# A database file of an older storage version refuses zstd: the table then gets _TARGET_DDL.
+_TARGET_DDL_ZSTD = _TARGET_DDL.replace(" JSON,", " JSON USING COMPRESSION zstd,").replace(
+    "url VARCHAR,", "url VARCHAR USING COMPRESSION zstd,"
+)
 _REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {t}_rejects (
     _source VARCHAR, line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR,
     _loaded_at TIMESTAMP, load_id VARCHAR);

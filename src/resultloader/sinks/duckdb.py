@@ -55,6 +55,7 @@ from ._duckdb_sql import (
     _STAGE_REJECTS,
     _STAGE_REJECTS_DDL,
     _TARGET_DDL,
+    _TARGET_DDL_ZSTD,
     LEDGER,
 )
 from ._duckdb_tidy import ACTIVE_LOADS, check_table, check_target, mark_abandoned, temp_directory
@@ -111,7 +112,7 @@ class DuckDBSink:
             blank=_BLANK,
         )
         check_target(con, self.table, _TARGET_DDL, self._where())  # before creating anything
-        con.execute(_TARGET_DDL.format(t=self.table))
+        _create_target(con, self.table)
         if info.options.on_error == "quarantine":  # no rejects table a load would never fill
             con.execute(_REJECTS_DDL.format(t=self.table))
         con.execute(_LEDGER_DDL)
@@ -370,6 +371,15 @@ class DuckDBSink:
         if not self._owns_no_connection:
             restore(con, self._saved)  # a notebook may hold the same database open
             con.close()
+
+
+def _create_target(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The target table, if new, with zstd for its text; a file of an older storage version
+    (or an older DuckDB) refuses zstd, and gets DuckDB's default compression."""
+    try:
+        con.execute(_TARGET_DDL_ZSTD.format(t=table))
+    except duckdb.Error:
+        con.execute(_TARGET_DDL.format(t=table))
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
