@@ -9,7 +9,7 @@ import resultloader
 from resultloader import ParseError
 from resultloader.parse import jsonl
 from resultloader.sinks import duckdb as sink_module
-from resultloader.sinks._duckdb_lines import maybe_inexact
+from resultloader.sinks._duckdb_lines import split_lines
 from resultloader.testing import MemorySink
 from tests.conftest import query
 
@@ -171,6 +171,12 @@ def test_a_json_array_item_that_is_not_a_row_is_named_by_its_number(write, tmp_p
         resultloader.load(write("r.json", doc), tmp_path / "f.duckdb")
 
 
+def maybe_inexact(data: bytes) -> list[int]:
+    lines = split_lines(jsonl.JsonlChunk("t.jsonl", data, 1, 0))
+    assert lines is not None
+    return lines["maybe_inexact"].to_pylist()
+
+
 def test_maybe_inexact_marks_the_lines_with_suspect_numbers():
     data = (
         b'{"a":1}\n'
@@ -185,14 +191,30 @@ def test_maybe_inexact_marks_the_lines_with_suspect_numbers():
         b'{"a":1e-400,"b":1e400}\n'  # only the negative exponent is rounded by DuckDB
         b'{"a":[nan]}'  # the last line, no newline
     )
-    marks = maybe_inexact(data, 11).to_pylist()
+    marks = maybe_inexact(data)
     # 2: always Python (not JSON, or rounded by DuckDB); 1: the SQL's regex decides
     assert marks == [0, 1, 0, 0, 2, 0, 2, 2, 2, 2, 2]
 
 
+@pytest.mark.parametrize(
+    ("line", "mark"),
+    [
+        (b'{"a":[ NAN ]}', 2),
+        (b'{"a":\tinfinity}', 2),
+        (b'{"a":{"b":1} , }', 2),
+        (b'{"a":2E-0400}', 2),
+        (b'{"a":2e-99,"b":"e-12"}', 0),  # two-digit exponents: DuckDB reads them exactly
+        (b'{"a":"1234567890.12345"}', 1),  # in a string: a false alarm the SQL settles
+        (b'{"a":12345678901234}', 0),
+    ],
+)
+def test_maybe_inexact_reads_blanks_case_and_exponents(line, mark):
+    assert maybe_inexact(line + b"\n") == [mark]
+
+
 def test_maybe_inexact_reads_information_and_finance_as_words():
     data = b'{"a":"information","b":"finance","c":["infinite nanny"]}\n{"d":"x, information"}'
-    assert maybe_inexact(data, 2).to_pylist() == [0, 2]  # after ", ": could be a value
+    assert maybe_inexact(data) == [0, 2]  # after ", ": could be a value
 
 
 @pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])

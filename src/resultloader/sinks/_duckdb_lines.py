@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,66 +35,35 @@ def split_lines(chunk: JsonlChunk) -> pa.Table | None:
     table = pa.table(
         {
             "seq": pc.add(ordinals.slice(0, count), chunk.first_line),
-            "maybe_inexact": maybe_inexact(chunk.data, count),
+            "maybe_inexact": maybe_inexact(lines),
             "raw": lines,
         }
     )
     return pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
 
 
-def _token_map() -> bytes:
-    """What the byte scan sees: `,` as 0x02; `:`, `[` and `-` as 0x01 (what may come before
-    a value, or between `e` and an exponent); closing brackets as `]`; digits and dots as `0`;
-    letters in lower case. Blanks other than newlines are deleted as well."""
-    table = bytearray(range(256))
-    for chars, to in ((b":[-", 1), (b",", 2), (b"]}", 0x5D), (b"0123456789.", 0x30)):
-        for c in chars:
-            table[c] = to
-    for c in range(ord("A"), ord("Z") + 1):
-        table[c] = c + 32
-    return bytes(table)
-
-
-_TOKENS = _token_map()
-_BLANKS = b" \t\r"  # deleted (not newlines, which keep the lines apart)
 # What DuckDB's reader accepts or rounds though the exact parser would not (mark 2): NaN and
-# Infinity in any case and sign as a value (after `:`, `[`, `,` or `-`), a trailing comma
-# (`,]`, `,}`), and negative exponents of 3+ digits (DuckDB reads 1e-400 as 0.0 and rounds
-# subnormals; 1e400 it keeps as written). By token context, not substring: "information" or
-# "finance" inside a string match only right after one of those marks, and a false alarm
-# only costs Python time. Two regexes with a literal first byte run at memchr-like speed,
-# where one with a class of first bytes is ten times slower.
-_SUSPECT = (
-    re.compile(b"\x01(?:nan|inf)"),
-    re.compile(b"\x02(?:]|nan|inf)"),
-    re.compile(b"e\x01000"),
-)
-_LONG = re.compile(re.escape(b"0" * 15))  # 15+ digits and dots (mark 1): the SQL's regex decides
+# Infinity in any case and sign as a value (after `:`, `[`, `,` or `-`, blanks allowed), a
+# trailing comma (`,]`, `,}`), and negative exponents of 3+ digits (DuckDB reads 1e-400 as 0.0
+# and rounds subnormals; 1e400 it keeps as written). By context, not substring: "information"
+# or "finance" inside a string match only right after one of those marks, and a false alarm
+# only costs Python time.
+_BLANKS = "[ \t\r]*"
+_SUSPECT = rf"[:\[,-]{_BLANKS}(?i:nan|inf)|,{_BLANKS}[\]}}]|[eE]-[0-9]{{3}}"
+_LONG = "[0-9.]{15}"  # 15+ digits and dots (mark 1): the SQL's regex decides
+_ONE = pa.scalar(1, pa.uint8())
 
 
-def maybe_inexact(data: bytes, count: int) -> pa.Array:
+def maybe_inexact(lines: pa.Array) -> pa.Array:
     """For each line: 2 if it holds text DuckDB's reader would accept or store other than the
     exact parser (always parsed by Python), 1 if it has a run of 15+ digits and dots (a
     number a double may not hold, or a long integer, which the SQL lets through), else 0.
-    C-speed: one translate, then a few searches over the whole chunk."""
-    marks = bytearray(count)
-    tokens = data.translate(_TOKENS, _BLANKS)
-    _mark(tokens, (_LONG,), marks, 1)
-    _mark(tokens, _SUSPECT, marks, 2)
-    return pa.Array.from_buffers(pa.uint8(), count, [None, pa.py_buffer(marks)])
-
-
-def _mark(
-    text: bytes, patterns: tuple[re.Pattern[bytes], ...], marks: bytearray, value: int
-) -> None:
-    """Set `marks[i] = value` for each line `i` of `text` where one of `patterns` matches."""
-    for pattern in patterns:
-        line, counted, found = 0, 0, pattern.search(text)
-        while found:
-            line += text.count(b"\n", counted, found.start())
-            marks[line] = max(marks[line], value)
-            end = text.find(b"\n", found.start())
-            if end < 0:
-                break
-            line, counted = line + 1, end + 1
-            found = pattern.search(text, counted)
+    One pass of RE2 (Arrow's regex) over every line for both marks, then one over the few
+    lines it found to tell them apart: half the time of a translate and a search a mark."""
+    found = pc.match_substring_regex(lines, f"{_SUSPECT}|{_LONG}")
+    marks = pc.cast(found, pa.uint8())
+    which = pc.indices_nonzero(found)
+    if not len(which):
+        return marks
+    suspect = pc.match_substring_regex(lines.take(which), _SUSPECT)
+    return pc.replace_with_mask(marks, found, pc.add(pc.cast(suspect, pa.uint8()), _ONE))
