@@ -125,6 +125,29 @@ def test_blank_lines_crlf_and_extra_fields_stay_native(write, tmp_path, python_r
     assert python_rows == []  # blank lines are skipped, not parsed
 
 
+def test_compact_lines_with_a_key_twice_go_to_python_and_other_orders_stay_native(
+    write, tmp_path, python_rows
+):
+    lines = [
+        '{"id":"a","output":1,"output":2}',  # compact, a key twice: the later one wins
+        '{"id":"b","output":1,"id":"b"}',
+        '{"url":"u","id":"c"}',  # the known fields in another order
+        '{"id":"d","output":{"x":1},"z":0}',  # another key after them
+        '{"id":"e","output":1} ',
+        '{"id":"f","metadata":{},"output":[1]}',
+    ]
+    resultloader.load(write("k.jsonl", "\n".join(lines)), tmp_path / "r.duckdb")
+    assert table(tmp_path / "r.duckdb") == [
+        ("a", "2", "{}", None, None),
+        ("b", "1", "{}", None, None),
+        ("c", None, "{}", "u", None),
+        ("d", '{"x":1}', "{}", None, '{"z":0}'),
+        ("e", "1", "{}", None, None),
+        ("f", "[1]", "{}", None, None),
+    ]
+    assert python_rows == [1, 2]
+
+
 def test_invalid_utf8_is_reported_by_the_python_parser(write, tmp_path):
     text = b'{"id":"a"}\n{"id":"\xff"}\n'
     with pytest.raises(ParseError) as caught:

@@ -77,9 +77,10 @@ JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM {{t}}) o
     ON o.id = s.id AND o.digest = s.digest"""
 
 # The one definition of a line the native insert may store as DuckDB read it, over the
-# relation (seq, raw, maybe_inexact) and the parsed columns `k` (top-level keys) and `v`
-# (the key, output, metadata and url). A route that hands lines to DuckDB applies it; the
-# lines it refuses go to parse.parse_chunk, which stores them exactly or names their fault.
+# relation (seq, raw, maybe_inexact) and the parsed columns `k` (top-level keys, NULL when the
+# line is just its known fields) and `v` (the key, output, metadata and url). A route that
+# hands lines to DuckDB applies it; the lines it refuses go to parse.parse_chunk, which stores
+# them exactly or names their fault.
 _NATIVE_ROW = """NOT coalesce(
     -- the first character of the compact JSON tells its type: '"' a string, '-' or a digit a
     -- number, 'n' null; the id must be a string or an integer (other numbers: number_key),
@@ -95,8 +96,8 @@ _NATIVE_ROW = """NOT coalesce(
             THEN len(k) <> len(list_distinct(k)) ELSE false END
     OR CASE WHEN maybe_inexact = 0 THEN false WHEN maybe_inexact = 2 THEN true
             ELSE regexp_matches(raw, '{needs_python}') END
-    OR CASE WHEN length(raw) > 508
-            THEN length(raw) - length(replace(replace(raw, '[', ''), '{{', '')) > 254
+    OR CASE WHEN strlen(raw) > 508  -- bytes: no UTF-8 decoding, and `[`/`{{` are one byte
+            THEN strlen(raw) - strlen(replace(replace(raw, '[', ''), '{{', '')) > 254
             ELSE false END, true)"""
 
 # No RETURNING: it would cost a third of the statement's time (DuckDB then inserts serially).
@@ -112,10 +113,18 @@ SELECT seq, v[1]->>'$',
                      + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
          THEN json_merge_patch(raw, '{patch}') END
 FROM (
-    SELECT seq, raw, maybe_inexact, json_keys(raw) AS k,
-           json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
-    FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}')
-)
+    -- a line that reads exactly as its known fields written back compactly has no other key
+    -- and none twice: its top-level keys (a second parse of the line) are not needed
+    SELECT *, CASE WHEN starts_with(raw, plain) AND strlen(raw) <= strlen(plain) + 1 THEN NULL
+                   ELSE json_keys(raw) END AS k
+    FROM (
+        SELECT *, concat('{{"{key}":', v[1], CASE WHEN v[2] IS NOT NULL THEN ',"output":' END,
+                         v[2], CASE WHEN v[3] IS NOT NULL THEN ',"metadata":' END, v[3],
+                         CASE WHEN v[4] IS NOT NULL THEN ',"url":' END, v[4], '}}') AS plain
+        FROM (
+            SELECT seq, raw, maybe_inexact,
+                   json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
+            FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}'))))
 WHERE """
     + _NATIVE_ROW
 )
