@@ -1,6 +1,7 @@
 """Resilient HTTP downloads: retries, resuming a dropped connection, refreshing an expired link.
 
-Requests are made by smart_open's http transport through a requests Session whose urllib3 `Retry`
+Requests are made through a requests Session (by smart_open's http transport when a resume needs
+a Range request) whose urllib3 `Retry`
 retries connect errors and transient statuses (_http.py's one policy, honouring `Retry-After`,
 capped). A connection that drops
 mid-body is handled here, one level up: the stream is reopened at the byte it stopped at, with a
@@ -202,10 +203,11 @@ class HttpReader(io.RawIOBase):
 
     # -- opening and reopening -----------------------------------------------------------------
 
-    def _get(self) -> Any:
-        """One GET of the current URL through smart_open; 401/403/410 ask for a fresh URL."""
-        import smart_open
-
+    def _get(self, seekable: bool = False) -> Any:
+        """One GET of the current URL; 401/403/410 ask for a fresh URL. Through smart_open
+        when the answer may have to seek (a resume); else with the session alone, as
+        smart_open would: importing smart_open loads every transport it knows (boto3 among
+        them), 0.1 s of CPU that a load without a failure need not pay."""
         while True:
             params = {
                 "session": self._session,
@@ -213,6 +215,10 @@ class HttpReader(io.RawIOBase):
                 "headers": self._headers,
             }
             try:
+                if not seekable:
+                    return _Answer.get(self.url, params)
+                import smart_open
+
                 return smart_open.open(
                     self.url, "rb", compression="disable", transport_params=params
                 )
@@ -264,7 +270,7 @@ class HttpReader(io.RawIOBase):
                 exc = again
 
     def _reopen_at(self, pos: int) -> Any:
-        inner = self._get()
+        inner = self._get(seekable=pos > 0)
         self._check_same_file(inner.response)
         if pos == 0:
             return inner
@@ -305,6 +311,30 @@ class HttpReader(io.RawIOBase):
             # closing a broken connection may fail; it is gone either way
             with contextlib.suppress(Exception):
                 inner.close()
+
+
+@dataclass
+class _Answer:
+    """A GET's streamed response, with what HttpReader reads of smart_open's reader."""
+
+    response: requests.Response | None
+    content_length: int
+
+    @classmethod
+    def get(cls, url: str, params: dict[str, Any]) -> _Answer:
+        session: requests.Session = params["session"]
+        response = session.get(
+            url, stream=True, headers=params["headers"], timeout=params["timeout"]
+        )
+        if not response.ok:  # as smart_open does; the session's hook kept the body's start
+            response.close()
+            response.raise_for_status()
+        length = response.headers.get("Content-Length", "")
+        return cls(response, int(length) if length.isdecimal() else -1)
+
+    def close(self) -> None:
+        if self.response is not None:
+            self.response.close()
 
 
 def _raw(inner: Any) -> Any:
