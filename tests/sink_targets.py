@@ -35,6 +35,12 @@ def _row(r: tuple[Any, ...]) -> tuple[str, Row]:
     }
 
 
+def _one_row_an_id(rows: list[tuple[str, Row]]) -> dict[str, Row]:
+    found = dict(rows)
+    assert len(found) == len(rows), "an id is stored more than once"
+    return found
+
+
 @dataclass
 class Target:
     kind: str
@@ -79,7 +85,7 @@ class SqlTarget(Target):
             f"SELECT id, output{t}, metadata{t}, url, extra{t}, _source, _loaded_at"
             f" FROM {self.table}"
         )
-        return dict(_row(r) for r in got)
+        return _one_row_an_id([_row(r) for r in got])
 
     def ledger(self) -> list[Row]:
         got = self._query(
@@ -142,7 +148,7 @@ class DeltaTarget(Target):
 
     def rows(self) -> dict[str, Row]:
         columns = ("id", "output", "metadata", "url", "extra", "_source", "_loaded_at")
-        return dict(_row(tuple(r[c] for c in columns)) for r in self._read(self.path))
+        return _one_row_an_id([_row(tuple(r[c] for c in columns)) for r in self._read(self.path)])
 
     def ledger(self) -> list[Row]:
         rows = sorted(self._read(f"{self.path}/_resultloader_loads"), key=lambda r: r["started_at"])

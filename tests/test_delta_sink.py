@@ -4,12 +4,13 @@ rejects live, the CLI's `--into delta:PATH`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 import resultloader
 from resultloader.sinks import delta
@@ -31,29 +32,35 @@ def test_a_load_is_one_commit_and_a_rerun_adds_none(tmp_path, write):
     changed = write("c.jsonl", '{"id":"k1","output":"new"}\n{"id":"k2","output":{"n":82}}\n')
     report = resultloader.load(changed, f"delta:{path}")
     assert (report.rows_upserted, report.rows_unchanged) == (1, 1)
-    history = DeltaTable(str(path)).history()
-    assert [h["operation"] for h in history[:2]] == ["MERGE", "WRITE"]
+    table = DeltaTable(str(path))
+    assert table.version() == created_and_merged + 1
+    ledger = DeltaTable(str(path / "_resultloader_loads")).to_pyarrow_table().to_pylist()
+    committed = sorted((r["started_at"], r["load_id"]) for r in ledger if r["rows_upserted"])
+    # each commit names the load that made it, as its ledger row does
+    assert [h["resultloader.load_id"] for h in table.history(2)] == [
+        load_id for _, load_id in reversed(committed)
+    ]
 
 
-def test_a_load_into_an_empty_table_is_one_write_and_a_reload_merges_only_changed_rows(
-    tmp_path, write
-):
+def test_a_reload_replaces_the_files_holding_changed_rows_in_one_commit(tmp_path, write):
     path = tmp_path / "lake"
     rows = [f'{{"id":"k{i}","output":{{"n":{i}}},"x":{i}.10}}' for i in range(1000)]
     resultloader.load(write("a.jsonl", "\n".join(rows)), f"delta:{path}")
-    first = DeltaTable(str(path)).history(1)[0]
-    assert (first["operation"], first["operationMetrics"]["num_added_rows"]) == ("WRITE", 1000)
+    first = DeltaTable(str(path))
+    assert first.history(1)[0]["resultloader.rows"] == "1000"
+    old_files = set(first.file_uris())
     loaded_at = _loaded_at(path)
     rows[3] = '{"id":"k3","output":{"n":3},"x":3.25}'  # only `extra` changed
     rows[7] = '{"id":"k7","output":"changed"}'
     rows.append('{"id":"new","output":null}')
     report = resultloader.load(write("b.jsonl", "\n".join(rows)), f"delta:{path}")
     assert (report.rows_upserted, report.rows_unchanged) == (3, 998)
-    merge = DeltaTable(str(path)).history(1)[0]
-    assert merge["operation"] == "MERGE"
-    metrics = merge["operationMetrics"]
-    assert (metrics["num_source_rows"], metrics["num_target_rows_updated"]) == (3, 2)
-    assert metrics["num_target_rows_inserted"] == 1
+    table = DeltaTable(str(path))
+    assert (table.version(), table.history(1)[0]["resultloader.rows"]) == (2, "3")
+    # the old versions' file is gone from the table (copy-on-write), its other rows kept
+    assert not old_files & set(table.file_uris())
+    ids = table.to_pyarrow_table(columns=["id"]).column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == 1001
     now = _loaded_at(path)
     assert {k for k in now if now[k] != loaded_at.get(k)} == {"k3", "k7", "new"}
     table = {r["id"]: r for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist()}
@@ -76,18 +83,22 @@ def test_a_fresh_write_fails_rather_than_duplicate_ids_another_writer_added(
     batch = resultloader.RowBatch()
     batch.append("k1", '"mine"', None, None, None, 1)
     sink.write(batch)
-    real_write = delta.write_deltalake
+    real_commit = DeltaTable.create_write_transaction
 
-    def another_writer_first(table, *args, **kwargs):  # deltalake's write, a commit before it
+    def another_writer_first(table, *args, **kwargs):  # deltalake's commit, another before it
         theirs = pa.Table.from_pylist([{"id": "k1", "metadata": "{}"}], delta.TABLE_SCHEMA)
-        real_write(str(path), theirs, mode="append")
-        return real_write(table, *args, **kwargs)
+        write_deltalake(str(path), theirs, mode="append")
+        return real_commit(table, *args, **kwargs)
 
-    monkeypatch.setattr(delta, "write_deltalake", another_writer_first)
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", another_writer_first)
     with pytest.raises(resultloader.SinkError, match="another writer committed"):
         sink.commit(resultloader.LoadReport("b.jsonl", rows_read=1))
-    table = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
-    assert [(r["id"], r["output"]) for r in table] == [("k1", None)]
+    table = DeltaTable(str(path))
+    assert [(r["id"], r["output"]) for r in table.to_pyarrow_table().to_pylist()] == [("k1", None)]
+    # the load's uncommitted file is removed: only the other writer's is left
+    assert sorted(p.name for p in path.glob("*.parquet")) == [
+        os.path.basename(f) for f in table.file_uris()
+    ]
     ledger = DeltaTable(str(path / "_resultloader_loads")).to_pyarrow_table().to_pylist()
     assert [r["status"] for r in ledger] == ["failed"]
 

@@ -3,19 +3,23 @@
 Postgres and Delta take their rows from here at commit, deduped (the last `seq` of an id wins).
 Staging goes through a DuckDBSink on the stage's own connection, so JSONL chunks are read by
 DuckDB's JSON functions exactly as a DuckDB load reads them (the same rows left to Python, the
-same numbers kept exact), and the stage spills to disk past `memory_limit`.
+same numbers kept exact). Its DuckDB takes the load's memory budget and threads (`--memory`,
+`--threads`: _budget.py) as a DuckDB load's does, and spills to disk beyond them.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from .._model import BatchStats, LoadInfo, RowBatch
 from ..parse import JsonlChunk
+from ._duckdb_setup import configure
 from ._duckdb_sql import _STAGE, _STAGE_REJECTS
 from .duckdb import DuckDBSink
 
@@ -37,12 +41,17 @@ SELECT w.* EXCLUDE (key, digest) FROM (
     SELECT *, hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM ({_WINNERS})) w
 ANTI JOIN _rl_current_keys c ON c.key = w.key AND c.digest = w.digest"""
 
+_COLUMNS = "id, output, metadata, url, extra, _source, _loaded_at"
+# Parquet written by DuckDB's COPY: streamed, in parallel, within the memory limit. Files of
+# about 128 MB (Delta's usual target size), unique names, beside the table's other files.
+_COPY = """COPY ({rows}) TO '{directory}' (FORMAT parquet, FILENAME_PATTERN 'part-{{uuid}}',
+    APPEND, FILE_SIZE_BYTES '128MB', ROW_GROUP_SIZE 65536, RETURN_STATS)"""
+
 
 class DuckDBStage:
     """begin, write / write_jsonl, then counts and winners; close in any case."""
 
-    def __init__(self, memory_limit: str = "64MB") -> None:
-        self.memory_limit = memory_limit
+    def __init__(self) -> None:
         self._spill: tempfile.TemporaryDirectory[str] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sink: DuckDBSink | None = None
@@ -53,11 +62,9 @@ class DuckDBStage:
     def begin(self, info: LoadInfo) -> None:
         self._spill = tempfile.TemporaryDirectory(prefix="resultloader-stage-")
         con = duckdb.connect()
-        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        configure(con, info.options.budget())  # a connection of its own: nothing to restore
         con.execute("SET temp_directory = ?", [self._spill.name])
-        con.execute("SET preserve_insertion_order = false")
         con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
         self._con, self._sink = con, DuckDBSink(con, "unused_target")
         self._sink.begin(info)  # its stage tables are ours; its own table stays empty
 
@@ -111,6 +118,35 @@ class DuckDBStage:
         self._only_changed = True
         ((changed,),) = con.execute("SELECT count(*) FROM _rl_changed").fetchall()
         return int(changed)
+
+    def files_with_changed_ids(self, files: Sequence[str]) -> list[str]:
+        """Which of the target's Parquet `files` hold an id that keep_changed kept: the files
+        whose rows it replaces."""
+        rel = self._require().sql(
+            "SELECT DISTINCT filename FROM read_parquet($files, filename = true)"
+            " SEMI JOIN _rl_changed c USING (id)",
+            params={"files": list(files)},
+        )
+        return [str(name) for (name,) in rel.fetchall()]
+
+    def write_parquet(
+        self, directory: str, source: str, now: datetime, replacing: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Write the rows to store as Parquet files into `directory`: the winners (after
+        keep_changed, the changed ones) and, from the `replacing` files, every row whose id
+        they do not replace. One dict a file: `filename`, `count`, `file_size_bytes` and
+        `column_statistics` (DuckDB's own: `null_count`, `min`, `max`, `min_is_exact`...)."""
+        con = self._require()
+        rows = "SELECT * FROM _rl_changed" if self._only_changed else _WINNERS
+        params: dict[str, Any] = {} if self._only_changed else {"source": source, "now": now}
+        if replacing:
+            rows = f"""SELECT {_COLUMNS} FROM ({rows}) UNION ALL
+                SELECT {_COLUMNS} FROM read_parquet($files) o ANTI JOIN _rl_changed c USING (id)"""
+            params["files"] = list(replacing)
+        sql = _COPY.format(rows=rows, directory=directory.replace("'", "''"))
+        result = con.execute(sql, params)
+        names = [d[0] for d in result.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
     def rejects(self) -> pa.Table:
         """(line, byte_offset, reason, raw) of the rejects written."""

@@ -36,6 +36,7 @@ from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from .._redact import display_name
 from ..parse import JsonlChunk
 from . import SinkCapabilities
+from ._delta_files import commit, discard, local_files, writes_files
 from ._stage import DuckDBStage
 
 LEDGER, REJECTS = "_resultloader_loads", "_rejects"
@@ -102,13 +103,11 @@ class DeltaSink:
         path: str | os.PathLike[str],
         *,
         storage_options: dict[str, str] | None = None,
-        memory_limit: str = "64MB",
     ) -> None:
         self.path = os.fspath(path).rstrip("/")
         if "://" not in self.path:
             self.path = os.path.abspath(self.path)
         self.storage_options = storage_options
-        self.memory_limit = memory_limit
         self._stage: DuckDBStage | None = None
         self._info: LoadInfo | None = None
         self._load_id = ""
@@ -124,7 +123,7 @@ class DeltaSink:
             self._table(self.path, TABLE_SCHEMA)
             ledger_row = pa.Table.from_pylist([self._ledger_row(info)], schema=LEDGER_SCHEMA)
             self._append(LEDGER, LEDGER_SCHEMA, ledger_row)
-        self._stage = DuckDBStage(self.memory_limit)
+        self._stage = DuckDBStage()
         self._stage.begin(info)
 
     def write(self, batch: RowBatch) -> None:
@@ -179,10 +178,14 @@ class DeltaSink:
 
     def _upsert(self, stage: DuckDBStage, source: str, now: datetime, winners: int) -> int:
         """Write the winners into the table as it is now; returns the rows inserted or updated.
-        Into a table without files, one write; else DuckDB keeps the winners new or changed
-        (its join spills, deltalake's cannot) and one merge takes only those, none if none."""
+        DuckDB keeps the winners new or changed (its join spills, deltalake's cannot): none, no
+        commit. A local plain table gets them as DuckDB's Parquet files (_delta_files.py);
+        otherwise (S3) deltalake writes them: one write into a table without files, else one
+        merge."""
         table = DeltaTable(self.path, storage_options=self.storage_options)
         with self._one_writer():
+            if writes_files(table, self.path, TABLE_SCHEMA):
+                return self._write_files(table, stage, source, now, winners)
             if not table.file_uris():
                 rows = stage.winners(source, now).cast(TABLE_SCHEMA)
                 # overwrite with a predicate, not an append: it fails (rather than duplicating
@@ -196,6 +199,27 @@ class DeltaSink:
                 return 0
             merged = self._merge_rows(table, stage.winners(source, now).cast(TABLE_SCHEMA))
             return int(merged["num_target_rows_inserted"] + merged["num_target_rows_updated"])
+
+    def _write_files(
+        self, table: DeltaTable, stage: DuckDBStage, source: str, now: datetime, winners: int
+    ) -> int:
+        """The rows new or changed as new files, the files holding changed rows' old versions
+        rewritten without them, all in one commit (none if nothing changed)."""
+        files = local_files(table, self.path)
+        replacing: list[str] = []
+        if files:
+            winners = stage.keep_changed(list(files), source, now)
+            if not winners:
+                return 0
+            replacing = stage.files_with_changed_ids(list(files))
+        written = stage.write_parquet(self.path, source, now, replacing)
+        try:
+            metadata = {"resultloader.load_id": self._load_id, "resultloader.rows": str(winners)}
+            commit(table, written, [files[f] for f in replacing], metadata)
+        except BaseException:
+            discard(written)
+            raise
+        return winners
 
     def _current_rows(self, table: DeltaTable) -> list[str] | ds.Dataset | None:
         """The table's rows for DuckDB to compare with: its Parquet files where they are local

@@ -85,10 +85,10 @@ class PostgresSink:
     capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
     prepare_jsonl = staticmethod(DuckDBStage.prepare_jsonl)
 
-    def __init__(self, url: str, table: str = "results", *, memory_limit: str = "64MB") -> None:
+    def __init__(self, url: str, table: str = "results") -> None:
         self.table = check_table(table)
         self._url = url
-        self._stage = DuckDBStage(memory_limit)
+        self._stage = DuckDBStage()
         self._conn: Connection | None = None
         self._info: LoadInfo | None = None
         self._load_id = ""
