@@ -68,7 +68,9 @@ class Target:
         return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
-_LEDGER_COLUMNS = "status, source, rows_read, rows_upserted, rows_unchanged, duplicates, bad_rows"
+_LEDGER_COLUMNS = (
+    "status, source, rows_read, rows_upserted, rows_unchanged, duplicates, bad_rows, error"
+)
 
 
 class SqlTarget(Target):

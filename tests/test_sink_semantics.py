@@ -261,6 +261,26 @@ def _killed_mid_load(target: Target, data: bytes, rng: random.Random) -> None:
     proc.wait(timeout=60)
 
 
+def test_a_killed_loads_running_row_is_marked_abandoned_by_the_next_load(target, tmp_path):
+    source = tmp_path / "r.jsonl"
+    _write_rows(source, range(KILL_ROWS), salt=1)
+    data = source.read_bytes()
+    proc = _cli_load(target, None)
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # more than the read-ahead: the load has begun
+        proc.stdin.write(data[: len(data) * 8 // 10])
+        proc.stdin.flush()
+    time.sleep(0.3)  # stdin stays open: the load waits for the rest, so it cannot commit
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    proc.stdin.close()
+    assert [r["status"] for r in target.ledger()] == ["running"]
+    assert _cli_load(target, source).wait(timeout=120) == 0
+    ledger = target.ledger()
+    assert [r["status"] for r in ledger] == ["abandoned", "committed"]
+    assert "killed" in ledger[0]["error"] and ledger[1]["error"] is None
+
+
 def test_sigkill_mid_load_leaves_the_previous_state_or_the_complete_load(target, tmp_path):
     old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
     _write_rows(old, range(KILL_ROWS), salt=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -82,6 +83,8 @@ LEDGER_SCHEMA = pa.schema(
         ("started_at", _TS),
         ("finished_at", _TS),
         ("error", pa.string()),
+        ("host", pa.string()),  # where the load runs, and its process: a killed one's
+        ("pid", pa.int64()),  # `running` row is marked `abandoned` by a later load
     ]
 )
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
@@ -121,6 +124,7 @@ class DeltaSink:
         self._info, self._load_id = info, uuid.uuid4().hex
         with self._errors("could not start the load"):
             self._table(self.path, TABLE_SCHEMA)
+            self._abandon_killed()
             ledger_row = pa.Table.from_pylist([self._ledger_row(info)], schema=LEDGER_SCHEMA)
             self._append(LEDGER, LEDGER_SCHEMA, ledger_row)
         self._stage = DuckDBStage()
@@ -264,7 +268,9 @@ class DeltaSink:
         path = f"{self.path}/{name}"
         self._table(path, schema)
         data = data.cast(schema)
-        write_deltalake(path, data, mode="append", storage_options=self.storage_options)
+        write_deltalake(
+            path, data, mode="append", schema_mode="merge", storage_options=self.storage_options
+        )  # merge: a ledger from before `host` and `pid` gains them
 
     def _add_rejects(self, rejects: pa.Table) -> None:
         """Rejects not kept already: a re-run of a load adds none, as in DuckDB; each keeps the
@@ -284,7 +290,37 @@ class DeltaSink:
             "job_id": info.job_id,
             "status": "running",
             "started_at": datetime.now(timezone.utc),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
         }
+
+    def _abandon_killed(self) -> None:
+        """Mark `abandoned` the ledger rows still `running` whose process, on this host, is
+        gone: killed loads'. A load elsewhere cannot be checked: its row stays `running`."""
+        ledger = self._table(f"{self.path}/{LEDGER}", LEDGER_SCHEMA)
+        if "pid" not in {f.name for f in ledger.schema().fields}:
+            return  # a ledger from before: no row says where it ran
+        running = ledger.to_pyarrow_table(
+            columns=["load_id", "host", "pid"], filters=[("status", "=", "running")]
+        )
+        host = socket.gethostname()
+        killed = [
+            r["load_id"]
+            for r in running.to_pylist()
+            if r["host"] == host and r["pid"] and not _alive(r["pid"]) and r["load_id"].isalnum()
+        ]
+        if not killed:
+            return
+        now = datetime.now(timezone.utc)
+        error = "the loading process ended without finishing (killed?); noticed at "
+        values = {
+            "status": "abandoned",
+            "finished_at": now,
+            "error": error + f"{now:%Y-%m-%d %H:%M:%S} UTC",
+        }
+        ids = ", ".join(f"'{load_id}'" for load_id in killed)  # uuid hex: nothing to quote
+        with contextlib.suppress(DeltaError, OSError):  # tidying only: the load goes on
+            ledger.update(new_values=values, predicate=f"status = 'running' AND load_id IN ({ids})")
 
     def _mark(self, **values: Any) -> None:
         """Set the ledger row's outcome. A failure to record a failure is not raised: the row
@@ -315,3 +351,13 @@ class DeltaSink:
         stage, self._stage = self._stage, None
         if stage is not None:
             stage.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, as another user's process
+        return True
+    return True

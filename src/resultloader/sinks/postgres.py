@@ -1,7 +1,8 @@
 """PostgresSink: upserts into a PostgreSQL table over psycopg 3 (extra `resultloader[postgres]`).
 
 A load holds a session advisory lock on its table (a second load into it waits, rather than
-deadlocking on the same ids) and records its ledger row. Its rows are staged and deduped (the
+deadlocking on the same ids) and records its ledger row; its table's rows still `running` then
+are killed loads' (they held the lock), marked `abandoned`. Its rows are staged and deduped (the
 last `seq` of an id wins) in an in-process DuckDB (sinks/_stage.py: JSONL read by DuckDB as for a
 DuckDB load). At commit, in one transaction, the winners are copied (COPY ... CSV, written by
 Arrow) into a temporary table and one `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE` changed
@@ -73,6 +74,12 @@ SELECT %(source)s, s.line, s.byte_offset, s.reason, s.raw, %(now)s, %(id)s
 FROM pg_temp._rl_stage_rejects s WHERE NOT EXISTS (
     SELECT 1 FROM {rejects} r WHERE r._source = %(source)s AND r.line = s.line
         AND r.byte_offset = s.byte_offset AND r.reason = s.reason AND r.raw = s.raw)"""
+# Rows of this table's loads still `running` are a killed process's: a load holds the table's
+# advisory lock from before it writes its row until its session ends, and this load holds it now.
+_ABANDON = """UPDATE {ledger} SET status = 'abandoned', finished_at = %(now)s,
+    error = 'the loading process ended without finishing (killed?); noticed at '
+        || to_char(%(now)s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
+WHERE status = 'running' AND target = %(table)s"""
 # Arrow's CSV: every value quoted, NULL as an unquoted empty field, which COPY reads as NULL
 _CSV = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
 
@@ -108,6 +115,7 @@ class PostgresSink:
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_CLASS])  # DDL, one at once
             for ddl in (_TARGET_DDL, _REJECTS_DDL, _LEDGER_DDL):
                 conn.execute(self._sql(ddl))
+            conn.execute(self._sql(_ABANDON), {"table": self.table, "now": _now()})
             conn.execute(
                 self._sql(
                     "INSERT INTO {ledger} (load_id, target, source, provider, job_id, status,"
