@@ -13,7 +13,10 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 import resultloader
+from resultloader._budget import parse_size
 from resultloader.sinks import delta
+from resultloader.sinks._stage import DuckDBStage
+from tests.test_budget import many_rows
 
 CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
 ROWS = "".join(f'{{"id":"k{i % 40}","output":{{"n":{i}}}}}\n' for i in range(100))
@@ -166,3 +169,33 @@ def test_a_load_merges_into_the_table_as_it_is_at_commit(tmp_path, write):
     assert (result.upserted, result.unchanged) == (1, 0)
     got = {r["id"]: r["output"] for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist()}
     assert (got["k1"], got["k2"], len(got)) == ('"mine"', '"theirs"', 40)
+
+
+@pytest.mark.parametrize(("memory", "threads"), [("1GB", 3), ("256MB", 1)])
+def test_the_stage_takes_the_loads_memory_budget_and_threads(memory, threads):
+    """Postgres and Delta stage their rows in a DuckDB of their own: inside `--memory`."""
+    options = resultloader.LoadOptions(memory=memory, threads=threads)
+    stage = DuckDBStage()
+    stage.begin(resultloader.LoadInfo("r.jsonl", options))
+    try:
+        row = stage._require().execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        )
+        limit, got_threads = row.fetchone()  # type: ignore[misc]
+    finally:
+        stage.close()
+    budget = options.budget()
+    assert got_threads == threads
+    assert abs(parse_size(limit.replace(" ", "")) - budget.duckdb_memory) < 2**20
+
+
+def test_a_load_at_16_threads_as_on_a_16_core_server_fits_the_default_budget(tmp_path):
+    """DuckDB's threads need memory (16 threads in 64 MB failed with "Out of Memory"): the stage
+    and the Parquet write run at 16 threads within the default budget's share."""
+    source, path = tmp_path / "many.jsonl", tmp_path / "lake"
+    distinct = many_rows(source)
+    options = resultloader.LoadOptions(threads=16)
+    report = resultloader.load(source, f"delta:{path}", options=options)
+    assert (report.rows_read, report.rows_upserted) == (1_000_000, distinct)
+    ids = DeltaTable(str(path)).to_pyarrow_table(columns=["id"]).column("id")
+    assert len(ids) == len(set(ids.to_pylist())) == distinct
