@@ -8,6 +8,7 @@ reads what the engine holds with the engine's own client.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -304,3 +305,29 @@ def test_sigkill_mid_load_leaves_the_previous_state_or_the_complete_load(target,
     assert _cli_load(target, new).wait(timeout=120) == 0  # the next run completes it
     assert target.checksum() == complete
     assert target.ledger()[-1]["status"] == "committed"
+
+
+# -- history -----------------------------------------------------------------------------------
+
+
+def test_history_lists_the_targets_loads_and_one_loads_rejects(target, write):
+    text = jsonl('{"id":"a"}', "nope", '{"id":"b"}')
+    load(target, write("q.jsonl", text), on_error="quarantine")
+    load(target, write("r.jsonl", jsonl('{"id":"c"}')))
+    args = [*CLI, "history", "--into", target.into, "--json"]
+    env = {**os.environ, **target.env}
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    loads = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(x["source"].rsplit("/", 1)[-1], x["status"]) for x in loads] == [
+        ("r.jsonl", "committed"),
+        ("q.jsonl", "committed"),
+    ]
+    one = subprocess.run(
+        [*args[:2], *args[2:4], loads[1]["load_id"][:8], *args[4:]],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert one.returncode == 0, one.stderr
+    assert [(r["line"], r["raw"]) for r in json.loads(one.stdout)["rejects"]] == [(2, "nope")]

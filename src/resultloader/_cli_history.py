@@ -1,8 +1,14 @@
-"""`resultloader history`: the ledger of past loads, and one load with its rejects."""
+"""`resultloader history`: the ledger of past loads, and one load with its rejects.
+
+`--into` takes the targets `load --into` does. A DuckDB file is queried in place; a Postgres or
+Delta ledger (small: a row a load) is read by its sink's module into an in-memory DuckDB, so the
+same queries list it, and a load's rejects come from that sink's rejects table.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +18,11 @@ import orjson
 
 from ._cli import handle_errors
 from ._errors import SinkError
+from ._redact import display_name
 from .sinks._duckdb_sql import LEDGER
+from .sinks.targets import optional_sink_module
+
+Rejects = Callable[[dict[str, Any]], list[dict[str, Any]]]  # a load's rejects
 
 _COLUMNS = (
     "load_id, target, source, provider, job_id, job_status, status, rows_read, rows_upserted,"
@@ -27,8 +37,8 @@ _REJECT_COLUMNS = ("line", "byte_offset", "reason", "raw")
     "--into",
     default="results.duckdb",
     show_default=True,
-    metavar="DB",
-    help="DuckDB database file whose loads to list.",
+    metavar="TARGET",
+    help="Whose loads to list: a DuckDB file, postgresql://... or delta:PATH, as load --into.",
 )
 @click.option(
     "--limit",
@@ -47,18 +57,47 @@ def history_command(load_id: str | None, into: str, limit: int, as_json: bool) -
     quarantined.
     """
     with handle_errors():
-        con = _open(into)
+        con, rejects = _open(into)
         try:
             if load_id is None:
                 _print_loads(_loads(con, limit), as_json)
             else:
-                load = _one_load(con, load_id, into)
-                _print_load(load, _rejects(con, load), as_json)
+                load = _one_load(con, load_id, display_name(into))
+                _print_load(load, rejects(load), as_json)
         finally:
             con.close()
 
 
-def _open(path: str) -> duckdb.DuckDBPyConnection:
+def _open(into: str) -> tuple[duckdb.DuckDBPyConnection, Rejects]:
+    """A DuckDB connection holding the ledger, and how to read a load's rejects."""
+    lower = into.lower()
+    if lower.startswith(("postgresql://", "postgres://")):
+        module = optional_sink_module("PostgresSink")
+        return _in_memory(module.ledger(into), into), lambda load: module.rejects(into, load)
+    if lower.startswith("delta:"):
+        path = into[len("delta:") :]
+        module = optional_sink_module("DeltaSink")
+        return _in_memory(module.ledger(path), into), lambda load: module.rejects(path, load)
+    con = _open_file(into.removeprefix("duckdb:"))
+    return con, lambda load: _rejects(con, load)
+
+
+def _in_memory(ledger: Any, into: str) -> duckdb.DuckDBPyConnection:
+    """The ledger (Arrow) as the table a DuckDB file holds, its times as UTC without a zone."""
+    if ledger is None:
+        raise SinkError(f"{display_name(into)}: no loads recorded (it has no {LEDGER} table)")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("_rl_ledger", ledger)
+    con.execute(
+        f"CREATE TABLE {LEDGER} AS SELECT * REPLACE (started_at::TIMESTAMP AS started_at,"
+        " finished_at::TIMESTAMP AS finished_at) FROM _rl_ledger"
+    )
+    con.unregister("_rl_ledger")
+    return con
+
+
+def _open_file(path: str) -> duckdb.DuckDBPyConnection:
     if not os.path.exists(path):
         raise SinkError(f"{path}: no such file")
     try:

@@ -313,7 +313,7 @@ class DeltaSink:
             return
         now = datetime.now(timezone.utc)
         error = "the loading process ended without finishing (killed?); noticed at "
-        values = {
+        values: dict[str, Any] = {
             "status": "abandoned",
             "finished_at": now,
             "error": error + f"{now:%Y-%m-%d %H:%M:%S} UTC",
@@ -351,6 +351,31 @@ class DeltaSink:
         stage, self._stage = self._stage, None
         if stage is not None:
             stage.close()
+
+
+def ledger(path: str) -> pa.Table | None:
+    """The ledger's rows (for `resultloader history`), or None if there is no ledger."""
+    sink = DeltaSink(path)
+    with sink._errors("cannot read the ledger"):
+        where = f"{sink.path}/{LEDGER}"
+        if not DeltaTable.is_deltatable(where):
+            return None
+        table: pa.Table = DeltaTable(where).to_pyarrow_table()
+        return table
+
+
+def rejects(path: str, load: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rejects a load kept, by line (for `resultloader history`)."""
+    sink = DeltaSink(path)
+    with sink._errors("cannot read the rejects"):
+        where = f"{sink.path}/{REJECTS}"
+        if not DeltaTable.is_deltatable(where):
+            return []
+        found = DeltaTable(where).to_pyarrow_table(
+            columns=["line", "byte_offset", "reason", "raw"],
+            filters=[("load_id", "=", load["load_id"])],
+        )
+        return sorted(found.to_pylist(), key=lambda r: r["line"] or 0)
 
 
 def _alive(pid: int) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
@@ -254,6 +255,48 @@ class PostgresSink:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()  # ends the session: temp tables and the advisory lock go with it
+
+
+def ledger(url: str) -> pa.Table | None:
+    """The ledger's rows (for `resultloader history`), or None if there is no ledger."""
+    sink = PostgresSink(url)
+    conn = sink._connect()
+    try:
+        with sink._errors("cannot read the ledger"):
+            cur = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [LEDGER])
+            if not (row := cur.fetchone()) or not row[0]:
+                return None
+            cur = conn.execute(sink._sql("SELECT * FROM {ledger}"))
+            names = [d.name for d in cur.description or ()]
+            return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in cur])
+    finally:
+        conn.close()
+
+
+def rejects(url: str, load: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rejects a load kept, by line (for `resultloader history`)."""
+    table = str(load["target"] or "")
+    if not table or len(table) > 63 - len(_SUFFIX):
+        return []
+    sink = PostgresSink(url, check_table(table))
+    conn = sink._connect()
+    try:
+        with sink._errors("cannot read the rejects"):
+            if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table + _SUFFIX]).fetchone()[
+                0
+            ]:  # type: ignore[index]
+                return []
+            cur = conn.execute(
+                sink._sql(
+                    "SELECT line, byte_offset, reason, raw FROM {rejects}"
+                    " WHERE load_id = %s ORDER BY line"
+                ),
+                [load["load_id"]],
+            )
+            names = [d.name for d in cur.description or ()]
+            return [dict(zip(names, r, strict=True)) for r in cur]
+    finally:
+        conn.close()
 
 
 def check_table(name: str) -> str:
