@@ -5,16 +5,15 @@ at `PATH/_resultloader_loads` and `PATH/_rejects` (names starting with `_`, whic
 and vacuum leave alone). JSON values are stored as their exact text in string columns.
 
 A load stages its rows in an in-process DuckDB (sinks/_stage.py: JSONL read by DuckDB as for a
-DuckDB load, spilling to disk past `memory_limit`), so the last `seq` of an id can win before the
-merge: Delta refuses duplicate source keys. At commit, into a table without files the winners
-stream into one write; otherwise DuckDB keeps the winners that are new or differ from the table's
-current rows (by id and a hash of the fields, as DuckDBSink compares; its join spills past
-`memory_limit`, deltalake's cannot) and only those stream into one MERGE by `id`: one commit, and
-none at all when nothing changed (a re-run). The write or merge is the load's one atomic step:
-killed before its commit, the table is as it was (files written but never committed are ignored by
-readers). Rejects are committed just before it (those not kept already), tagged with the load's id,
-so a load that then fails leaves them next to a `failed` (or `running`) ledger row rather than
-losing them.
+DuckDB load, within the load's memory budget), so the last `seq` of an id can win: Delta refuses
+duplicate source keys. At commit DuckDB keeps the winners that are new or differ from the table's
+current rows (by id and a hash of the fields, as DuckDBSink compares; its join spills, deltalake's
+cannot): none, no commit (a re-run). A local plain table then gets them as DuckDB's Parquet files
+in one commit (_delta_files.py); elsewhere (S3) deltalake writes them: one write into a table
+without files, else one MERGE by `id`. Killed before its commit, the table is as it was (files
+written but never committed are ignored by readers). Rejects are committed just before it (those
+not kept already), tagged with the load's id, so a load that then fails leaves them next to a
+`failed` (or `running`, later `abandoned`) ledger row rather than losing them.
 """
 
 from __future__ import annotations
