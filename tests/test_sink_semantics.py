@@ -312,13 +312,16 @@ def test_sigkill_mid_load_leaves_the_previous_state_or_the_complete_load(target,
 
 def test_history_lists_the_targets_loads_and_one_loads_rejects(target, write):
     text = jsonl('{"id":"a"}', "nope", '{"id":"b"}')
-    load(target, write("q.jsonl", text), on_error="quarantine")
+    quarantined = write("q.jsonl", text)
+    load(target, quarantined, on_error="quarantine")
     load(target, write("r.jsonl", jsonl('{"id":"c"}')))
     args = [*CLI, "history", "--into", target.into, "--json"]
     env = {**os.environ, **target.env}
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     loads = [json.loads(line) for line in done.stdout.splitlines()]
+    # a Postgres ledger lists every table of the database: this test's loads are from its dir
+    loads = [x for x in loads if x["source"].startswith(str(quarantined.parent))]
     assert [(x["source"].rsplit("/", 1)[-1], x["status"]) for x in loads] == [
         ("r.jsonl", "committed"),
         ("q.jsonl", "committed"),
