@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -73,17 +74,46 @@ class Budget:
             self.clock.sleep(seconds if left is None else max(0.0, min(seconds, left)))
 
 
+class Gate:
+    """One backoff shared by every client of one API (the jobs of `ingest_many`): after a 429,
+    no request goes out, from any of them, before the time the API asked for. Rate limits are
+    per key, not per job: were each job to wait alone, the others would keep hitting the limit.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._until = 0.0  # on the clock's monotonic time
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        """Close the gate for `seconds` from now (never shortening a longer hold)."""
+        with self._lock:
+            self._until = max(self._until, self.clock.monotonic() + seconds)
+
+    def wait(self, budget: Budget | None = None) -> None:
+        """Until the gate opens; within the budget's time left, when there is one."""
+        while True:
+            with self._lock:
+                closed = self._until - self.clock.monotonic()
+            left = budget.remaining() if budget is not None else None
+            if closed <= 0 or (left is not None and left <= 0):
+                return
+            self.clock.sleep(closed if left is None else min(closed, left))
+
+
 class Retry(_Urllib3Retry):
     """urllib3's Retry, with: `max_wait`, a cap on the wait a server may ask for (urllib3 < 2.5
     has none); `budget`, sleeps through an injectable clock and no retry once the overall
-    timeout has passed; and a log line for each connection retry."""
+    timeout has passed; `gate`, a 429 holds every client sharing it; and a log line for each
+    connection retry."""
 
     max_wait: float | None = None
     budget: Budget | None = None
+    gate: Gate | None = None
 
     def new(self, **kw: Any) -> Self:
         fresh = super().new(**kw)
-        fresh.max_wait, fresh.budget = self.max_wait, self.budget
+        fresh.max_wait, fresh.budget, fresh.gate = self.max_wait, self.budget, self.gate
         return fresh
 
     def parse_retry_after(self, retry_after: str) -> float:
@@ -100,12 +130,15 @@ class Retry(_Urllib3Retry):
         if budget is None:
             super().sleep(response)
             return
+        asked = None
         if self.respect_retry_after_header and response is not None:
             asked = self.get_retry_after(response)
-            if asked is not None:
-                budget.sleep(asked, asked=True)
-                return
-        budget.sleep(self.get_backoff_time())
+        seconds = self.get_backoff_time() if asked is None else asked
+        if self.gate is not None and response is not None and response.status == 429:
+            self.gate.hold(seconds)  # the other jobs wait as long as this one
+        budget.sleep(seconds, asked=asked is not None)
+        if self.gate is not None:
+            self.gate.wait(budget)  # another job's 429 since, with a longer wait
 
     def increment(self, *args: Any, **kw: Any) -> Self:
         fresh = super().increment(*args, **kw)

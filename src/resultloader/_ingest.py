@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import IO, Any, cast
@@ -22,7 +21,7 @@ from ._pipeline import Progress, SinkLike, as_sink, run_load
 from ._poll import Clock, JobStatus, PollPolicy, wait_for
 from ._sources import Opened, open_source
 from .parse._rows import dumps
-from .providers._client import ApiClient
+from .providers._client import ApiClient, client_for
 from .providers.base import Job, Provider, get_provider
 from .sinks import Sink
 
@@ -93,32 +92,46 @@ def ingest(
     policy = _policy(poll, timeout, poll_interval)
     the_job = _the_job(prov, job, namespace, payload)
     target = as_sink(sink, table)
-    base = prov.api_base(the_job, base_url or os.environ.get(prov.base_url_env) or None)
-    with ApiClient(
-        prov,
-        api_key=api_key,
-        base_url=base,
-        clock=policy.clock,
-        allow_local_urls=http is not None and http.allow_local_urls,
-    ) as client:
+    local = http is not None and http.allow_local_urls
+    with client_for(prov, the_job, api_key, base_url, policy.clock, local) as client:
         if payload is None:
             payload = _status(prov, client, the_job, policy, wait, on_status)
-        location = _resolve(prov, client, payload, the_job, options, partial)
-        status = prov.raw_status(payload)
-        if isinstance(location, Download) and location.partial:
-            status += " (partial)"
-        info = LoadInfo(
-            f"{prov.name}:{the_job}" if str(the_job) else prov.name,
-            options,
-            provider=prov.name,
-            job_id=the_job.id or None,
-            job_status=status,
-        )
-        if isinstance(location, Inline):
-            return _load_inline(location, target, info, progress)
-        download = _bind(prov, client, the_job, location)
-        http = replace(http or HttpPolicy(), url_rule=client.url_rule)
-        return _load_download(download, target, info, progress, policy.clock, prov, the_job, http)
+        return load_job(prov, client, the_job, payload, target, options, http, progress, partial)
+
+
+def source_name(prov: Provider, job: Job) -> str:
+    """The job as the ledger's `source` names it (`openai-batch:batch_abc`)."""
+    return f"{prov.name}:{job}" if str(job) else prov.name
+
+
+def load_job(
+    prov: Provider,
+    client: ApiClient,
+    job: Job,
+    payload: Mapping[str, Any],
+    sink: Sink,
+    options: LoadOptions,
+    http: HttpPolicy | None,
+    progress: Progress | None,
+    partial: bool,
+) -> LoadReport:
+    """An ended job's results, found from its status payload, loaded into `sink`: one load."""
+    location = _resolve(prov, client, payload, job, options, partial)
+    status = prov.raw_status(payload)
+    if isinstance(location, Download) and location.partial:
+        status += " (partial)"
+    info = LoadInfo(
+        source_name(prov, job),
+        options,
+        provider=prov.name,
+        job_id=job.id or None,
+        job_status=status,
+    )
+    if isinstance(location, Inline):
+        return _load_inline(location, sink, info, progress)
+    download = _bind(prov, client, job, location)
+    http = replace(http or HttpPolicy(), url_rule=client.url_rule)
+    return _load_download(download, sink, info, progress, client.budget.clock, prov, job, http)
 
 
 def _the_job(

@@ -15,14 +15,14 @@ import requests
 import urllib3
 
 from .._errors import PollError
-from .._http import RETRY_STATUSES, Budget, Clock, Retry, make_session
+from .._http import RETRY_STATUSES, Budget, Clock, Gate, Retry, make_session
 from .._location import same_origin
 from .._redact import redact
 from .._urls import RefusedUrl, UrlRule, check_base_url, rule_for_api
 from ..parse._rows import decode_exact
 
 if TYPE_CHECKING:
-    from .base import Provider
+    from .base import Job, Provider
 
 _USER_AGENT = "resultloader (+https://pypi.org/project/resultloader/)"
 # The most of an answer read into memory: a status (SafetyKit and Pulse send results of 5 MB
@@ -45,8 +45,10 @@ class ApiClient:
         clock: Clock | None = None,
         timeout: tuple[float, float] = (10.0, 60.0),
         allow_local_urls: bool = False,
+        gate: Gate | None = None,
     ) -> None:
         self.provider = provider
+        self.gate = gate  # a backoff shared with other clients of the API (ingest_many)
         base = base_url or os.environ.get(provider.base_url_env) or provider.base_url
         self.base_url = check_base_url(base.rstrip("/"), provider.name)
         # the status endpoint's redirects and the download URLs in its answers
@@ -84,6 +86,7 @@ class ApiClient:
             raise_on_status=False,  # the last answer comes back, so the error can quote it
         )
         retry.budget = self.budget  # waits through the clock, within the overall timeout
+        retry.gate = self.gate
         return make_session(retry, [self.provider.auth_header], self.url_rule)
 
     # -- auth ----------------------------------------------------------------------------------
@@ -116,6 +119,7 @@ class ApiClient:
     def get(self, path: str, what: str) -> requests.Response:
         """GET `path` on the API, after transport retries; any status comes back."""
         headers = {**self.auth_headers(), "Accept": "application/json", "User-Agent": _USER_AGENT}
+        self._through_gate()
         url, timeouts = self.base_url + path, self._timeouts()
         try:
             response = self.session.get(url, headers=headers, timeout=timeouts, stream=True)
@@ -125,6 +129,10 @@ class ApiClient:
             raise PollError(f"{what}: cannot reach {self.base_url}: {_why(exc)}") from None
         self._read_body(response, what, timeouts[1])
         return response
+
+    def _through_gate(self) -> None:
+        if self.gate is not None:
+            self.gate.wait(self.budget)
 
     def _timeouts(self) -> tuple[float, float]:
         """Connect and read timeouts, within what is left of the overall timeout."""
@@ -170,6 +178,7 @@ class ApiClient:
     def post_json(self, path: str, body: Mapping[str, Any], what: str) -> dict[str, Any]:
         """POST a JSON query (a GraphQL read) to `path`; its JSON object answer."""
         headers = {**self.auth_headers(), "Accept": "application/json", "User-Agent": _USER_AGENT}
+        self._through_gate()
         try:
             response = self.session.post(
                 self.base_url + path, json=body, headers=headers, timeout=self.timeout
@@ -210,6 +219,28 @@ class ApiClient:
         if code == 429 or code >= 500:
             return f"{what}: HTTP {code}, still after retrying; try again later{detail}"
         return f"{what}: HTTP {code}{detail}"
+
+
+def client_for(
+    provider: Provider,
+    job: Job,
+    api_key: str | None,
+    base_url: str | None,
+    clock: Clock,
+    allow_local_urls: bool,
+    gate: Gate | None = None,
+) -> ApiClient:
+    """The client of the job's API: the base URL given, else the environment's, else the
+    provider's (Shopify's is the job's shop)."""
+    base = provider.api_base(job, base_url or os.environ.get(provider.base_url_env) or None)
+    return ApiClient(
+        provider,
+        api_key=api_key,
+        base_url=base,
+        clock=clock,
+        allow_local_urls=allow_local_urls,
+        gate=gate,
+    )
 
 
 def _api_message(response: requests.Response) -> str | None:

@@ -14,6 +14,7 @@ from typing import ClassVar
 from .._errors import ResolveError
 from .._location import Download, Location, as_count, download_url
 from .._mapping import RowMapping, When
+from ._listing import Listing
 from .base import Job, Payload, Provider, State, quoted, register
 
 MAPPING = RowMapping(
@@ -39,6 +40,9 @@ class AnthropicBatch(Provider):
     job_flag: ClassVar[str] = "--batch-id"
     job_help: ClassVar[str] = "The batch's id (msgbatch_...)."
     partial_results: ClassVar[bool] = True
+    listing: ClassVar[Listing | None] = Listing(
+        "/v1/messages/batches", cursor="after_id", limit=1000
+    )
     # most batches end within the hour (24 h at most): every 10 s, backing off to a minute
     poll_floor: ClassVar[float] = 10.0
     poll_cap: ClassVar[float] = 60.0

@@ -20,7 +20,11 @@ from .._errors import JobCancelled, JobExpired, JobFailed, NotReady, ResolveErro
 from .._location import Download, Location
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
     from ._client import ApiClient
+    from ._listing import Listing
 
 State = Literal["running", "succeeded", "failed", "cancelled", "expired"]
 Payload = Mapping[str, Any]
@@ -77,6 +81,7 @@ class Provider:
     options: ClassVar[tuple[Option, ...]] = ()
     partial_results: ClassVar[bool] = False  # a failed job may leave results (--partial)
     index_ids: ClassVar[bool] = False  # items may lack a key (--index-ids)
+    listing: ClassVar[Listing | None] = None  # its jobs can be listed (`ingest NAME --since`)
 
     def __repr__(self) -> str:
         return f"<provider {self.name}>"
@@ -97,6 +102,21 @@ class Provider:
         if namespace and not self.needs_namespace:
             raise ValueError(f"{self.name}: takes no namespace")
         return Job((job_id or "").strip(), namespace, dict(params or {}))
+
+    def job_from_line(
+        self, line: str, namespace: str | None = None, params: Mapping[str, str] | None = None
+    ) -> Job:
+        """The job one line of an ids file names (`--ids-file`): its id; for a provider that
+        scopes ids by a namespace, `NAMESPACE/ID`, or the id alone with `namespace` for all."""
+        if self.needs_namespace and namespace is None:
+            found, slash, job_id = line.partition("/")
+            if not slash:
+                raise ValueError(
+                    f"{self.name}: {line!r}: give NAMESPACE/{self.noun.upper()}_ID, "
+                    "or --namespace for every line"
+                )
+            return self.job(job_id, found, params)
+        return self.job(line, namespace, params)
 
     def api_base(self, job: Job, given: str | None) -> str | None:
         """The base URL for this job: `given` (--base-url, or the environment's) by default."""
@@ -190,6 +210,15 @@ class Provider:
 
     def fetch_status(self, client: ApiClient, job: Job) -> dict[str, Any]:
         return client.get_json(self.job_path(job), self.describe(job))
+
+    def list_jobs(self, client: ApiClient, since: datetime) -> Iterator[dict[str, Any]]:
+        """The status payloads of the jobs created at or after `since`, newest first; only for
+        a provider that declares its `listing`."""
+        from ._listing import list_jobs
+
+        if self.listing is None:
+            raise ValueError(f"{self.name}: cannot list its {self.noun}s (--since)")
+        return list_jobs(self, self.listing, client, since)
 
     def can_refresh(self, client: ApiClient, download: Download) -> bool:
         """Can an expired link be replaced by asking the API again? (Yes, by default.)"""

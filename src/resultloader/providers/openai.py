@@ -14,6 +14,7 @@ from typing import ClassVar
 from .._errors import ResolveError
 from .._location import Download, Location, as_count
 from .._mapping import RowMapping, When
+from ._listing import Listing
 from .base import Job, Payload, Provider, State, error_text, quoted, register
 
 # `id` = custom_id; `output` = the answer's body when its status code is 2xx
@@ -38,6 +39,7 @@ class OpenAIBatch(Provider):
     job_flag: ClassVar[str] = "--batch-id"
     job_help: ClassVar[str] = "The batch's id (batch_...)."
     partial_results: ClassVar[bool] = True
+    listing: ClassVar[Listing | None] = Listing("/batches", cursor="after", limit=100)
     # a batch takes minutes to its 24 h window: no need to ask more than every 10 s to a minute
     poll_floor: ClassVar[float] = 10.0
     poll_cap: ClassVar[float] = 60.0
