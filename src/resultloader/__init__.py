@@ -4,6 +4,7 @@
 >>> report = resultloader.load("results.jsonl.gz")          # into results.duckdb
 >>> report = resultloader.load(url, upsert_result)           # fn(id, output, metadata, url)
 >>> report = resultloader.ingest("pulse", job_id)            # poll, then load the result
+>>> results = resultloader.ingest_many("openai-batch", ids)  # many jobs, polled at once
 """
 
 from ._download import HttpPolicy
@@ -20,6 +21,7 @@ from ._errors import (
     SinkError,
 )
 from ._ingest import ingest, resolve
+from ._jobs import JobResult, JobTally, ingest_many
 from ._location import Download, Inline
 from ._many import SourceResult, load_many
 from ._model import CommitResult, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
@@ -45,7 +47,9 @@ __all__ = [
     "JobCancelled",
     "JobExpired",
     "JobFailed",
+    "JobResult",
     "JobStatus",
+    "JobTally",
     "JsonlChunk",
     "JsonlChunkSink",
     "LoadInfo",
@@ -67,6 +71,7 @@ __all__ = [
     "SinkError",
     "SourceResult",
     "ingest",
+    "ingest_many",
     "load",
     "load_many",
     "resolve",

@@ -20,6 +20,7 @@ from ._cli import (
     progress_bar,
     read_options,
 )
+from ._cli_jobs import MANY_OPTIONS, run_many
 from ._ingest import ingest
 from ._model import Format, LoadOptions, OnError
 from ._pipeline import Progress
@@ -120,9 +121,15 @@ def provider_command(prov: Provider) -> click.Command:
     def run(job_id: str | None, **kw: Any) -> None:
         namespace = kw.pop("namespace", None)
         params = {o.dest: kw.pop(o.dest) for o in prov.options if o.dest != "namespace"}
-        _run(prov, job_id, namespace, {k: v for k, v in params.items() if v is not None}, kw)
+        params = {k: v for k, v in params.items() if v is not None}
+        if kw["ids_file"] or kw["since"]:
+            run_many(prov, job_id, namespace, params, kw, _load_options(kw))
+        else:
+            _run(prov, job_id, namespace, params, kw)
 
     fn = common_options(read_options(ingest_options(run)))
+    for option in reversed(MANY_OPTIONS):
+        fn = option(fn)
     extra = [_PARTIAL] if prov.partial_results else []
     extra += [_INDEX_IDS] if prov.index_ids else []
     extra += [_base_url_option(prov)]
@@ -164,7 +171,9 @@ def _run(
     with handle_errors(kw["as_json"], kw["status_file"]):
         payload = _read_status(kw["status_file"]) if kw["status_file"] else None
     if not job_id and payload is None and prov.job_required:
-        raise click.UsageError(f"{provider}: give the job's id ({prov.job_flag}; see --help)")
+        raise click.UsageError(
+            f"{provider}: give the job's id ({prov.job_flag}), or many with --ids-file"
+        )
     with handle_errors(kw["as_json"], f"{provider}:{job_id or kw['status_file'] or ''}"):
         found = prov.job_from_payload(payload) if payload and not job_id else None
         if found is not None:

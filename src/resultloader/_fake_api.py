@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,13 +40,14 @@ class Reply:
 
 @dataclass
 class Seen:
-    """One request as the server saw it."""
+    """One request as the server saw it, and when (`time.monotonic()`, as it arrived)."""
 
     method: str
     path: str
     query: str
     headers: dict[str, str]
     body: bytes = b""
+    at: float = field(default_factory=time.monotonic)
 
 
 Scripted = dict[str, Any] | Reply | Callable[[], "dict[str, Any] | Reply"]

@@ -153,27 +153,13 @@ def committed_versions(sink: Sink) -> set[tuple[str, str]]:
     DuckDBSink has one that records versions: other sinks skip nothing."""
     if not isinstance(sink, DuckDBSink):
         return set()
-    database = sink.database
-    if not isinstance(database, duckdb.DuckDBPyConnection):
-        if not os.path.exists(database):
-            return set()
-        database = duckdb.connect(os.fspath(database), read_only=True)
-    try:
-        has_column = database.execute(
-            "SELECT count(*) FROM duckdb_columns()"
-            " WHERE table_name = ? AND column_name = 'version'",
-            [LEDGER],
-        ).fetchone()
-        if not has_column or not has_column[0]:
-            return set()
-        rows = database.execute(
-            f"SELECT source, version FROM {LEDGER} WHERE target = ? AND status = 'committed'"
-            " AND version IS NOT NULL",
-            [sink.table],
-        ).fetchall()
-    finally:
-        if database is not sink.database:
-            database.close()
+    rows = ledger_query(
+        sink,
+        "SELECT source, version FROM {ledger} WHERE target = ? AND status = 'committed'"
+        " AND version IS NOT NULL",
+        [sink.table],
+        column="version",
+    )
     found: set[tuple[str, str]] = set()
     for source, version in rows:
         if version.startswith("{"):  # an atomic load: every source's version
@@ -181,6 +167,29 @@ def committed_versions(sink: Sink) -> set[tuple[str, str]]:
         else:
             found.add((source, version))
     return found
+
+
+def ledger_query(
+    sink: DuckDBSink, sql: str, params: list[Any], column: str = "source"
+) -> list[tuple[Any, ...]]:
+    """`sql` (`{ledger}` for the ledger's name) on the sink's database, read-only when it is a
+    file; no rows when there is no ledger yet (or, older, one without `column`)."""
+    database = sink.database
+    if not isinstance(database, duckdb.DuckDBPyConnection):
+        if not os.path.exists(database):
+            return []
+        database = duckdb.connect(os.fspath(database), read_only=True)
+    try:
+        has_column = database.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+            [LEDGER, column],
+        ).fetchone()
+        if not has_column or not has_column[0]:
+            return []
+        return database.execute(sql.format(ledger=LEDGER), params).fetchall()
+    finally:
+        if database is not sink.database:
+            database.close()
 
 
 def _engine_parts(

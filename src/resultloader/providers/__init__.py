@@ -1,12 +1,14 @@
 """Providers: one module per API family, registered by name (see `base.Provider`).
 
 What a provider module needs is here: `Provider` and `register` (or the `resultloader.providers`
-entry point group for a third-party package), `Option` for its own flags, the two `Location`s
-(`Inline`, `Download`) and `RowMapping`/`When` for how its lines become rows.
+entry point group for a third-party package), `Option` for its own flags, `Listing` if its jobs
+can be listed (`--since`), the two `Location`s (`Inline`, `Download`) and `RowMapping`/`When`
+for how its lines become rows.
 """
 
 from .._location import Download, Inline, as_count, download_url, parse_time
 from .._mapping import RowMapping, When
+from ._listing import Listing
 from .base import (
     ENTRY_POINTS,
     Job,
@@ -26,6 +28,7 @@ __all__ = [
     "Download",
     "Inline",
     "Job",
+    "Listing",
     "Option",
     "Payload",
     "Provider",

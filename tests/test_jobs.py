@@ -1,0 +1,332 @@
+"""Many jobs: `ingest PROVIDER --ids-file` / `--since` and `resultloader.ingest_many`, against
+the fake API on loopback (real HTTP, real time: the shared 429 backoff is timed by the server)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import resultloader
+from resultloader._cli import main
+from resultloader.testing import FakeApi, Reply
+from tests.conftest import query
+from tests.fake_api import KEY, FakeApis
+
+OKEY, AKEY = "sk-oai-many-0123456789", "sk-ant-many-0123456789"
+FAST = ["--poll-interval", "0.01"]
+
+
+@pytest.fixture
+def oai(monkeypatch):
+    fake = FakeApi({"Authorization": f"Bearer {OKEY}"})
+    monkeypatch.setenv("OPENAI_API_KEY", OKEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url + "/v1")
+    yield fake
+    fake.close()
+    assert fake.leaks == []
+
+
+def batch(n: int, status: str = "completed", created: int = 1764547200) -> dict[str, Any]:
+    done = status == "completed"
+    return {
+        "id": f"batch_{n}",
+        "object": "batch",
+        "status": status,
+        "output_file_id": f"file-out-{n}" if done else None,
+        "error_file_id": None,
+        "created_at": created,
+        "errors": {"data": [{"message": f"batch {n} input is invalid"}]} if not done else None,
+        "request_counts": {"total": 2, "completed": 2 if done else 0, "failed": 0},
+    }
+
+
+def output(n: int) -> bytes:
+    rows = [
+        {"custom_id": f"b{n}-r{i}", "response": {"status_code": 200, "body": {"n": n}}}
+        for i in (1, 2)
+    ]
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def serve_batch(fake: FakeApi, n: int, *replies: Any) -> None:
+    fake.script(f"/v1/batches/batch_{n}", *(replies or (batch(n),)))
+    fake.script(f"/v1/files/file-out-{n}/content", Reply(200, output(n)))
+
+
+def ingest(*args: str, stdin: str | None = None) -> Any:
+    return CliRunner().invoke(main, ["ingest", *args, *FAST], input=stdin)
+
+
+def json_lines(stdout: str) -> dict[str, dict[str, Any]]:
+    found = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return {d["job"]: d for d in found}
+
+
+def ids(tmp_path: Path, *lines: str) -> str:
+    path = tmp_path / "ids.txt"
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return str(path)
+
+
+def no_key(*texts: str) -> None:
+    for text in texts:
+        assert OKEY not in text and AKEY not in text and KEY not in text
+
+
+# -- many jobs, one shared backoff ------------------------------------------------------------
+
+
+def test_many_jobs_each_load_their_own_transaction(oai, tmp_path):
+    for n in range(5):
+        serve_batch(oai, n, batch(n, "in_progress"), batch(n, "finalizing"), batch(n))
+    db = tmp_path / "r.duckdb"
+    poll = resultloader.PollPolicy(interval=0.01, max_interval=0.02)
+    results = resultloader.ingest_many(
+        "openai-batch", [f"batch_{n}" for n in range(5)], db, poll=poll, concurrency=3
+    )
+    outcomes = sorted((r.job, r.outcome) for r in results)
+    assert outcomes == [(f"batch_{n}", "loaded") for n in range(5)]
+    assert all(r.report is not None and r.report.rows_read == 2 for r in results)
+    assert query(db, "SELECT count(*) FROM results") == [(10,)]
+    ledger = query(db, "SELECT job_id, status FROM _resultloader_loads ORDER BY job_id")
+    assert ledger == [(f"batch_{n}", "committed") for n in range(5)]  # one load per job
+
+
+def test_a_429_holds_every_poller_until_retry_after(oai, tmp_path):
+    running = [batch(0, "in_progress")] * 40
+    limited = Reply(429, {"error": {"message": "rate limited"}}, {"Retry-After": "1"})
+    serve_batch(oai, 0, running[0], limited, *running, batch(0))
+    for n in range(1, 6):
+        serve_batch(oai, n, *running, batch(n))
+    poll = resultloader.PollPolicy(interval=0.01, max_interval=0.02)
+    results = resultloader.ingest_many(
+        "openai-batch", [f"batch_{n}" for n in range(6)], tmp_path / "r.duckdb", poll=poll
+    )
+    assert [r.outcome for r in results] == ["loaded"] * 6
+    polls = [s for s in oai.api_seen if s.path.startswith("/v1/batches/")]
+    hit = [s for s in polls if s.path == "/v1/batches/batch_0"][1].at  # the 429's arrival
+    # the answer takes a moment to reach the client: a poll already sent may still arrive just
+    # after; from then on, nobody polls until the second the API asked for is over
+    held = [s.path for s in polls if hit + 0.25 < s.at < hit + 0.95]
+    assert held == []
+    after = [s for s in polls if s.at >= hit + 0.95]
+    assert {s.path for s in after} == {f"/v1/batches/batch_{n}" for n in range(6)}
+
+
+# -- a failing job among good ones, and the re-run -------------------------------------------
+
+
+def test_a_failed_job_is_named_and_the_others_load(oai, tmp_path):
+    for n in (1, 3):
+        serve_batch(oai, n, batch(n, "in_progress"), batch(n))
+    serve_batch(oai, 2, batch(2, "failed"))
+    db = str(tmp_path / "r.duckdb")
+    listed = ids(tmp_path, "batch_1", "batch_2", "batch_3")
+    result = ingest("openai-batch", "--ids-file", listed, "--into", db, "--json")
+    assert result.exit_code == 1
+    found = json_lines(result.stdout)
+    assert {k: v["outcome"] for k, v in found.items()} == {
+        "batch_1": "loaded",
+        "batch_2": "failed",
+        "batch_3": "loaded",
+    }
+    assert found["batch_1"]["rows_read"] == 2 and found["batch_1"]["status"] == "completed"
+    assert "batch 2 input is invalid" in found["batch_2"]["error"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("failed:")]
+    assert errors == [f"failed: openai-batch batch_2: {found['batch_2']['error']}"]
+    assert "3 jobs: 0 waiting, 0 running, 2 loaded, 0 skipped, 1 failed" in result.stderr
+    assert "Traceback" not in result.output
+    assert query(db, "SELECT count(*) FROM results") == [(4,)]
+    no_key(result.output)
+
+    # the re-run: what was committed is skipped (not polled, not downloaded); the rest loads
+    serve_batch(oai, 2, batch(2))
+    again = ingest("openai-batch", "--ids-file", listed, "--into", db, "--json")
+    assert again.exit_code == 0, again.output
+    assert {k: v["outcome"] for k, v in json_lines(again.stdout).items()} == {
+        "batch_1": "skipped",
+        "batch_2": "loaded",
+        "batch_3": "skipped",
+    }
+    for n in (1, 3):
+        assert oai.hits(f"/v1/files/file-out-{n}/content") == 1
+        assert oai.hits(f"/v1/batches/batch_{n}") == 2  # the first run's two polls only
+    assert query(db, "SELECT count(*) FROM results") == [(6,)]
+
+
+def test_ids_from_stdin_with_comments_and_blank_lines(oai, tmp_path):
+    for n in (1, 2):
+        serve_batch(oai, n)
+    db = str(tmp_path / "r.duckdb")
+    text = "# yesterday's batches\nbatch_1\n\n  batch_2  # the big one\n"
+    result = ingest("openai-batch", "--ids-file", "-", "--into", db, stdin=text)
+    assert result.exit_code == 0, result.output
+    assert "2 jobs: 0 waiting, 0 running, 2 loaded" in result.stderr
+    assert query(db, "SELECT count(*) FROM results") == [(4,)]
+
+
+def test_wrong_key_fails_every_job_in_one_line_each_without_the_key(oai, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-0123456789")
+    for n in (1, 2):
+        serve_batch(oai, n)
+    result = ingest(
+        "openai-batch", "--ids-file", ids(tmp_path, "batch_1", "batch_2"),
+        "--into", str(tmp_path / "r.duckdb"),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("failed:")]
+    assert len(errors) == 2 and all("OPENAI_API_KEY" in line for line in errors)
+    assert "sk-wrong-0123456789" not in result.output
+
+
+# -- SafetyKit: NAMESPACE/REQUEST_ID, or --namespace -----------------------------------------
+
+
+@pytest.fixture
+def sk(monkeypatch):
+    apis = FakeApis()
+    monkeypatch.setenv("SAFETYKIT_API_KEY", KEY)
+    monkeypatch.setenv("SAFETYKIT_BASE_URL", apis.api_url)
+    yield apis
+    apis.close()
+    assert apis.leaks == []
+
+
+def sk_request(fake: FakeApi, namespace: str, request: str) -> None:
+    rows = [{"id": f"{namespace}-{request}", "output": {"ok": True}}]
+    payload = {"status": "succeeded", "request_id": request, "namespace": namespace, "data": rows}
+    fake.script(f"/v1/data/{namespace}/requests/{request}", payload)
+
+
+def test_safetykit_lines_name_their_namespace(sk, tmp_path):
+    sk_request(sk, "shop", "req_a")
+    sk_request(sk, "ads", "req_b")
+    db = str(tmp_path / "r.duckdb")
+    listed = ids(tmp_path, "shop/req_a", "ads/req_b")
+    result = ingest("safetykit", "--ids-file", listed, "--into", db, "--json")
+    assert result.exit_code == 0, result.output
+    assert set(json_lines(result.stdout)) == {"shop/req_a", "ads/req_b"}
+    assert query(db, "SELECT id FROM results ORDER BY id") == [("ads-req_b",), ("shop-req_a",)]
+    sources = query(db, "SELECT source FROM _resultloader_loads ORDER BY source")
+    assert sources == [("safetykit:ads/req_b",), ("safetykit:shop/req_a",)]
+    no_key(result.output)
+
+
+def test_safetykit_namespace_for_every_line(sk, tmp_path):
+    sk_request(sk, "shop", "req_a")
+    sk_request(sk, "shop", "req_c")
+    db = str(tmp_path / "r.duckdb")
+    listed = ids(tmp_path, "req_a", "req_c")
+    result = ingest("safetykit", "--ids-file", listed, "--namespace", "shop", "--into", db)
+    assert result.exit_code == 0, result.output
+    assert query(db, "SELECT id FROM results ORDER BY id") == [("shop-req_a",), ("shop-req_c",)]
+
+
+def test_safetykit_line_without_namespace_is_named_before_anything_is_polled(sk, tmp_path):
+    listed = ids(tmp_path, "shop/req_a", "# then", "req_b")
+    result = ingest("safetykit", "--ids-file", listed, "--into", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {listed}, line 3: safetykit: 'req_b': give NAMESPACE/REQUEST_ID, "
+        "or --namespace for every line"
+    ]
+    assert sk.api_seen == []
+
+
+# -- --since: reconciling from the provider's listing ------------------------------------------
+
+DAY = 86400
+T0 = 1764547200  # 2025-12-01T00:00:00Z
+
+
+def test_since_loads_the_ended_jobs_the_ledger_lacks_openai(oai, tmp_path):
+    page1 = [batch(5, created=T0 + 5 * DAY), batch(4, "in_progress", T0 + 4 * DAY)]
+    page1 += [batch(3, created=T0 + 3 * DAY)]
+    page2 = [batch(2, created=T0 + 2 * DAY), batch(1, created=T0 - DAY)]
+    for n in range(1, 6):
+        serve_batch(oai, n, batch(n))
+    oai.script(
+        "/v1/batches",
+        {"object": "list", "data": page1, "has_more": True, "last_id": "batch_3"},
+        {"object": "list", "data": page2, "has_more": True, "last_id": "batch_1"},
+    )
+    db = str(tmp_path / "r.duckdb")
+    first = ingest("openai-batch", "--batch-id", "batch_3", "--into", db)
+    assert first.exit_code == 0, first.output
+
+    result = ingest("openai-batch", "--since", "2025-12-01", "--into", db, "--json")
+    assert result.exit_code == 0, result.output
+    outcomes = {k: v["outcome"] for k, v in json_lines(result.stdout).items()}
+    assert outcomes == {"batch_5": "loaded", "batch_3": "skipped", "batch_2": "loaded"}
+    listings = [s.query for s in oai.api_seen if s.path == "/v1/batches"]
+    assert listings == ["limit=100", "limit=100&after=batch_3"]  # batch_1 is older: no page 3
+    assert oai.hits("/v1/batches/batch_5") == 0  # the listing's payload is the status
+    assert oai.hits("/v1/files/file-out-4/content") == oai.hits("/v1/files/file-out-1/content") == 0
+    assert "left out: 1 still running" in result.stderr
+    no_key(result.output)
+
+
+@pytest.fixture
+def ant(monkeypatch):
+    fake = FakeApi({"x-api-key": AKEY, "anthropic-version": "2023-06-01"})
+    monkeypatch.setenv("ANTHROPIC_API_KEY", AKEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.api_url)
+    yield fake
+    fake.close()
+    assert fake.leaks == []
+
+
+def ant_batch(fake: FakeApi, n: int, created: str, status: str = "ended") -> dict[str, Any]:
+    results = f"/v1/messages/batches/msgbatch_{n}/results"
+    line = {"custom_id": f"a{n}", "result": {"type": "succeeded", "message": {"n": n}}}
+    fake.script(results, Reply(200, json.dumps(line).encode() + b"\n"))
+    ended = status == "ended"
+    return {
+        "id": f"msgbatch_{n}",
+        "type": "message_batch",
+        "processing_status": status,
+        "request_counts": {"processing": 0 if ended else 1, "succeeded": 1 if ended else 0},
+        "created_at": created,
+        "results_url": fake.api_url + results if ended else None,
+    }
+
+
+def test_since_loads_the_ended_jobs_the_ledger_lacks_anthropic(ant, tmp_path):
+    page1 = [ant_batch(ant, 4, "2025-12-04T10:00:00.123456Z")]
+    page1 += [ant_batch(ant, 3, "2025-12-03T10:00:00Z", "in_progress")]
+    page2 = [ant_batch(ant, 2, "2025-12-01T09:00:00Z"), ant_batch(ant, 1, "2025-11-30T10:00:00Z")]
+    ant.script(
+        "/v1/messages/batches",
+        {"data": page1, "has_more": True, "first_id": "msgbatch_4", "last_id": "msgbatch_3"},
+        {"data": page2, "has_more": False, "first_id": "msgbatch_2", "last_id": "msgbatch_1"},
+    )
+    db = str(tmp_path / "r.duckdb")
+    result = ingest("anthropic-batch", "--since", "2025-12-01T08:00:00Z", "--into", db, "--json")
+    assert result.exit_code == 0, result.output
+    outcomes = {k: v["outcome"] for k, v in json_lines(result.stdout).items()}
+    assert outcomes == {"msgbatch_4": "loaded", "msgbatch_2": "loaded"}
+    listings = [s.query for s in ant.api_seen if s.path == "/v1/messages/batches"]
+    assert listings == ["limit=1000", "limit=1000&after_id=msgbatch_3"]
+    assert query(db, "SELECT id FROM results ORDER BY id") == [("a2",), ("a4",)]
+    no_key(result.output)
+
+    ant.script("/v1/messages/batches", {"data": page1 + page2, "has_more": False})
+    again = ingest("anthropic-batch", "--since", "2025-12-01", "--into", db, "--json")
+    outcomes = {k: v["outcome"] for k, v in json_lines(again.stdout).items()}
+    assert again.exit_code == 0 and outcomes == {"msgbatch_4": "skipped", "msgbatch_2": "skipped"}
+
+
+def test_since_is_refused_by_a_provider_that_cannot_list(sk, tmp_path):
+    result = ingest("safetykit", "--since", "2025-12-01", "--into", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: safetykit cannot list its requests, so --since cannot")
+    assert "anthropic-batch" in line and "openai-batch" in line
+    assert sk.api_seen == []
+    with pytest.raises(ValueError, match="safetykit: cannot list"):
+        resultloader.ingest_many("safetykit", since=datetime(2025, 12, 1, tzinfo=timezone.utc))
