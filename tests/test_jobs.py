@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import resultloader
 from resultloader._cli import main
+from resultloader.providers import get_provider, provider_names
 from resultloader.testing import FakeApi, Reply
 from tests.conftest import query
 from tests.fake_api import KEY, FakeApis
@@ -330,3 +331,74 @@ def test_since_is_refused_by_a_provider_that_cannot_list(sk, tmp_path):
     assert sk.api_seen == []
     with pytest.raises(ValueError, match="safetykit: cannot list"):
         resultloader.ingest_many("safetykit", since=datetime(2025, 12, 1, tzinfo=timezone.utc))
+
+
+# -- every provider, through the seam ----------------------------------------------------------
+
+
+def _script_every(fake: FakeApi, name: str) -> list[str]:
+    """Two finished jobs of provider `name` on the fake API; the ids file's lines."""
+    fake.add_file("d.csv", "id,decision\nd1,approve\n", "text/csv")
+    fake.add_file("bulk.jsonl", b'{"id": "gid://shopify/Product/1", "title": "Hat"}\n')
+    gem = {"inlinedResponses": {"inlinedResponses": [{"response": {"n": 1}}]}}
+    ended = {
+        "safetykit": lambda n: {"status": "succeeded", "data": [{"id": f"r{n}"}]},
+        "safetykit-batch": lambda n: {
+            "batch_status": "SUCCESS", "download_url": fake.link("d.csv")},
+        "pulse": lambda n: {"job_id": f"job_{n}", "status": "completed", "result": {"n": n}},
+        "openai-batch": batch,
+        "anthropic-batch": lambda n: ant_batch(fake, n, "2025-12-01T00:00:00Z"),
+        "gemini-batch": lambda n: {"name": f"batches/{n}", "metadata": {
+            "state": "BATCH_STATE_SUCCEEDED", "output": gem}},
+        "shopify-bulk": lambda n: {"data": {"bulkOperation": {
+            "id": f"gid://shopify/BulkOperation/{n}", "status": "COMPLETED",
+            "url": fake.link("bulk.jsonl")}}},
+    }[name]  # fmt: skip
+    paths = {
+        "safetykit": ("/v1/data/ns/requests/req_{n}", "ns/req_{n}"),
+        "safetykit-batch": ("/v1/batches/b{n}", "b{n}"),
+        "pulse": ("/job/job_{n}", "job_{n}"),
+        "openai-batch": ("/v1/batches/batch_{n}", "batch_{n}"),
+        "anthropic-batch": ("/v1/messages/batches/msgbatch_{n}", "msgbatch_{n}"),
+        "gemini-batch": ("/v1beta/batches/{n}", "batches/{n}"),
+        "shopify-bulk": ("/admin/api/2026-01/graphql.json", "gid://shopify/BulkOperation/{n}"),
+    }[name]
+    for n in (1, 2):
+        fake.script(paths[0].format(n=n), lambda n=n: ended(n))  # type: ignore[misc]
+        if name == "openai-batch":
+            fake.script(f"/v1/files/file-out-{n}/content", Reply(200, output(n)))
+    return [paths[1].format(n=n) for n in (1, 2)]
+
+
+BUILT_IN = (
+    "safetykit", "safetykit-batch", "pulse", "openai-batch", "anthropic-batch", "gemini-batch",
+    "shopify-bulk",
+)  # fmt: skip
+
+
+def test_the_list_of_providers_is_complete():
+    assert set(get_provider(name).name for name in provider_names()) == set(BUILT_IN)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_provider_takes_an_ids_file(name, tmp_path, monkeypatch):
+    prov = get_provider(name)
+    fake = FakeApi()  # no key checked: every provider's own header is tested elsewhere
+    base = fake.api_url + ("/v1" if name == "openai-batch" else "")
+    monkeypatch.setenv(prov.key_env, "k-0123456789")
+    db = str(tmp_path / "r.duckdb")
+    try:
+        listed = ids(tmp_path, *_script_every(fake, name))
+        extra = ["--shop", "demo.myshopify.com"] if name == "shopify-bulk" else []
+        result = ingest(
+            name, "--ids-file", listed, "--base-url", base, "--into", db, "--json", *extra
+        )
+    finally:
+        fake.close()
+    assert result.exit_code == 0, result.output
+    found = json_lines(result.stdout)
+    assert sorted(found) == sorted(Path(listed).read_text().split())
+    assert all(d["outcome"] == "loaded" for d in found.values())
+    assert query(db, "SELECT count(*) FROM _resultloader_loads WHERE status = 'committed'") == [
+        (2,)
+    ]

@@ -111,6 +111,23 @@ def test_a_bad_source_stops_there_and_leaves_the_committed_ones(files, tmp_path)
     assert outputs(db)["x"] == "d again"
 
 
+def test_a_source_failing_in_a_worker_thread_has_a_failed_ledger_row_as_in_one_process(
+    files, tmp_path
+):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id":"b1"}\nnot json\n')
+    sources = [str(files["a"]), str(bad), str(files["d"])]
+    found = []
+    for workers in (1, 2):
+        db = tmp_path / f"r{workers}.duckdb"
+        with pytest.raises(resultloader.ParseError):
+            load_many(sources, db, workers=workers)
+        found.append(query(db, "SELECT source, status, error FROM _resultloader_loads"))
+    one, staged = found
+    assert staged == one
+    assert one[-1][:2] == (str(bad), "failed") and "line 2" in one[-1][2]
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_atomic_commits_all_in_one_load_or_nothing(files, tmp_path, workers):
     db = tmp_path / "r.duckdb"

@@ -79,6 +79,13 @@ def test_a_failing_source_on_a_worker_is_named_in_one_line(scheduler, tmp_path):
     assert "\n" not in message
     assert message.startswith(f"{bad}: line 2")
     assert query(db, "SELECT id FROM results") == [("x",)]  # the one before it stays
+    # the failure is in the ledger as when it happens in this process
+    ledger = "SELECT source, status, error FROM _resultloader_loads ORDER BY started_at"
+    one = tmp_path / "one.duckdb"
+    with pytest.raises(resultloader.ResultLoaderError):
+        load_many([str(good), str(bad)], one)
+    assert query(db, ledger) == query(one, ledger)
+    assert query(db, ledger)[-1][:2] == (str(bad), "failed")
 
 
 def test_nothing_of_a_failed_atomic_run_is_committed(scheduler, tmp_path):

@@ -24,7 +24,7 @@ from ._errors import ResultLoaderError
 from ._expand import Source, expand
 from ._model import LoadInfo, LoadOptions, LoadReport
 from ._parts import Part, Parts, discard, replay, thread_parts
-from ._pipeline import SinkLike, _one_name, as_sink, run_load
+from ._pipeline import SinkLike, _abort_reason, _one_name, as_sink, run_load
 from ._sources import open_source
 from .sinks import Sink
 from .sinks._duckdb_sql import LEDGER
@@ -226,14 +226,29 @@ def _load_one(
 def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Reporter) -> None:
     with parts as staged:
         for source, future in staged:
+            info = LoadInfo(source.shown, options, version=source.version)
             try:
                 part = future.result()
-                info = LoadInfo(source.shown, options, version=source.version)
+            except Exception as exc:
+                _record_failure(sink, info, exc)
+                report.failed(source.shown, exc)
+                raise
+            try:
                 report(SourceResult(source.shown, "loaded", replay([part], sink, info)))
                 discard(part)
             except BaseException as exc:
                 report.failed(source.shown, exc)
                 raise
+
+
+def _record_failure(sink: Sink, info: LoadInfo, exc: Exception) -> None:
+    """A source that failed where it was read (a thread, a Dask worker) gets its `failed`
+    ledger row here, as one that fails in a load of this process does."""
+    try:
+        sink.begin(info)
+    except Exception:  # the sink's own failure: the source's error is the one to raise
+        return
+    sink.abort(_abort_reason(exc))
 
 
 def _load_atomic(
