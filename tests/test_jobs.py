@@ -402,3 +402,40 @@ def test_every_provider_takes_an_ids_file(name, tmp_path, monkeypatch):
     assert query(db, "SELECT count(*) FROM _resultloader_loads WHERE status = 'committed'") == [
         (2,)
     ]
+
+
+def test_progress_counts_and_one_job_polled_at_a_time(oai, tmp_path):
+    for n in range(4):
+        serve_batch(oai, n, batch(n, "in_progress"), batch(n, "in_progress"), batch(n))
+    serve_batch(oai, 4, batch(4, "failed"))
+    seen: list[tuple[int, ...]] = []
+
+    def record(t: resultloader.JobTally) -> None:
+        seen.append((t.waiting, t.running, t.loaded, t.skipped, t.failed))
+
+    poll = resultloader.PollPolicy(interval=0.01, max_interval=0.02)
+    jobs = [f"batch_{n}" for n in range(5)]
+    db = tmp_path / "r.duckdb"
+    resultloader.ingest_many("openai-batch", jobs, db, poll=poll, concurrency=1, on_progress=record)
+    assert seen[0] == (5, 0, 0, 0, 0) and seen[-1] == (0, 0, 4, 0, 1)
+    assert all(sum(counts) == 5 for counts in seen)
+    polled = [s.path for s in oai.api_seen if s.path.startswith("/v1/batches/")]
+    blocks = [p for i, p in enumerate(polled) if i == 0 or polled[i - 1] != p]
+    assert blocks == [f"/v1/batches/batch_{n}" for n in range(5)]  # never two at once
+
+    seen.clear()
+    resultloader.ingest_many("openai-batch", jobs, db, poll=poll, on_progress=record)
+    assert seen[-1] == (0, 0, 0, 4, 1)  # the four loaded are skipped; the failed one fails again
+
+
+def test_no_wait_loads_the_ended_jobs_and_exits_3_for_the_others(oai, tmp_path):
+    serve_batch(oai, 1)
+    serve_batch(oai, 2, batch(2, "in_progress"))
+    db = str(tmp_path / "r.duckdb")
+    listed = ids(tmp_path, "batch_1", "batch_2")
+    result = ingest("openai-batch", "--ids-file", listed, "--no-wait", "--into", db, "--json")
+    assert result.exit_code == 3
+    found = json_lines(result.stdout)
+    assert found["batch_1"]["outcome"] == "loaded" and found["batch_2"]["outcome"] == "failed"
+    assert "not finished yet" in found["batch_2"]["error"]
+    assert oai.hits("/v1/batches/batch_2") == 1
