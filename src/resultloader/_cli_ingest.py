@@ -20,7 +20,7 @@ from ._cli import (
     progress_bar,
     read_options,
 )
-from ._cli_jobs import MANY_OPTIONS, run_many
+from ._cli_jobs import many_options, run_many
 from ._ingest import ingest
 from ._model import Format, LoadOptions, OnError
 from ._pipeline import Progress
@@ -110,6 +110,8 @@ def ingest_group() -> None:
     """Poll an API job until it ends, then load its results into DuckDB in one transaction.
 
     Each provider reads its API key from its own environment variable (see NAME --help).
+    Many jobs: --ids-file FILE (one id a line) or, where the API lists its jobs, --since DATE;
+    each job is loaded on its own, those already in the ledger are skipped.
     Exit status: 0 loaded, 3 not ready yet (--no-wait), 1 any other failure (the job failed,
     was cancelled or expired; a wrong key; a broken download).
     """
@@ -128,7 +130,7 @@ def provider_command(prov: Provider) -> click.Command:
             _run(prov, job_id, namespace, params, kw)
 
     fn = common_options(read_options(ingest_options(run)))
-    for option in reversed(MANY_OPTIONS):
+    for option in reversed(many_options(prov)):
         fn = option(fn)
     extra = [_PARTIAL] if prov.partial_results else []
     extra += [_INDEX_IDS] if prov.index_ids else []

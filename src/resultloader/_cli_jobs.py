@@ -4,7 +4,7 @@ JSON object) per job, a progress line, and an exit status that says whether all 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,31 +19,34 @@ from ._poll import PollPolicy
 from .providers.base import Job, Provider, provider_names
 from .sinks.targets import sink_for
 
-MANY_OPTIONS = [
-    click.option(
-        "--ids-file",
-        default=None,
-        metavar="FILE",
-        help="Ingest every job named in FILE (- for stdin): one id a line; blank lines and "
-        "# comments are ignored.",
-    ),
-    click.option(
-        "--since",
-        default=None,
-        metavar="DATE",
-        help="Reconcile: ingest every job created since DATE (YYYY-MM-DD or an ISO 8601 time, "
-        "UTC unless it says) that has ended and is not in the ledger (providers that can list "
-        "their jobs).",
-    ),
-    click.option(
-        "--concurrency",
-        default=8,
-        show_default=True,
-        type=click.IntRange(min=1),
-        metavar="N",
-        help="With --ids-file or --since: poll N jobs at once (one 429 holds them all).",
-    ),
-]
+
+def many_options(prov: Provider) -> list[Callable[..., Any]]:
+    """`--ids-file`, `--since` (refused by a provider that cannot list, in one line) and
+    `--concurrency`, on every provider's command."""
+    since = (
+        "Reconcile: ingest every job created since DATE (YYYY-MM-DD or an ISO 8601 time, UTC "
+        "unless it says) that has ended and is not in the ledger."
+        if prov.listing is not None
+        else f"(Not for {prov.name}: it cannot list its {prov.noun}s.)"
+    )
+    return [
+        click.option(
+            "--ids-file",
+            default=None,
+            metavar="FILE",
+            help="Ingest every job named in FILE (- for stdin): one id a line; blank lines and "
+            "# comments are ignored.",
+        ),
+        click.option("--since", default=None, metavar="DATE", help=since),
+        click.option(
+            "--concurrency",
+            default=8,
+            show_default=True,
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="With --ids-file or --since: poll N jobs at once (one 429 holds them all).",
+        ),
+    ]
 
 
 def run_many(
