@@ -139,7 +139,8 @@ def test_a_failed_job_is_named_and_the_others_load(oai, tmp_path):
     assert found["batch_1"]["rows_read"] == 2 and found["batch_1"]["status"] == "completed"
     assert "batch 2 input is invalid" in found["batch_2"]["error"]
     errors = [line for line in result.stderr.splitlines() if line.startswith("failed:")]
-    assert errors == [f"failed: openai-batch batch_2: {found['batch_2']['error']}"]
+    assert errors == [f"failed: {found['batch_2']['error']}"]
+    assert found["batch_2"]["error"].startswith("openai-batch batch batch_2 failed")
     assert "3 jobs: 0 waiting, 0 running, 2 loaded, 0 skipped, 1 failed" in result.stderr
     assert "Traceback" not in result.output
     assert query(db, "SELECT count(*) FROM results") == [(4,)]

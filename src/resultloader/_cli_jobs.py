@@ -3,6 +3,7 @@ JSON object) per job, a progress line, and an exit status that says whether all 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ import click
 import orjson
 
 from ._cli import handle_errors, http_policy, notices
+from ._errors import Terminated
 from ._jobs import JobResult, JobTally, ingest_many
 from ._model import LoadOptions
 from ._poll import PollPolicy
@@ -65,14 +67,17 @@ def run_many(
     quiet, as_json = bool(kw["quiet"]), bool(kw["as_json"])
     line = _ProgressLine(enabled=not quiet and sys.stderr.isatty())
 
+    done: list[JobResult] = []
+
     def show(result: JobResult) -> None:
+        done.append(result)
         line.clear()
         if as_json:
             click.echo(orjson.dumps(result.to_dict()).decode())
         elif not quiet and result.outcome != "failed":  # failures: listed at the end
-            click.echo(f"{prov.name} {result.job}: {_said(result)}", err=True)
+            click.echo(_said(prov, result), err=True)
 
-    with handle_errors(as_json, prov.name), notices(quiet):
+    with handle_errors(as_json, prov.name), notices(quiet), _stopped(prov, done, line):
         results = ingest_many(
             prov,
             jobs,
@@ -91,6 +96,24 @@ def run_many(
         )
     line.clear()
     _finish(prov, results, line.tally, quiet)
+
+
+@contextlib.contextmanager
+def _stopped(prov: Provider, done: list[JobResult], line: _ProgressLine) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: the jobs loaded so far stay committed (unlike a single load, where
+    nothing is): say so, with the counts, and exit 130 (143)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        line.clear()
+        word, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        loaded = sum(r.outcome == "loaded" for r in done)
+        click.echo(
+            f"{word}: {prov.name}: {loaded} jobs loaded before stay committed (a re-run skips "
+            "them); the job loading then, if any, was rolled back",
+            err=True,
+        )
+        sys.exit(code)
 
 
 def _refuse_conflicts(prov: Provider, job_id: str | None, kw: dict[str, Any]) -> None:
@@ -139,10 +162,14 @@ def _read_ids(
             _fail(f"error: {name}, line {number}: {exc}", 1)
 
 
-def _said(result: JobResult) -> str:
+def _said(prov: Provider, result: JobResult) -> str:
+    if result.report is not None:
+        return result.report.summary()  # `openai-batch batch_abc (completed): 3 rows read, ...`
+    what = f"{prov.name} {result.job}"
     if result.outcome == "skipped":
-        return "skipped: committed before"
-    return result.report.summary() if result.report else result.outcome
+        return f"{what}: skipped: committed before"
+    error = result.error or "no details"
+    return error if result.job in error else f"{what}: {error}"  # (most errors name their job)
 
 
 def _finish(prov: Provider, results: list[JobResult], tally: JobTally, quiet: bool) -> None:
@@ -151,7 +178,7 @@ def _finish(prov: Provider, results: list[JobResult], tally: JobTally, quiet: bo
     if not quiet or failed:
         click.echo(f"{prov.name}: {len(results)} jobs: {tally.line()}", err=True)
     for result in failed:
-        click.echo(f"failed: {prov.name} {result.job}: {result.error}", err=True)
+        click.echo(f"failed: {_said(prov, result)}", err=True)
     if failed:
         sys.exit(3 if all(r.not_ready for r in failed) else 1)
 

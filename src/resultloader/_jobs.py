@@ -247,7 +247,7 @@ class _Run:
                 self.prov, client, job, payload, self.sink, options, self.http, None, self.partial
             )
             result = JobResult(str(job), "loaded", report)
-        except (Exception, _Stopped) as exc:
+        except Exception as exc:  # (_Stopped included)
             error = _reason(exc)
             result = JobResult(str(job), "failed", error=client.scrub(error) if client else error)
             result.not_ready = isinstance(exc, NotReady)
