@@ -4,6 +4,11 @@ the fake API on loopback (real HTTP, real time: the shared 429 backoff is timed 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -440,3 +445,28 @@ def test_no_wait_loads_the_ended_jobs_and_exits_3_for_the_others(oai, tmp_path):
     assert found["batch_1"]["outcome"] == "loaded" and found["batch_2"]["outcome"] == "failed"
     assert "not finished yet" in found["batch_2"]["error"]
     assert oai.hits("/v1/batches/batch_2") == 1
+
+
+def test_sigterm_stops_the_pollers_and_keeps_the_jobs_loaded(oai, tmp_path):
+    serve_batch(oai, 0)
+    for n in (1, 2):
+        serve_batch(oai, n, batch(n, "in_progress"))  # never ends
+    db = tmp_path / "r.duckdb"
+    env = {**os.environ, "OPENAI_API_KEY": OKEY, "OPENAI_BASE_URL": oai.api_url + "/v1"}
+    cli = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+    args = ["ingest", "openai-batch", "--ids-file", ids(tmp_path, "batch_0", "batch_1", "batch_2")]
+    args += ["--into", str(db), "--poll-interval", "0.05"]
+    proc = subprocess.Popen([*cli, *args], env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # until batch_0 is committed (its line comes after the commit)
+        if line.startswith("openai-batch batch_0 (completed)"):
+            break
+    else:
+        raise AssertionError("the run ended before batch_0 was loaded")
+    time.sleep(0.2)  # the others are being polled
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=30)[1]  # not the hour of --timeout
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-1].startswith("terminated: openai-batch: 1 jobs loaded before stay")
+    assert query(db, "SELECT job_id, status FROM _resultloader_loads") == [("batch_0", "committed")]
+    assert OKEY not in err
