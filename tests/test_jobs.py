@@ -1,6 +1,7 @@
 """Many jobs: `ingest PROVIDER --ids-file` / `--since` and `resultloader.ingest_many`, against
 the fake API on loopback (real HTTP, real time: the shared 429 backoff is timed by the server)."""
 
+# ruff: noqa: F811  (the fixtures oai and ant, imported from test_providers, are test arguments)
 from __future__ import annotations
 
 import json
@@ -22,19 +23,9 @@ from resultloader.providers import get_provider, provider_names
 from resultloader.testing import FakeApi, Reply
 from tests.conftest import query
 from tests.fake_api import KEY, FakeApis
+from tests.test_providers import AKEY, OKEY, ant, oai  # noqa: F401  (fixtures)
 
-OKEY, AKEY = "sk-oai-many-0123456789", "sk-ant-many-0123456789"
 FAST = ["--poll-interval", "0.01"]
-
-
-@pytest.fixture
-def oai(monkeypatch):
-    fake = FakeApi({"Authorization": f"Bearer {OKEY}"})
-    monkeypatch.setenv("OPENAI_API_KEY", OKEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url + "/v1")
-    yield fake
-    fake.close()
-    assert fake.leaks == []
 
 
 def batch(n: int, status: str = "completed", created: int = 1764547200) -> dict[str, Any]:
@@ -276,16 +267,6 @@ def test_since_loads_the_ended_jobs_the_ledger_lacks_openai(oai, tmp_path):
     assert oai.hits("/v1/files/file-out-4/content") == oai.hits("/v1/files/file-out-1/content") == 0
     assert "left out: 1 still running" in result.stderr
     no_key(result.output)
-
-
-@pytest.fixture
-def ant(monkeypatch):
-    fake = FakeApi({"x-api-key": AKEY, "anthropic-version": "2023-06-01"})
-    monkeypatch.setenv("ANTHROPIC_API_KEY", AKEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.api_url)
-    yield fake
-    fake.close()
-    assert fake.leaks == []
 
 
 def ant_batch(fake: FakeApi, n: int, created: str, status: str = "ended") -> dict[str, Any]:
