@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import resultloader
 from resultloader._cli import main
 from resultloader.providers import get_provider, provider_names
-from resultloader.testing import FakeApi, Reply
+from resultloader.testing import FakeApi, MemorySink, Reply
 from tests.conftest import query
 from tests.fake_api import KEY, FakeApis
 from tests.test_providers import AKEY, OKEY, ant, oai  # noqa: F401  (fixtures)
@@ -223,6 +223,17 @@ def test_safetykit_namespace_for_every_line(sk, tmp_path):
     result = ingest("safetykit", "--ids-file", listed, "--namespace", "shop", "--into", db)
     assert result.exit_code == 0, result.output
     assert query(db, "SELECT id FROM results ORDER BY id") == [("shop-req_a",), ("shop-req_c",)]
+
+
+def test_python_namespace_for_all_and_one_id_given_as_text(sk):
+    sk_request(sk, "shop", "req_a")
+    sink = MemorySink()
+    (result,) = resultloader.ingest_many("safetykit", "req_a", sink, namespace="shop")
+    assert (result.job, result.outcome) == ("shop/req_a", "loaded")
+    assert set(sink.rows) == {"shop-req_a"}
+    # a sink without a ledger to read skips nothing: the job is loaded again, unchanged
+    (again,) = resultloader.ingest_many("safetykit", ["shop/req_a"], sink)
+    assert again.outcome == "loaded" and sk.hits("/v1/data/shop/requests/req_a") == 2
 
 
 def test_safetykit_line_without_namespace_is_named_before_anything_is_polled(sk, tmp_path):

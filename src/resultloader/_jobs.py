@@ -75,7 +75,7 @@ class JobTally:
 
 def ingest_many(
     provider: str | Provider,
-    jobs: Iterable[str | Job] = (),
+    jobs: Iterable[str | Job] | str | Job = (),
     sink: SinkLike = None,
     options: LoadOptions | None = None,
     poll: PollPolicy | None = None,
@@ -114,10 +114,10 @@ def ingest_many(
     if since is not None and since.tzinfo is None:
         raise ValueError("since: give an aware datetime (with its time zone)")
     run = _Run(prov, as_sink(sink, table), options or LoadOptions(), poll or PollPolicy(), http)
-    run.settings(
-        wait=wait, partial=partial, index_ids=index_ids, api_key=api_key, base_url=base_url
-    )
-    todo = {str(j): j for j in (_as_job(prov, j, namespace) for j in jobs)}
+    run.wait, run.partial, run.index_ids = wait, partial, index_ids
+    run.api_key, run.base_url = api_key, base_url
+    given = [jobs] if isinstance(jobs, (str, Job)) else jobs  # one job, not its characters
+    todo = {str(j): j for j in (_as_job(prov, j, namespace) for j in given)}
     payloads: dict[str, Mapping[str, Any]] = {}
     if since is not None:
         for job, payload in run.listed(since):
@@ -163,11 +163,9 @@ class _Run:
         self.tally = JobTally()
         self.lock = threading.Lock()
         self.results: list[JobResult] = []
-
-    def settings(self, **kw: Any) -> None:
-        self.wait, self.partial = bool(kw["wait"]), bool(kw["partial"])
-        self.index_ids = bool(kw["index_ids"])
-        self.api_key, self.base_url = kw["api_key"], kw["base_url"]
+        self.wait, self.partial, self.index_ids = True, False, False  # as ingest_many's
+        self.api_key: str | None = None
+        self.base_url: str | None = None
 
     def client(self, job: Job) -> ApiClient:
         local = self.http is not None and self.http.allow_local_urls
