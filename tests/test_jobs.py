@@ -459,6 +459,37 @@ def test_sigterm_stops_the_pollers_and_keeps_the_jobs_loaded(oai, tmp_path):
     proc.send_signal(signal.SIGTERM)
     err = proc.communicate(timeout=30)[1]  # not the hour of --timeout
     assert proc.returncode == 143, err
-    assert err.splitlines()[-1].startswith("terminated: openai-batch: 1 jobs loaded before stay")
+    assert err.splitlines()[-1].startswith("terminated: openai-batch: 1 job loaded before stay")
     assert query(db, "SELECT job_id, status FROM _resultloader_loads") == [("batch_0", "committed")]
     assert OKEY not in err
+
+
+def test_a_terminal_sees_the_progress_line_a_pipe_only_the_summary(oai, tmp_path):
+    import pty
+
+    serve_batch(oai, 1, batch(1, "in_progress"), batch(1, "in_progress"), batch(1))
+    env = {**os.environ, "OPENAI_API_KEY": OKEY, "OPENAI_BASE_URL": oai.api_url + "/v1"}
+    cli = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+    args = [*cli, "ingest", "openai-batch", "--ids-file", ids(tmp_path, "batch_1")]
+    args += ["--into", str(tmp_path / "r.duckdb"), "--poll-interval", "0.3"]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, env=env, stderr=follower, stdout=subprocess.DEVNULL)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            piece = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not piece:
+            break
+        seen += piece
+    os.close(leader)
+    assert proc.wait(timeout=30) == 0
+    assert b"\r\x1b[2K0 waiting, 1 running, 0 loaded, 0 skipped, 0 failed" in seen
+    assert b"1 job: 0 waiting, 0 running, 1 loaded" in seen
+
+    serve_batch(oai, 2)
+    piped = ingest("openai-batch", "--ids-file", ids(tmp_path, "batch_2"), "--into",
+                   str(tmp_path / "r.duckdb"))  # fmt: skip
+    assert "\x1b[2K" not in piped.stderr and "1 job: 0 waiting, 0 running, 1 loaded" in piped.stderr

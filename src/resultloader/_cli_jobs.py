@@ -109,7 +109,7 @@ def _stopped(prov: Provider, done: list[JobResult], line: _ProgressLine) -> Iter
         word, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
         loaded = sum(r.outcome == "loaded" for r in done)
         click.echo(
-            f"{word}: {prov.name}: {loaded} jobs loaded before stay committed (a re-run skips "
+            f"{word}: {prov.name}: {_jobs(loaded)} loaded before stay committed (a re-run skips "
             "them); the job loading then, if any, was rolled back",
             err=True,
         )
@@ -176,11 +176,15 @@ def _finish(prov: Provider, results: list[JobResult], tally: JobTally, quiet: bo
     """The summary line, then each failed job on a line of its own, and the exit status."""
     failed = [r for r in results if r.outcome == "failed"]
     if not quiet or failed:
-        click.echo(f"{prov.name}: {len(results)} jobs: {tally.line()}", err=True)
+        click.echo(f"{prov.name}: {_jobs(len(results))}: {tally.line()}", err=True)
     for result in failed:
         click.echo(f"failed: {_said(prov, result)}", err=True)
     if failed:
         sys.exit(3 if all(r.not_ready for r in failed) else 1)
+
+
+def _jobs(n: int) -> str:
+    return f"{n} job" if n == 1 else f"{n} jobs"
 
 
 def _fail(line: str, code: int) -> Any:
