@@ -25,6 +25,8 @@ import resultloader
 from resultloader import ParseError
 from tests.pg_server import PASSWORD
 from tests.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget, Target
+from tests.test_jobs import serve_batch
+from tests.test_providers import oai  # noqa: F401  (a fixture: the fake OpenAI API)
 
 KINDS = ["duckdb", "postgres", "delta", "delta-s3"]
 CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
@@ -334,3 +336,38 @@ def test_history_lists_the_targets_loads_and_one_loads_rejects(target, write):
     )
     assert one.returncode == 0, one.stderr
     assert [(r["line"], r["raw"]) for r in json.loads(one.stdout)["rejects"]] == [(2, "nope")]
+
+
+# -- re-runs skip what the ledger holds ----------------------------------------------------------
+
+
+def test_a_rerun_of_many_sources_skips_the_committed_unchanged_ones(target, write):
+    a = write("a.jsonl", jsonl('{"id":"k1","output":"a"}', '{"id":"k2","output":"a"}'))
+    b = write("b.jsonl", jsonl('{"id":"k2","output":"b"}'))
+    sources = [str(a), str(b)]
+
+    def outcomes() -> list[str]:
+        results = resultloader.load_many(sources, target.into, table=target.table)
+        return [r.outcome for r in results]
+
+    assert outcomes() == ["loaded", "loaded"]
+    assert outcomes() == ["skipped", "skipped"]
+    committed = [r for r in target.ledger() if r["status"] == "committed"]
+    assert len(committed) == 2  # the skipped sources left no ledger row
+    b.write_text(jsonl('{"id":"k2","output":"b2"}', '{"id":"k3","output":"b2"}'))
+    assert outcomes() == ["skipped", "loaded"]
+    assert {k: v["output"] for k, v in target.rows().items()} == {"k1": "a", "k2": "b2", "k3": "b2"}
+
+
+def test_a_rerun_of_many_jobs_skips_the_committed_ones(target, oai):  # noqa: F811
+    for n in (1, 2):
+        serve_batch(oai, n)
+
+    def outcomes(jobs: list[str]) -> dict[str, str]:
+        results = resultloader.ingest_many("openai-batch", jobs, target.into, table=target.table)
+        return {r.job: r.outcome for r in results}
+
+    assert outcomes(["batch_1"]) == {"batch_1": "loaded"}
+    assert outcomes(["batch_1", "batch_2"]) == {"batch_1": "skipped", "batch_2": "loaded"}
+    assert oai.hits("/v1/files/file-out-1/content") == 1  # the skipped job was not downloaded
+    assert set(target.rows()) == {"b1-r1", "b1-r2", "b2-r1", "b2-r2"}

@@ -23,7 +23,7 @@ from ._download import HttpPolicy
 from ._errors import NotReady, ResultLoaderError
 from ._http import Clock, Gate
 from ._ingest import _status, load_job, source_name
-from ._many import ledger_query
+from ._many import committed_loads
 from ._model import LoadOptions, LoadReport
 from ._pipeline import SinkLike, as_sink
 from ._poll import PollPolicy
@@ -31,7 +31,6 @@ from ._redact import one_line
 from .providers._client import ApiClient, client_for
 from .providers.base import Job, Provider, get_provider
 from .sinks import Sink
-from .sinks.duckdb import DuckDBSink
 
 Outcome = Literal["loaded", "skipped", "failed"]
 
@@ -98,7 +97,7 @@ def ingest_many(
     `jobs`: ids (for SafetyKit data requests `NAMESPACE/REQUEST_ID`, or the id with
     `namespace=` for all) or `Job`s. `since` (an aware datetime) adds every job the provider
     lists as created since then that has ended with results (OpenAI and Anthropic batches;
-    others refuse it). Jobs committed before in the sink's ledger (DuckDB) are skipped.
+    others refuse it). Jobs committed before in the sink's ledger are skipped.
     `concurrency` jobs are polled at once; a 429 holds them all for as long as the API asks.
     A job that fails does not stop the others: every job has a `JobResult`, in the order they
     came to an end, also shown to `each` as it comes; `on_progress` sees the counts as they
@@ -133,12 +132,8 @@ def _as_job(prov: Provider, job: str | Job, namespace: str | None) -> Job:
 
 
 def committed_jobs(sink: Sink, prov: Provider) -> set[str]:
-    """The sources (`provider:job`) of the provider's committed loads into the sink's table,
-    from its ledger; only DuckDBSink's is read: with another sink nothing is skipped."""
-    if not isinstance(sink, DuckDBSink):
-        return set()
-    sql = "SELECT source FROM {ledger} WHERE target = ? AND provider = ? AND status = 'committed'"
-    return {row[0] for row in ledger_query(sink, sql, [sink.table, prov.name])}
+    """The sources (`provider:job`) of the provider's committed loads into the sink's table."""
+    return {load.source for load in committed_loads(sink) if load.provider == prov.name}
 
 
 class _Stopped(Exception):

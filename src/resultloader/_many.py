@@ -11,12 +11,10 @@ carry a higher `seq` than theirs.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-import duckdb
 import orjson
 
 from ._download import HttpPolicy
@@ -26,9 +24,7 @@ from ._model import LoadInfo, LoadOptions, LoadReport
 from ._parts import Part, Parts, discard, replay, thread_parts
 from ._pipeline import SinkLike, _abort_reason, _one_name, as_sink, run_load
 from ._sources import open_source
-from .sinks import Sink
-from .sinks._duckdb_sql import LEDGER
-from .sinks.duckdb import DuckDBSink
+from .sinks import CommittedLoad, LedgerSink, Sink
 
 Outcome = Literal["loaded", "skipped", "failed"]
 
@@ -149,47 +145,23 @@ def _skip_unchanged(sources: list[Source], sink: Sink) -> tuple[list[Source], li
 
 
 def committed_versions(sink: Sink) -> set[tuple[str, str]]:
-    """(source, version) of every committed load into the sink's table, from its ledger. Only
-    DuckDBSink has one that records versions: other sinks skip nothing."""
-    if not isinstance(sink, DuckDBSink):
-        return set()
-    rows = ledger_query(
-        sink,
-        "SELECT source, version FROM {ledger} WHERE target = ? AND status = 'committed'"
-        " AND version IS NOT NULL",
-        [sink.table],
-        column="version",
-    )
+    """(source, version) of every committed load into the sink's table, from its ledger."""
     found: set[tuple[str, str]] = set()
-    for source, version in rows:
-        if version.startswith("{"):  # an atomic load: every source's version
-            found.update(orjson.loads(version).items())
+    for load in committed_loads(sink):
+        if load.version is None:
+            continue
+        if load.version.startswith("{"):  # an atomic load: every source's version
+            found.update(orjson.loads(load.version).items())
         else:
-            found.add((source, version))
+            found.add((load.source, load.version))
     return found
 
 
-def ledger_query(
-    sink: DuckDBSink, sql: str, params: list[Any], column: str = "source"
-) -> list[tuple[Any, ...]]:
-    """`sql` (`{ledger}` for the ledger's name) on the sink's database, read-only when it is a
-    file; no rows when there is no ledger yet (or, older, one without `column`)."""
-    database = sink.database
-    if not isinstance(database, duckdb.DuckDBPyConnection):
-        if not os.path.exists(database):
-            return []
-        database = duckdb.connect(os.fspath(database), read_only=True)
-    try:
-        has_column = database.execute(
-            "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-            [LEDGER, column],
-        ).fetchone()
-        if not has_column or not has_column[0]:
-            return []
-        return database.execute(sql.format(ledger=LEDGER), params).fetchall()
-    finally:
-        if database is not sink.database:
-            database.close()
+def committed_loads(sink: Sink) -> list[CommittedLoad]:
+    """The committed loads in the sink's ledger; none for a sink without one (a function)."""
+    if not sink.capabilities.reads_ledger:
+        return []
+    return cast(LedgerSink, sink).committed_loads()
 
 
 def _engine_parts(

@@ -29,7 +29,7 @@ Which sink a target string means is decided in `targets.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from ..parse import JsonlChunk
@@ -41,10 +41,22 @@ class SinkCapabilities:
 
     `keeps_rejects`: it stores a batch's rejects, so `on_error="quarantine"` may be used.
     `reads_jsonl`: it is a JsonlChunkSink, reading raw JSONL chunks itself.
+    `reads_ledger`: it is a LedgerSink, telling which loads its ledger holds as committed (so
+    that a re-run of many sources or jobs skips them).
     """
 
     keeps_rejects: bool = False
     reads_jsonl: bool = False
+    reads_ledger: bool = False
+
+
+class CommittedLoad(NamedTuple):
+    """A committed load in a ledger: its source, provider, and the source's version (size and
+    ETag or mtime; for an atomic load of many sources a JSON object of each one's), if known."""
+
+    source: str
+    provider: str | None
+    version: str | None
 
 
 @runtime_checkable
@@ -82,3 +94,12 @@ class JsonlChunkSink(Sink, Protocol):
     def prepare_jsonl(self, chunk: JsonlChunk) -> JsonlChunk: ...
 
     def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None: ...
+
+
+@runtime_checkable
+class LedgerSink(Sink, Protocol):
+    """A sink whose ledger can be read back (`capabilities.reads_ledger`)."""
+
+    def committed_loads(self) -> list[CommittedLoad]:
+        """The committed loads into this sink's table; none when there is no ledger yet."""
+        ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Collection
 from datetime import datetime, timezone
 
@@ -10,6 +11,7 @@ import duckdb
 
 from .._errors import SinkError
 from .._model import check_name
+from . import CommittedLoad
 from ._duckdb_sql import INTERNAL_PREFIX, LEDGER
 
 # Loads running in this process: their ledger rows say 'running' and are not abandoned.
@@ -83,6 +85,31 @@ def mark_abandoned(con: duckdb.DuckDBPyConnection, active: Collection[str]) -> i
         [now, now, list(active)],
     )
     return int(row[0])
+
+
+def committed_loads(
+    database: str | os.PathLike[str] | duckdb.DuckDBPyConnection, table: str
+) -> list[CommittedLoad]:
+    """The committed loads into `table` in its ledger, reading a database file read-only;
+    none when there is no file or ledger yet. A ledger from before versions were kept gives
+    none (its sources are loaded again rather than wrongly skipped)."""
+    con = database
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        if not os.path.exists(con):
+            return []
+        con = duckdb.connect(os.fspath(con), read_only=True)
+    try:
+        if "version" not in _columns(con, LEDGER):
+            return []
+        rows = con.execute(
+            f"SELECT source, provider, version FROM {LEDGER}"
+            " WHERE target = ? AND status = 'committed'",
+            [table],
+        ).fetchall()
+        return [CommittedLoad(*row) for row in rows]
+    finally:
+        if con is not database:
+            con.close()
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:

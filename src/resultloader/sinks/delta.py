@@ -29,13 +29,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from .._errors import SinkError
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from .._redact import display_name
 from ..parse import JsonlChunk
-from . import SinkCapabilities
+from . import CommittedLoad, SinkCapabilities
 from ._delta_files import commit, discard, local_files, writes_files
 from ._stage import DuckDBStage
 
@@ -84,6 +84,7 @@ LEDGER_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("host", pa.string()),  # where the load runs, and its process: a killed one's
         ("pid", pa.int64()),  # `running` row is marked `abandoned` by a later load
+        ("version", pa.string()),  # the source's, for load_many's skip of unchanged sources
     ]
 )
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
@@ -97,7 +98,7 @@ class DeltaSink:
     load. `storage_options` go to deltalake (for S3: credentials, endpoint, region); by default
     it reads the usual AWS_* environment variables."""
 
-    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
+    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True, reads_ledger=True)
     prepare_jsonl = staticmethod(DuckDBStage.prepare_jsonl)
 
     def __init__(
@@ -116,6 +117,26 @@ class DeltaSink:
 
     def __repr__(self) -> str:
         return f"DeltaSink({display_name(self.path)!r})"
+
+    def committed_loads(self) -> list[CommittedLoad]:
+        where = f"{self.path}/{LEDGER}"
+        with self._errors("cannot read the ledger"):
+            if (ledger := self._existing(where)) is None:
+                return []
+            has_version = "version" in {f.name for f in ledger.schema().fields}
+            columns = ["source", "provider", "version"] if has_version else ["source", "provider"]
+            rows = ledger.to_pyarrow_table(columns=columns, filters=[("status", "=", "committed")])
+        return [
+            CommittedLoad(r["source"], r["provider"], r.get("version")) for r in rows.to_pylist()
+        ]
+
+    def _existing(self, path: str) -> DeltaTable | None:
+        """The Delta table at `path`, or None. (Not `is_deltatable`: against an S3 endpoint
+        other than AWS it waits out its retries, three minutes, where opening answers at once.)"""
+        try:
+            return DeltaTable(path, storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -291,6 +312,7 @@ class DeltaSink:
             "started_at": datetime.now(timezone.utc),
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "version": info.version,
         }
 
     def _abandon_killed(self) -> None:
@@ -356,21 +378,19 @@ def ledger(path: str) -> pa.Table | None:
     """The ledger's rows (for `resultloader history`), or None if there is no ledger."""
     sink = DeltaSink(path)
     with sink._errors("cannot read the ledger"):
-        where = f"{sink.path}/{LEDGER}"
-        if not DeltaTable.is_deltatable(where):
+        if (table := sink._existing(f"{sink.path}/{LEDGER}")) is None:
             return None
-        table: pa.Table = DeltaTable(where).to_pyarrow_table()
-        return table
+        rows: pa.Table = table.to_pyarrow_table()
+        return rows
 
 
 def rejects(path: str, load: dict[str, Any]) -> list[dict[str, Any]]:
     """The rejects a load kept, by line (for `resultloader history`)."""
     sink = DeltaSink(path)
     with sink._errors("cannot read the rejects"):
-        where = f"{sink.path}/{REJECTS}"
-        if not DeltaTable.is_deltatable(where):
+        if (table := sink._existing(f"{sink.path}/{REJECTS}")) is None:
             return []
-        found = DeltaTable(where).to_pyarrow_table(
+        found = table.to_pyarrow_table(
             columns=["line", "byte_offset", "reason", "raw"],
             filters=[("load_id", "=", load["load_id"])],
         )

@@ -36,7 +36,7 @@ from .._model import (
 )
 from ..parse import JsonlChunk, parse_chunk
 from ..parse.jsonl import CHUNK_BYTES
-from . import SinkCapabilities
+from . import CommittedLoad, SinkCapabilities
 from ._duckdb_lines import split_lines
 from ._duckdb_setup import check_database_file, configure, restore
 from ._duckdb_sql import (
@@ -58,7 +58,14 @@ from ._duckdb_sql import (
     _TARGET_DDL_ZSTD,
     LEDGER,
 )
-from ._duckdb_tidy import ACTIVE_LOADS, check_table, check_target, mark_abandoned, temp_directory
+from ._duckdb_tidy import (
+    ACTIVE_LOADS,
+    check_table,
+    check_target,
+    committed_loads,
+    mark_abandoned,
+    temp_directory,
+)
 
 
 class DuckDBSink:
@@ -70,7 +77,7 @@ class DuckDBSink:
     of a database the process already has open are put back when the load ends.
     """
 
-    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
+    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True, reads_ledger=True)
 
     def __init__(
         self,
@@ -95,6 +102,9 @@ class DuckDBSink:
     @property
     def _owns_no_connection(self) -> bool:
         return isinstance(self.database, duckdb.DuckDBPyConnection)
+
+    def committed_loads(self) -> list[CommittedLoad]:
+        return committed_loads(self.database, self.table)
 
     # -- the Sink protocol -------------------------------------------------------------------
 

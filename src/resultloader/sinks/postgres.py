@@ -34,7 +34,7 @@ from .._errors import SinkError
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch, check_name
 from .._redact import display_name
 from ..parse import JsonlChunk
-from . import SinkCapabilities
+from . import CommittedLoad, SinkCapabilities
 from ._stage import DuckDBStage
 
 LEDGER = "_resultloader_loads"
@@ -53,7 +53,8 @@ _LEDGER_DDL = """CREATE TABLE IF NOT EXISTS {ledger} (
     load_id TEXT PRIMARY KEY, target TEXT, source TEXT, provider TEXT, job_id TEXT,
     job_status TEXT, status TEXT, rows_read BIGINT, rows_upserted BIGINT, rows_unchanged BIGINT,
     duplicates BIGINT, bad_rows BIGINT, bytes BIGINT, started_at TIMESTAMPTZ,
-    finished_at TIMESTAMPTZ, error TEXT)"""
+    finished_at TIMESTAMPTZ, error TEXT, version TEXT);
+ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS version TEXT"""
 # pg_temp: the staging tables are this session's own, out of every user's schema
 _STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
     id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT) ON COMMIT DROP;
@@ -90,7 +91,7 @@ class PostgresSink:
     load. `url` is `postgresql://USER[:PASSWORD]@HOST:PORT/DB`; the password may instead come
     from `PGPASSWORD` (or any other way libpq finds one). It is never shown."""
 
-    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True)
+    capabilities = SinkCapabilities(keeps_rejects=True, reads_jsonl=True, reads_ledger=True)
     prepare_jsonl = staticmethod(DuckDBStage.prepare_jsonl)
 
     def __init__(self, url: str, table: str = "results") -> None:
@@ -103,6 +104,24 @@ class PostgresSink:
 
     def __repr__(self) -> str:
         return f"PostgresSink({display_name(self._url)!r}, table={self.table!r})"
+
+    def committed_loads(self) -> list[CommittedLoad]:
+        conn = self._connect()
+        try:
+            with self._errors("cannot read the ledger"):
+                if not _exists(conn, LEDGER):
+                    return []
+                # the version through to_jsonb: a ledger from before it has no such column
+                cur = conn.execute(
+                    self._sql(
+                        "SELECT source, provider, to_jsonb(l) ->> 'version' FROM {ledger} l"
+                        " WHERE target = %s AND status = 'committed'"
+                    ),
+                    [self.table],
+                )
+                return [CommittedLoad(*row) for row in cur]
+        finally:
+            conn.close()
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -120,9 +139,17 @@ class PostgresSink:
             conn.execute(
                 self._sql(
                     "INSERT INTO {ledger} (load_id, target, source, provider, job_id, status,"
-                    " started_at) VALUES (%s, %s, %s, %s, %s, 'running', %s)"
+                    " started_at, version) VALUES (%s, %s, %s, %s, %s, 'running', %s, %s)"
                 ),
-                [self._load_id, self.table, info.source, info.provider, info.job_id, _now()],
+                [
+                    self._load_id,
+                    self.table,
+                    info.source,
+                    info.provider,
+                    info.job_id,
+                    _now(),
+                    info.version,
+                ],
             )
             conn.commit()  # the ledger's `running` row stands even if the load dies
         self._stage.begin(info)
@@ -263,8 +290,7 @@ def ledger(url: str) -> pa.Table | None:
     conn = sink._connect()
     try:
         with sink._errors("cannot read the ledger"):
-            cur = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [LEDGER])
-            if not (row := cur.fetchone()) or not row[0]:
+            if not _exists(conn, LEDGER):
                 return None
             cur = conn.execute(sink._sql("SELECT * FROM {ledger}"))
             names = [d.name for d in cur.description or ()]
@@ -282,9 +308,7 @@ def rejects(url: str, load: dict[str, Any]) -> list[dict[str, Any]]:
     conn = sink._connect()
     try:
         with sink._errors("cannot read the rejects"):
-            if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table + _SUFFIX]).fetchone()[
-                0
-            ]:  # type: ignore[index]
+            if not _exists(conn, table + _SUFFIX):
                 return []
             cur = conn.execute(
                 sink._sql(
@@ -322,3 +346,8 @@ def _text(raw: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _exists(conn: Connection, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
+    return bool(row and row[0])
