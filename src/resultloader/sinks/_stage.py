@@ -4,11 +4,13 @@ Postgres and Delta take their rows from here at commit, deduped (the last `seq` 
 Staging goes through a DuckDBSink on the stage's own connection, so JSONL chunks are read by
 DuckDB's JSON functions exactly as a DuckDB load reads them (the same rows left to Python, the
 same numbers kept exact). Its DuckDB takes the load's memory budget and threads (`--memory`,
-`--threads`: _budget.py) as a DuckDB load's does, and spills to disk beyond them.
+`--threads`: _budget.py) as a DuckDB load's does, less COMMIT_MEMORY for the sink's writer, and
+spills to disk beyond them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,12 +19,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .._budget import MIN_MEMORY, MiB
 from .._model import BatchStats, LoadInfo, RowBatch
 from ..parse import JsonlChunk
 from ._duckdb_setup import configure
 from ._duckdb_sql import _STAGE, _STAGE_REJECTS
 from .duckdb import DuckDBSink
 
+COMMIT_MEMORY = 32 * MiB
 # the last seq of each id: an anti-join against the few duplicated ids streams, a window would not
 _WINNERS = f"""SELECT s.id, s.output::VARCHAR AS output,
     coalesce(s.metadata, '{{}}')::VARCHAR AS metadata, s.url, s.extra::VARCHAR AS extra,
@@ -62,7 +66,11 @@ class DuckDBStage:
     def begin(self, info: LoadInfo) -> None:
         self._spill = tempfile.TemporaryDirectory(prefix="resultloader-stage-")
         con = duckdb.connect()
-        configure(con, info.options.budget())  # a connection of its own: nothing to restore
+        budget = info.options.budget()
+        # less for DuckDB than a DuckDB load gives it: at commit the sink's own writer holds
+        # its batches outside DuckDB (Postgres's COPY buffers, deltalake's log and commit)
+        budget = dataclasses.replace(budget, memory=max(MIN_MEMORY, budget.memory - COMMIT_MEMORY))
+        configure(con, budget)  # a connection of its own: nothing to restore
         con.execute("SET temp_directory = ?", [self._spill.name])
         con.execute("SET TimeZone = 'UTC'")
         self._con, self._sink = con, DuckDBSink(con, "unused_target")

@@ -190,7 +190,8 @@ class PostgresSink:
         conn.execute(_STAGE_DDL)
         with conn.cursor() as cur:
             with cur.copy("COPY pg_temp._rl_stage FROM STDIN (FORMAT csv)") as copy:
-                for batch in self._stage.winners(source, now):
+                # batches of 16k rows (~4 MB of CSV): the DuckDB stage is at its peak meanwhile
+                for batch in self._stage.winners(source, now, batch_rows=16384):
                     buffer = io.BytesIO()
                     pa_csv.write_csv(batch.select(_COLUMNS), buffer, _CSV)
                     copy.write(buffer.getbuffer())
