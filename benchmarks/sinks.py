@@ -224,7 +224,8 @@ def main() -> None:
         changed_reload = wall["delta re-load 10% changed"]
         print(
             f"  delta: re-load of 10% changed / fresh {changed_reload / wall['delta fresh']:.2f}x"
-            f" (target 1.2x), / reference merge "
+            " (no target: the re-load target is for unchanged rows; this one also rewrites the"
+            f" files holding the changed tenth), / reference merge "
             f"{changed_reload / wall['delta reference merge']:.2f}x"
         )
 
