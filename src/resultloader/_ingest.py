@@ -65,7 +65,7 @@ def ingest(
     partial: bool = False,
 ) -> LoadReport:
     """Wait for `job` to end, then load its results into `sink`; the report's `status` is
-    the job's final status (also recorded in the DuckDB ledger).
+    the job's final status (also recorded in the sink's ledger).
 
     `job` is the job's id (or a `Job(id, namespace, params)`, params being a provider's own
     options such as Shopify's `shop`); with a `payload` that names its job it

@@ -80,7 +80,7 @@ def load_many(
         raise ValueError("a stage is for the Dask engine: threads stage parts in a temp dir")
     options = options or LoadOptions()
     target = as_sink(sink, table)
-    if options.on_error == "quarantine" and not _keeps_rejects(target):
+    if options.on_error == "quarantine" and not target.capabilities.keeps_rejects:
         raise ResultLoaderError(
             f"{type(target).__name__} cannot keep rejected rows: use on_error='skip' or a sink "
             "that stores rejects"
@@ -123,13 +123,6 @@ class _Reporter:
     def failed(self, source: str, exc: BaseException) -> None:
         report = getattr(exc, "resultloader_report", None)
         self(SourceResult(source, "failed", report, str(exc) or type(exc).__name__))
-
-
-def _keeps_rejects(sink: Sink) -> bool:
-    capabilities = getattr(sink, "capabilities", None)
-    if capabilities is not None:
-        return bool(capabilities.keeps_rejects)
-    return bool(getattr(sink, "stores_rejects", False))
 
 
 def _skip_unchanged(sources: list[Source], sink: Sink) -> tuple[list[Source], list[SourceResult]]:
