@@ -17,6 +17,7 @@ import orjson
 
 from .._mapping import RowMapping
 from .._model import RowBatch
+from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 
 _STANDARD = ("output", "metadata", "url")
 # Numbers a double may not hold exactly: 16 or more digits (and dots) in a row, or a negative
@@ -83,10 +84,14 @@ def line_needs_exact(line: bytes) -> bool:
 
 
 def decode_exact(text: str | bytes) -> Any:
-    """Decode JSON keeping every number exactly as written (for lines orjson would round)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    return _exact_decoder.decode(text)
+    """Decode JSON keeping every number exactly as written (for lines orjson would round).
+
+    Python's decoder takes a lone surrogate escape, which orjson (whose refusal of a number
+    sent the text here) would have refused too: it is refused with orjson's reason."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if mark_lone_surrogates(data)[1]:
+        raise ValueError(LONE_SURROGATE)
+    return _exact_decoder.decode(data.decode("utf-8") if isinstance(text, bytes) else text)
 
 
 def to_python(text: str) -> Any:
