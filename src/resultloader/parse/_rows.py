@@ -88,10 +88,11 @@ def decode_exact(text: str | bytes) -> Any:
 
     Python's decoder takes a lone surrogate escape, which orjson (whose refusal of a number
     sent the text here) would have refused too: it is refused with orjson's reason."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if mark_lone_surrogates(data)[1]:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if "\\u" in text and mark_lone_surrogates(text.encode("utf-8", "surrogatepass"))[1]:
         raise ValueError(LONE_SURROGATE)
-    return _exact_decoder.decode(data.decode("utf-8") if isinstance(text, bytes) else text)
+    return _exact_decoder.decode(text)
 
 
 def to_python(text: str) -> Any:

@@ -29,7 +29,8 @@ Which sink a target string means is decided in `targets.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from ..parse import JsonlChunk
@@ -57,6 +58,20 @@ class CommittedLoad(NamedTuple):
     source: str
     provider: str | None
     version: str | None
+
+
+def running_row(load_id: str, target: str, info: LoadInfo, now: datetime) -> dict[str, Any]:
+    """A load's ledger row as it begins (`running`): the same columns in every sink's ledger."""
+    return {
+        "load_id": load_id,
+        "target": target,
+        "source": info.source,
+        "provider": info.provider,
+        "job_id": info.job_id,
+        "status": "running",
+        "started_at": now,
+        "version": info.version,
+    }
 
 
 @runtime_checkable

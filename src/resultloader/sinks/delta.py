@@ -35,7 +35,7 @@ from .._errors import SinkError
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from .._redact import display_name
 from ..parse import JsonlChunk
-from . import CommittedLoad, SinkCapabilities
+from . import CommittedLoad, SinkCapabilities, running_row
 from ._delta_files import commit, discard, local_files, writes_files
 from ._stage import DuckDBStage
 
@@ -302,18 +302,9 @@ class DeltaSink:
         merger.when_not_matched_insert_all().execute()
 
     def _ledger_row(self, info: LoadInfo) -> dict[str, Any]:
-        return {
-            "load_id": self._load_id,
-            "target": display_name(self.path),
-            "source": info.source,
-            "provider": info.provider,
-            "job_id": info.job_id,
-            "status": "running",
-            "started_at": datetime.now(timezone.utc),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "version": info.version,
-        }
+        now = datetime.now(timezone.utc)
+        row = running_row(self._load_id, display_name(self.path), info, now)
+        return {**row, "host": socket.gethostname(), "pid": os.getpid()}
 
     def _abandon_killed(self) -> None:
         """Mark `abandoned` the ledger rows still `running` whose process, on this host, is

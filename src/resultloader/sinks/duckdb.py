@@ -36,7 +36,7 @@ from .._model import (
 )
 from ..parse import JsonlChunk, parse_chunk
 from ..parse.jsonl import CHUNK_BYTES
-from . import CommittedLoad, SinkCapabilities
+from . import CommittedLoad, SinkCapabilities, running_row
 from ._duckdb_lines import split_lines
 from ._duckdb_setup import check_database_file, configure, restore
 from ._duckdb_sql import (
@@ -131,18 +131,10 @@ class DuckDBSink:
         remove_dead_spools()  # temp copies of JSON arrays left by killed loads
         con.execute(_STAGE_DDL)
         con.execute(_STAGE_REJECTS_DDL)
+        row = running_row(self._load_id, self.table, info, _now())
         con.execute(
-            f"INSERT INTO {LEDGER} (load_id, target, source, provider, job_id, status, started_at,"
-            " version) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-            [
-                self._load_id,
-                self.table,
-                info.source,
-                info.provider,
-                info.job_id,
-                _now(),
-                info.version,
-            ],
+            f"INSERT INTO {LEDGER} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()),
         )
 
     def write(self, batch: RowBatch) -> None:

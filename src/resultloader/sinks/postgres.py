@@ -34,7 +34,7 @@ from .._errors import SinkError
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch, check_name
 from .._redact import display_name
 from ..parse import JsonlChunk
-from . import CommittedLoad, SinkCapabilities
+from . import CommittedLoad, SinkCapabilities, running_row
 from ._stage import DuckDBStage
 
 LEDGER = "_resultloader_loads"
@@ -106,28 +106,24 @@ class PostgresSink:
         return f"PostgresSink({display_name(self._url)!r}, table={self.table!r})"
 
     def committed_loads(self) -> list[CommittedLoad]:
-        conn = self._connect()
-        try:
-            with self._errors("cannot read the ledger"):
-                if not _exists(conn, LEDGER):
-                    return []
-                # the version through to_jsonb: a ledger from before it has no such column
-                cur = conn.execute(
-                    self._sql(
-                        "SELECT source, provider, to_jsonb(l) ->> 'version' FROM {ledger} l"
-                        " WHERE target = %s AND status = 'committed'"
-                    ),
-                    [self.table],
-                )
-                return [CommittedLoad(*row) for row in cur]
-        finally:
-            conn.close()
+        with self._reading("cannot read the ledger") as conn:
+            if not _exists(conn, LEDGER):
+                return []
+            # the version through to_jsonb: a ledger from before it has no such column
+            cur = conn.execute(
+                self._sql(
+                    "SELECT source, provider, to_jsonb(l) ->> 'version' FROM {ledger} l"
+                    " WHERE target = %s AND status = 'committed'"
+                ),
+                [self.table],
+            )
+            return [CommittedLoad(*row) for row in cur]
 
     # -- the Sink protocol -------------------------------------------------------------------
 
     def begin(self, info: LoadInfo) -> None:
         self._info, self._load_id = info, uuid.uuid4().hex
-        conn = self._connect()
+        self._conn = conn = self._connect()
         with self._errors("could not start the load"):
             # the lock is the session's: it outlives the commit below and ends with the
             # connection, even when the process is killed
@@ -136,20 +132,11 @@ class PostgresSink:
             for ddl in (_TARGET_DDL, _REJECTS_DDL, _LEDGER_DDL):
                 conn.execute(self._sql(ddl))
             conn.execute(self._sql(_ABANDON), {"table": self.table, "now": _now()})
+            row = running_row(self._load_id, self.table, info, _now())
+            columns, values = ", ".join(row), ", ".join(["%s"] * len(row))
             conn.execute(
-                self._sql(
-                    "INSERT INTO {ledger} (load_id, target, source, provider, job_id, status,"
-                    " started_at, version) VALUES (%s, %s, %s, %s, %s, 'running', %s, %s)"
-                ),
-                [
-                    self._load_id,
-                    self.table,
-                    info.source,
-                    info.provider,
-                    info.job_id,
-                    _now(),
-                    info.version,
-                ],
+                self._sql(f"INSERT INTO {{ledger}} ({columns}) VALUES ({values})"),
+                list(row.values()),
             )
             conn.commit()  # the ledger's `running` row stands even if the load dies
         self._stage.begin(info)
@@ -245,12 +232,21 @@ class PostgresSink:
 
     def _connect(self) -> Connection:
         try:
-            self._conn = psycopg.connect(self._url, autocommit=False)
+            return psycopg.connect(self._url, autocommit=False)
         except psycopg.Error as exc:
             raise SinkError(
                 f"{display_name(self._url)}: cannot connect: {self._scrub(str(exc))}"
             ) from None
-        return self._conn
+
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[Connection]:
+        """A connection of its own for reading the ledger or rejects, closed after."""
+        conn = self._connect()
+        try:
+            with self._errors(what):
+                yield conn
+        finally:
+            conn.close()
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -288,16 +284,10 @@ class PostgresSink:
 def ledger(url: str) -> pa.Table | None:
     """The ledger's rows (for `resultloader history`), or None if there is no ledger."""
     sink = PostgresSink(url)
-    conn = sink._connect()
-    try:
-        with sink._errors("cannot read the ledger"):
-            if not _exists(conn, LEDGER):
-                return None
-            cur = conn.execute(sink._sql("SELECT * FROM {ledger}"))
-            names = [d.name for d in cur.description or ()]
-            return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in cur])
-    finally:
-        conn.close()
+    with sink._reading("cannot read the ledger") as conn:
+        if not _exists(conn, LEDGER):
+            return None
+        return pa.Table.from_pylist(_dicts(conn.execute(sink._sql("SELECT * FROM {ledger}"))))
 
 
 def rejects(url: str, load: dict[str, Any]) -> list[dict[str, Any]]:
@@ -306,22 +296,17 @@ def rejects(url: str, load: dict[str, Any]) -> list[dict[str, Any]]:
     if not table or len(table) > 63 - len(_SUFFIX):
         return []
     sink = PostgresSink(url, check_table(table))
-    conn = sink._connect()
-    try:
-        with sink._errors("cannot read the rejects"):
-            if not _exists(conn, table + _SUFFIX):
-                return []
-            cur = conn.execute(
-                sink._sql(
-                    "SELECT line, byte_offset, reason, raw FROM {rejects}"
-                    " WHERE load_id = %s ORDER BY line"
-                ),
-                [load["load_id"]],
-            )
-            names = [d.name for d in cur.description or ()]
-            return [dict(zip(names, r, strict=True)) for r in cur]
-    finally:
-        conn.close()
+    with sink._reading("cannot read the rejects") as conn:
+        if not _exists(conn, table + _SUFFIX):
+            return []
+        cur = conn.execute(
+            sink._sql(
+                "SELECT line, byte_offset, reason, raw FROM {rejects}"
+                " WHERE load_id = %s ORDER BY line"
+            ),
+            [load["load_id"]],
+        )
+        return _dicts(cur)
 
 
 def check_table(name: str) -> str:
@@ -352,3 +337,8 @@ def _now() -> datetime:
 def _exists(conn: Connection, table: str) -> bool:
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
     return bool(row and row[0])
+
+
+def _dicts(cur: psycopg.Cursor[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    names = [d.name for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur]
