@@ -14,10 +14,11 @@ Infinity and lone surrogates (other faults in yajl's words where ijson finds the
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,16 @@ def document(route: str, lines: list[bytes]) -> tuple[bytes, LoadOptions]:
     )
 
 
-def run(route: str, lines: list[bytes], compress: bool = False) -> Outcome:
+def run(
+    route: str, lines: list[bytes], compress: bool = False, threads: int | None = None
+) -> Outcome:
     if route in JSONL_ROUTES:
         data = b"".join(line + b"\n" for line in lines)
         on_error = "skip" if route == "function" else "quarantine"
         options = LoadOptions(format="jsonl", on_error=on_error)  # a stream has no name
     else:
         data, options = document(route, lines)
+    options = replace(options, threads=threads)
     if compress:
         data = gzip.compress(data)
     rows: dict[str, tuple[Any, ...]] = {}
@@ -207,6 +211,42 @@ def test_each_case_of_the_issue_ends_the_same_on_every_route(lines):
         # the faults of the issue: every document route names the item and the JSONL reason
         for route in DOCUMENT_ROUTES:
             assert f"item {bad[0][0]} of the array: {bad[0][1]}" in outcomes[route].error, route
+
+
+@pytest.mark.parametrize("lines", CASES.values(), ids=CASES.keys())
+def test_at_16_threads_as_on_a_16_core_server_every_route_ends_the_same(lines):
+    """DuckDB at 16 threads (as it runs on a 16-core server): the tables, rejects and errors
+    of every route are those of the machine's default."""
+    assert {r: run(r, lines, threads=16) for r in ROUTES} == {r: run(r, lines) for r in ROUTES}
+
+
+def test_csv_cells_load_as_the_exact_routes_stored_json():
+    """The exact route's rows written as CSV (each field the JSON text DuckDB stored) load into
+    the same table; a cell that is not JSON, even one orjson refuses first for its number, is
+    a string."""
+    head = b'{"id":"'
+    lines = [line for case in CASES.values() for line in case if line.startswith(head)]
+    # an id of its own for each line (the cases reuse "a"): every line that is a row is kept
+    lines = [b"%sr%d%s" % (head, i, x[x.index(b'"', len(head)) :]) for i, x in enumerate(lines)]
+    con = duckdb.connect()
+    resultloader.load(
+        io.BytesIO(b"".join(line + b"\n" for line in lines)),
+        _PythonOnly(con),
+        options=LoadOptions(format="jsonl", on_error="skip"),
+    )
+    stored = con.execute("SELECT id, output, metadata, url FROM results ORDER BY id").fetchall()
+    assert len(stored) > 5
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["id", "output", "metadata", "url"])
+    writer.writerows([[c if c is not None else "" for c in row] for row in stored])
+    writer.writerow(["odd", '[1e400,"\\ud800"]', "", ""])
+    into = duckdb.connect()
+    resultloader.load(io.BytesIO(text.getvalue().encode()), DuckDBSink(into),
+                      options=LoadOptions(format="csv"))  # fmt: skip
+    got = into.execute("SELECT id, output, metadata, url FROM results ORDER BY id").fetchall()
+    assert [row for row in got if row[0] != "odd"] == stored
+    assert ("odd", '"[1e400,\\"\\\\ud800\\"]"') in [row[:2] for row in got]
 
 
 def test_numbers_are_kept_by_value_on_every_route():
