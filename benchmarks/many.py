@@ -88,9 +88,9 @@ def split_times(paths: list[Path], work: Path) -> tuple[float, float, int]:
     """Seconds to stage every file as a part (read + parse, one at a time) and to merge the
     parts into a fresh DuckDB table (one load each, in order), and the rows merged."""
     from resultloader import LoadInfo, LoadOptions
-    from resultloader._expand import Source
-    from resultloader._parts import replay, stage_part
-    from resultloader.sinks.duckdb import DuckDBSink
+    from resultloader.pipeline.parts import replay, stage_part
+    from resultloader.sinks.duckdb.sink import DuckDBSink
+    from resultloader.sources.expand import Source
 
     options = LoadOptions()
     parts, started = [], time.perf_counter()

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from generate import DATA, generate  # noqa: E402
 
-from resultloader._budget import DEFAULT_MEMORY, parse_size  # noqa: E402
+from resultloader._memory import DEFAULT_MEMORY, parse_size  # noqa: E402
 
 WORK = DATA / "work"
 BUDGET_MB = DEFAULT_MEMORY // 2**20  # resultloader's default --memory
@@ -97,7 +97,7 @@ def fresh_db(db: Path) -> Path:
 
 def resultloader_cmd(source: str, db: Path, *flags: str) -> list[str]:
     exe = Path(sys.executable).with_name("resultloader")
-    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "resultloader._cli"]
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "resultloader"]
     # --json: the report on stdout, and no progress bar (as with -q)
     return [*cli, "load", source, "--into", str(db), "--json", *flags]
 

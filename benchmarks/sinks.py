@@ -38,9 +38,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from generate import generate  # noqa: E402
 
-CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 # the interpreter a load starts from: resultloader's CLI, the sink's modules, DuckDB connected
-INTERPRETER = """import duckdb, resultloader._cli, resultloader.sinks.{sink}
+INTERPRETER = """import duckdb, resultloader.cli, resultloader.sinks.{sink}
 duckdb.connect().execute("SELECT 1").fetchall()"""
 
 PG_REFERENCE = """

@@ -15,7 +15,7 @@ import pytest
 
 import resultloader
 from resultloader import LoadOptions
-from resultloader._budget import Budget, parse_size
+from resultloader._memory import Budget, parse_size
 
 from .conftest import query
 

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from resultloader._cli import main
+from resultloader.cli import main
 
 from .test_cli_load import run
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from resultloader._cli import main
+from resultloader.cli import main
 from tests.conftest import SEED_ROWS
 from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
 

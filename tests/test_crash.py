@@ -24,7 +24,7 @@ import resultloader
 
 ROWS = 200_000
 KILLS = 10
-CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 
 
 def write_rows(path: Path, ids: range, salt: int) -> None:

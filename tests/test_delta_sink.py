@@ -14,12 +14,12 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 import resultloader
-from resultloader._budget import parse_size
+from resultloader._memory import parse_size
 from resultloader.sinks import delta
 from resultloader.sinks._stage import COMMIT_MEMORY, DuckDBStage
 from tests.test_budget import many_rows
 
-CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 ROWS = "".join(f'{{"id":"k{i % 40}","output":{{"n":{i}}}}}\n' for i in range(100))
 
 

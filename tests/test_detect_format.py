@@ -9,8 +9,8 @@ import zstandard
 
 import resultloader
 from resultloader import LoadOptions
-from resultloader._sources import name_hint
 from resultloader.parse import detect_format
+from resultloader.sources import name_hint
 from resultloader.testing import MemorySink
 
 JSONL = b'{"id":"a","output":1}\n{"id":"b","output":2}\n'

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 import resultloader
-from resultloader._cli import main
+from resultloader.cli import main
 from tests.conftest import query
 
-CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 ROWS = '{"id":"a","output":{"x":1},"metadata":{"m":2}}\n{"id":"b","output":[3]}\n'
 
 

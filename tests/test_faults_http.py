@@ -16,8 +16,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from resultloader._cli import main
-from resultloader._download import HttpPolicy
+from resultloader.cli import main
+from resultloader.sources.download import HttpPolicy
 from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
 from tests.faulty_http import FaultyServer, Resource
 

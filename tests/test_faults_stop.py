@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import query
 
-CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 
 
 def write_array(path: Path, items: int) -> None:

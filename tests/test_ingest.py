@@ -16,7 +16,7 @@ import pytest
 
 import resultloader
 from resultloader import PollPolicy
-from resultloader._poll import Clock, next_delay
+from resultloader.providers.poll import Clock, next_delay
 from resultloader.testing import MemorySink
 from tests.conftest import SEED_ROWS
 from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import resultloader
-from resultloader._cli import main
+from resultloader.cli import main
 from resultloader.providers import get_provider, provider_names
 from resultloader.testing import FakeApi, MemorySink, Reply
 from tests.conftest import query
@@ -445,7 +445,7 @@ def test_sigterm_stops_the_pollers_and_keeps_the_jobs_loaded(oai, tmp_path):
         serve_batch(oai, n, batch(n, "in_progress"))  # never ends
     db = tmp_path / "r.duckdb"
     env = {**os.environ, "OPENAI_API_KEY": OKEY, "OPENAI_BASE_URL": oai.api_url + "/v1"}
-    cli = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+    cli = [sys.executable, "-c", "from resultloader.cli import main; main()"]
     args = ["ingest", "openai-batch", "--ids-file", ids(tmp_path, "batch_0", "batch_1", "batch_2")]
     args += ["--into", str(db), "--poll-interval", "0.05"]
     proc = subprocess.Popen([*cli, *args], env=env, stderr=subprocess.PIPE, text=True)
@@ -469,7 +469,7 @@ def test_a_terminal_sees_the_progress_line_a_pipe_only_the_summary(oai, tmp_path
 
     serve_batch(oai, 1, batch(1, "in_progress"), batch(1, "in_progress"), batch(1))
     env = {**os.environ, "OPENAI_API_KEY": OKEY, "OPENAI_BASE_URL": oai.api_url + "/v1"}
-    cli = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+    cli = [sys.executable, "-c", "from resultloader.cli import main; main()"]
     args = [*cli, "ingest", "openai-batch", "--ids-file", ids(tmp_path, "batch_1")]
     args += ["--into", str(tmp_path / "r.duckdb"), "--poll-interval", "0.3"]
     leader, follower = pty.openpty()

@@ -359,4 +359,4 @@ def test_an_unknown_engine_or_a_stage_without_dask_is_refused(files, tmp_path):
     with pytest.raises(ValueError, match="engine must be"):
         load_many([str(files["a"])], tmp_path / "r.duckdb", engine="spark")
     with pytest.raises(ValueError, match="a stage is for the Dask engine"):
-        load_many([str(files["a"])], tmp_path / "r.duckdb", workers=2, stage=str(tmp_path))
+        load_many([str(files["a"])], tmp_path / "r.duckdb", workers=2, parts_dir=str(tmp_path))

@@ -48,7 +48,7 @@ def test_the_table_and_rejects_equal_the_single_process_ones(scheduler, tmp_path
     load_many(sources, one, options)
     stage = tmp_path / "stage"
     stage.mkdir()
-    results = load_many(sources, on_dask, options, engine=scheduler, stage=str(stage))
+    results = load_many(sources, on_dask, options, engine=scheduler, parts_dir=str(stage))
     assert [r.outcome for r in results] == ["loaded"] * 6
     assert query(on_dask, ROWS) == query(one, ROWS)
     assert query(on_dask, REJECTS) == query(one, REJECTS)
@@ -133,7 +133,7 @@ def test_a_stage_on_s3_is_used_and_emptied(bucket, tmp_path):  # noqa: F811
         staged.extend(obj["Key"] for obj in listing.get("Contents", []))
 
     stage = f"s3://{name}/stage"
-    load_many(sources, on_dask, options, engine="dask", workers=2, stage=stage, each=look)
+    load_many(sources, on_dask, options, engine="dask", workers=2, parts_dir=stage, each=look)
     assert any(key.endswith("part-000000.parquet") for key in staged)
     assert query(on_dask, ROWS) == query(one, ROWS)
     assert query(on_dask, REJECTS) == query(one, REJECTS)

@@ -18,7 +18,7 @@ def test_the_package_ships_py_typed():
 def test_the_console_script_points_at_the_cli():
     scripts = importlib.metadata.entry_points(group="console_scripts")
     (script,) = [s for s in scripts if s.name == "resultloader"]
-    assert script.value == "resultloader._cli:main"
+    assert script.value == "resultloader.cli:main"
     assert callable(script.load())
 
 

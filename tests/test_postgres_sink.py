@@ -18,7 +18,7 @@ import resultloader
 from resultloader import SinkError
 from tests.pg_server import PASSWORD
 
-CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 
 
 @pytest.fixture

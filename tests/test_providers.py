@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import resultloader
-from resultloader._cli import main
+from resultloader.cli import main
 from resultloader.testing import FakeApi, MemorySink, Reply
 from tests.test_ingest import FakeTime
 
@@ -712,7 +712,7 @@ def plugin(tmp_path):
 
 
 def run_cli(site, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    code = "from resultloader._cli import main; main()"
+    code = "from resultloader.cli import main; main()"
     environ = {**os.environ, "PYTHONPATH": str(site), **env}
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=environ, timeout=60
@@ -878,9 +878,7 @@ def _runtime_imports(module: str) -> set[str]:
 
 
 def test_the_api_client_and_the_polling_loop_do_not_import_each_other():
-    assert "resultloader._poll" not in _runtime_imports("resultloader.providers._client")
-    assert not any(
-        m.startswith("resultloader.providers") for m in _runtime_imports("resultloader._poll")
-    )
-    for module in ("resultloader.providers._client", "resultloader._download"):
+    assert "resultloader.providers.poll" not in _runtime_imports("resultloader.providers._client")
+    assert "resultloader.providers._client" not in _runtime_imports("resultloader.providers.poll")
+    for module in ("resultloader.providers._client", "resultloader.sources.download"):
         assert "resultloader._http" in _runtime_imports(module)  # one retry policy, one session

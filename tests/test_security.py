@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 import resultloader
 from resultloader import DownloadError, DuckDBSink, LoadOptions
-from resultloader._cli import main
 from resultloader._redact import redact
-from resultloader._sources import check_download_url, open_source
+from resultloader.cli import main
+from resultloader.sources import check_download_url, open_source
 from tests.conftest import SEED_ROWS
 from tests.faulty_http import FaultyServer, Resource, Step
 
@@ -119,7 +119,7 @@ def test_a_successful_load_shows_no_signature_anywhere(server, tmp_path):
     ids=["404", "403-expired", "html", "truncated-gzip", "dropped"],
 )
 def test_a_failed_load_shows_no_signature_anywhere(server, tmp_path, resource, monkeypatch):
-    monkeypatch.setattr("resultloader._download._sleep", lambda seconds: None)
+    monkeypatch.setattr("resultloader.sources.download._sleep", lambda seconds: None)
     url = server.add("/results.jsonl", resource) + "?" + SECRET
     db = tmp_path / "r.duckdb"
     code, out, err = cli("load", url, "--into", str(db), "--json")

@@ -29,7 +29,7 @@ from tests.test_jobs import serve_batch
 from tests.test_providers import oai  # noqa: F401  (a fixture: the fake OpenAI API)
 
 KINDS = ["duckdb", "postgres", "delta", "delta-s3"]
-CLI = [sys.executable, "-c", "from resultloader._cli import main; main()"]
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -15,11 +15,11 @@ import pytest
 import zstandard
 
 from resultloader import DownloadError, ParseError
-from resultloader._download import HttpPolicy
 from resultloader._model import LoadInfo, LoadOptions, LoadReport
-from resultloader._pipeline import run_load
-from resultloader._sources import open_source
-from resultloader.sinks.duckdb import DuckDBSink
+from resultloader.pipeline.load import run_load
+from resultloader.sinks.duckdb.sink import DuckDBSink
+from resultloader.sources import open_source
+from resultloader.sources.download import HttpPolicy
 from tests.faulty_http import HTML_PAGE, S3_EXPIRED, FaultyServer, Resource, Step, retry_after_date
 
 FAST = HttpPolicy(read_timeout=0.5, backoff=0.01, max_retry_wait=2.0)

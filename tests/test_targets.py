@@ -9,7 +9,7 @@ import pytest
 
 import resultloader
 from resultloader import DuckDBSink, SinkError
-from resultloader.sinks.targets import sink_for
+from resultloader.sinks.registry import sink_for
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_a_missing_optional_dependency_names_the_extra(monkeypatch, target, pack
         if (
             name == package
             or name.startswith(f"{package}.")
-            or name.startswith(("resultloader.sinks.postgres", "resultloader.sinks.delta"))
+            or name.startswith(("resultloader.sinks.postgres", "resultloader.sinks.delta.sink"))
         ):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed

@@ -7,7 +7,6 @@
 >>> results = resultloader.ingest_many("openai-batch", ids)  # many jobs, polled at once
 """
 
-from ._download import HttpPolicy
 from ._errors import (
     DownloadError,
     JobCancelled,
@@ -20,19 +19,20 @@ from ._errors import (
     ResultLoaderError,
     SinkError,
 )
-from ._ingest import ingest, resolve
-from ._jobs import JobResult, JobTally, ingest_many
-from ._location import Download, Inline
-from ._many import SourceResult, load_many
 from ._model import CommitResult, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
-from ._pipeline import load
-from ._poll import JobStatus, PollPolicy
 from .parse import JsonlChunk
+from .pipeline.ingest import ingest, resolve
+from .pipeline.ingest_many import JobResult, JobTally, ingest_many
+from .pipeline.load import load
+from .pipeline.load_many import SourceResult, load_many
 from .providers.base import Job
+from .providers.location import Download, Inline
+from .providers.poll import JobStatus, PollPolicy
 from .sinks import JsonlChunkSink, Sink, SinkCapabilities
 from .sinks.callable import BatchFunctionSink, RowFunctionSink
-from .sinks.duckdb import DuckDBSink
+from .sinks.duckdb.sink import DuckDBSink
 from .sinks.memory import MemorySink
+from .sources.download import HttpPolicy
 
 __all__ = [
     "BatchFunctionSink",
@@ -82,7 +82,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """PostgresSink and DeltaSink need their extras: imported when first named."""
     if name in ("PostgresSink", "DeltaSink"):
-        from .sinks import targets
+        from .sinks import registry
 
-        return getattr(targets.optional_sink_module(name), name)
+        return getattr(registry.optional_sink_module(name), name)
     raise AttributeError(f"module 'resultloader' has no attribute {name!r}")

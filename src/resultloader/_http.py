@@ -1,10 +1,10 @@
 """The one HTTP layer under polling and downloading: one retry policy, one session class.
 
 Status calls (providers/_client.py) and downloads (_download.py) both use `Retry` and
-`make_session`. They retry the same statuses; they differ only in how many times and how long
+`guarded_session`. They retry the same statuses; they differ only in how many times and how long
 (a waiting loop rides out a minute of outage, a download gives up sooner and resumes instead),
 and a status call's waits go through the injectable `Clock` within the overall timeout
-(`Budget`). Where URLs may lead is _urls.py's rule, checked on every hop by its adapter.
+(`TimeLeft`). Where URLs may lead is _urls.py's rule, checked on every hop by its adapter.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry as _Urllib3Retry
 
 from ._errors import PollError
-from ._redact import one_line
+from ._redact import first_line
 from ._urls import GuardedAdapter, UrlRule
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class Clock:
     now: Callable[[], datetime] = _utcnow  # wall time, for link expiry
 
 
-class Budget:
+class TimeLeft:
     """The time left before the overall timeout, shared by the poll loop and the retries."""
 
     def __init__(self, clock: Clock) -> None:
@@ -90,12 +90,12 @@ class Gate:
         with self._lock:
             self._until = max(self._until, self.clock.monotonic() + seconds)
 
-    def wait(self, budget: Budget | None = None) -> None:
-        """Until the gate opens; within the budget's time left, when there is one."""
+    def wait(self, time_left: TimeLeft | None = None) -> None:
+        """Until the gate opens; within the time left, when there is one."""
         while True:
             with self._lock:
                 closed = self._until - self.clock.monotonic()
-            left = budget.remaining() if budget is not None else None
+            left = time_left.remaining() if time_left is not None else None
             if closed <= 0 or (left is not None and left <= 0):
                 return
             self.clock.sleep(closed if left is None else min(closed, left))
@@ -103,17 +103,17 @@ class Gate:
 
 class Retry(_Urllib3Retry):
     """urllib3's Retry, with: `max_wait`, a cap on the wait a server may ask for (urllib3 < 2.5
-    has none); `budget`, sleeps through an injectable clock and no retry once the overall
+    has none); `time_left`, sleeps through an injectable clock and no retry once the overall
     timeout has passed; `gate`, a 429 holds every client sharing it; and a log line for each
     connection retry."""
 
     max_wait: float | None = None
-    budget: Budget | None = None
+    time_left: TimeLeft | None = None
     gate: Gate | None = None
 
     def new(self, **kw: Any) -> Self:
         fresh = super().new(**kw)
-        fresh.max_wait, fresh.budget, fresh.gate = self.max_wait, self.budget, self.gate
+        fresh.max_wait, fresh.time_left, fresh.gate = self.max_wait, self.time_left, self.gate
         return fresh
 
     def parse_retry_after(self, retry_after: str) -> float:
@@ -122,12 +122,12 @@ class Retry(_Urllib3Retry):
 
     def is_exhausted(self) -> bool:
         """No retry once the overall timeout has passed (the last failure is raised)."""
-        left = self.budget.remaining() if self.budget is not None else None
+        left = self.time_left.remaining() if self.time_left is not None else None
         return super().is_exhausted() or (left is not None and left <= 0)
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        budget = self.budget
-        if budget is None:
+        time_left = self.time_left
+        if time_left is None:
             super().sleep(response)
             return
         asked = None
@@ -136,9 +136,9 @@ class Retry(_Urllib3Retry):
         seconds = self.get_backoff_time() if asked is None else asked
         if self.gate is not None and response is not None and response.status == 429:
             self.gate.hold(seconds)  # the other jobs wait as long as this one
-        budget.sleep(seconds, asked=asked is not None)
+        time_left.sleep(seconds, asked=asked is not None)
         if self.gate is not None:
-            self.gate.wait(budget)  # another job's 429 since, with a longer wait
+            self.gate.wait(time_left)  # another job's 429 since, with a longer wait
 
     def increment(self, *args: Any, **kw: Any) -> Self:
         fresh = super().increment(*args, **kw)
@@ -163,7 +163,7 @@ def connect_reason(error: BaseException) -> str:
     """`Connection refused`, `Name or service not known`: the OS's words, from the end of
     urllib3's chain of wrapped errors, or the error's own first words."""
     found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error))
-    return found[-1].strip() if found else one_line(error)[:200]
+    return found[-1].strip() if found else first_line(error)[:200]
 
 
 class Session(requests.Session):
@@ -184,7 +184,7 @@ class Session(requests.Session):
                     del prepared_request.headers[name]
 
 
-def make_session(
+def guarded_session(
     retry: Retry, sensitive: Iterable[str], rule: UrlRule | None, max_redirects: int = 30
 ) -> Session:
     """A session with `retry` on every request; with a URL `rule`, every hop is checked."""

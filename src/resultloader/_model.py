@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from ._mapping import RowMapping
 
 import pyarrow as pa
 
-from ._budget import Budget
+from ._memory import Budget
 
 OnError = Literal["fail", "skip", "quarantine"]
 Format = Literal["auto", "jsonl", "json", "csv", "tsv"]
+FORMATS: tuple[Format, ...] = get_args(Format)  # the one list of input formats
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -56,8 +57,8 @@ class LoadOptions:
         check_name("key", self.key)
         if self.on_error not in ("fail", "skip", "quarantine"):
             raise ValueError(f"on_error must be fail, skip or quarantine, not {self.on_error!r}")
-        if self.format not in ("auto", "jsonl", "json", "csv", "tsv"):
-            raise ValueError(f"format must be auto, jsonl, json, csv or tsv, not {self.format!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
         if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
             raise ValueError(
                 f"delimiter must be one character other than a quote or newline, "

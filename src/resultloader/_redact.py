@@ -33,7 +33,7 @@ def redact(text: str) -> str:
     return _QUERY.sub("", " ".join(words))
 
 
-def one_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """An exception's first line, redacted: what a one-line error may say about its cause."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return redact(text)

@@ -3,13 +3,13 @@ escapes, and keeps an item longer than max_line_bytes from being held whole."""
 
 from __future__ import annotations
 
+from codecs import BOM_UTF8
 from dataclasses import dataclass
 from typing import IO
 
 from .._errors import ParseError
 from ._surrogates import LONE_SURROGATE, MARK, MARK_BYTES, mark_lone_surrogates, safe_cut
 
-_BOM = b"\xef\xbb\xbf"
 # ijson's reads: at its default 64 KiB, a string spanning many reads costs yajl quadratic time
 # (a 40 MB item: 5.7 s, against 0.4 s at 1 MiB); usual rows read as fast either way
 READ_BYTES = 1 << 20
@@ -84,8 +84,8 @@ class NoBom:
         data = self.stream.read(size)
         if self.first and data:  # ijson first calls read(0), to tell bytes from text
             self.first = False
-            if data.startswith(_BOM):
-                data = data[len(_BOM) :] or self.stream.read(size)
+            if data.startswith(BOM_UTF8):
+                data = data[len(BOM_UTF8) :] or self.stream.read(size)
         return data
 
     def read(self, size: int = -1) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from codecs import BOM_UTF8
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -24,7 +25,6 @@ from .jsonl import decode_line
 
 csv.field_size_limit(sys.maxsize)  # max_line_bytes guards memory, not the csv module's 128 KiB
 
-_BOM = b"\xef\xbb\xbf"
 _HEADER_HINT = "Fix the header row, or pass --key COLUMN."
 
 
@@ -47,8 +47,8 @@ class _Lines:
         data = self.stream.readline(self.limit + 1)
         if not data:
             raise StopIteration
-        if self.line == 0 and data.startswith(_BOM):
-            data = data[len(_BOM) :]
+        if self.line == 0 and data.startswith(BOM_UTF8):
+            data = data[len(BOM_UTF8) :]
         self.line += 1
         self.size += len(data)
         if self.size > self.limit:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from codecs import BOM_UTF8
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -29,7 +30,6 @@ from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 from .json_array import Refused, native_items, spooled
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
-_BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r\n"  # JSON's whitespace
 _NOT_A_ROW_HINT = "Check that the source is one JSON document, or pass --format."
 
@@ -300,8 +300,8 @@ def _reject(
 def document_row(stream: IO[bytes], source: str, row_id: str) -> RowBatch:
     """The whole document as one row's output, byte for byte (it is validated, not rewritten)."""
     text = stream.read()
-    if text.startswith(_BOM):
-        text = text[len(_BOM) :]
+    if text.startswith(BOM_UTF8):
+        text = text[len(BOM_UTF8) :]
     if mark_lone_surrogates(text)[1]:
         raise ParseError(source, 0, -1, f"the document: {LONE_SURROGATE}", NOT_JSON_HINT)
     try:

@@ -21,8 +21,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._debris import spool_prefix
 from .._errors import ResultLoaderError
+from .._leftovers import spool_prefix
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
 _BATCH_ITEMS = 256  # items an Arrow batch: several batches make a chunk of CHUNK_BYTES

@@ -7,6 +7,7 @@ get `parse_chunk`'s columns. Either way memory holds one chunk, never the file.
 from __future__ import annotations
 
 import dataclasses
+from codecs import BOM_UTF8
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -25,7 +26,6 @@ from ._rows import (
 )
 from ._surrogates import LONE_SURROGATE
 
-_BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 8 * 1024 * 1024  # ~35k rows: a statement each; bigger costs memory, smaller time
 
 
@@ -57,11 +57,11 @@ def iter_chunks(
     first = True
     while True:
         # the first read is long enough to hold a whole BOM, even with tiny chunks
-        block = stream.read(max(chunk_bytes, len(_BOM)) if first else chunk_bytes)
+        block = stream.read(max(chunk_bytes, len(BOM_UTF8)) if first else chunk_bytes)
         if first:
             first = False
-            if block.startswith(_BOM):
-                block, offset = block[len(_BOM) :], len(_BOM)
+            if block.startswith(BOM_UTF8):
+                block, offset = block[len(BOM_UTF8) :], len(BOM_UTF8)
                 if not block:  # the BOM was the whole read, not the whole stream
                     continue
         if not block:

@@ -6,12 +6,11 @@ can be listed (`--since`), the two `Location`s (`Inline`, `Download`) and `RowMa
 for how its lines become rows.
 """
 
-from .._location import Download, Inline, as_count, download_url, parse_time
 from .._mapping import RowMapping, When
-from ._listing import Listing
 from .base import (
     ENTRY_POINTS,
     Job,
+    Listing,
     Option,
     Payload,
     Provider,
@@ -22,6 +21,7 @@ from .base import (
     quoted,
     register,
 )
+from .location import Download, Inline, as_count, download_url, parse_time
 
 __all__ = [
     "ENTRY_POINTS",

@@ -9,20 +9,18 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 import urllib3
 
 from .._errors import PollError
-from .._http import RETRY_STATUSES, Budget, Clock, Gate, Retry, make_session
-from .._location import same_origin
+from .._http import RETRY_STATUSES, Clock, Gate, Retry, TimeLeft, guarded_session
 from .._redact import redact
 from .._urls import RefusedUrl, UrlRule, check_base_url, rule_for_api
 from ..parse._rows import decode_exact
-
-if TYPE_CHECKING:
-    from .base import Job, Provider
+from .base import Job, Provider, error_text
+from .location import same_origin
 
 _USER_AGENT = "resultloader (+https://pypi.org/project/resultloader/)"
 # The most of an answer read into memory: a status (SafetyKit and Pulse send results of 5 MB
@@ -55,7 +53,7 @@ class ApiClient:
         self.url_rule: UrlRule = rule_for_api(self.base_url, allow_local_urls)
         key = api_key if api_key is not None else os.environ.get(provider.key_env)
         self._key = key.strip() if key else None  # a key read from a file ends in a newline
-        self.budget = Budget(clock or Clock())
+        self.time_left = TimeLeft(clock or Clock())
         self.timeout = timeout
         self.session = self._session()
 
@@ -85,9 +83,9 @@ class ApiClient:
             respect_retry_after_header=True,
             raise_on_status=False,  # the last answer comes back, so the error can quote it
         )
-        retry.budget = self.budget  # waits through the clock, within the overall timeout
+        retry.time_left = self.time_left  # waits through the clock, within the overall timeout
         retry.gate = self.gate
-        return make_session(retry, [self.provider.auth_header], self.url_rule)
+        return guarded_session(retry, [self.provider.auth_header], self.url_rule)
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -132,11 +130,11 @@ class ApiClient:
 
     def _through_gate(self) -> None:
         if self.gate is not None:
-            self.gate.wait(self.budget)
+            self.gate.wait(self.time_left)
 
     def _timeouts(self) -> tuple[float, float]:
         """Connect and read timeouts, within what is left of the overall timeout."""
-        left = self.budget.remaining()
+        left = self.time_left.remaining()
         if left is None:
             return self.timeout
         bound = max(left, 1.0)  # (a retry is not started once no time is left)
@@ -244,7 +242,6 @@ def client_for(
 
 
 def _api_message(response: requests.Response) -> str | None:
-    from .base import error_text
 
     try:
         body = response.json()

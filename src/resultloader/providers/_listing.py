@@ -9,34 +9,22 @@ cursor of the next page. Listing stops at the first job created before `since`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from .._errors import ResolveError
-from .._location import parse_time
 from ..parse._rows import RawNumber
-
-if TYPE_CHECKING:
-    from ._client import ApiClient
-    from .base import Provider
+from .base import Client, Provider
+from .location import parse_time
 
 
-@dataclass(frozen=True)
-class Listing:
-    """`GET path?limit=N&CURSOR=last_id`: the list endpoint of a provider's jobs."""
-
-    path: str
-    cursor: str  # the query parameter taking the previous page's `last_id`
-    limit: int
-    created_field: str = "created_at"  # Unix seconds or an RFC 3339 time
-
-
-def list_jobs(
-    provider: Provider, listing: Listing, client: ApiClient, since: datetime
-) -> Iterator[dict[str, Any]]:
-    """The status objects of the jobs created at or after `since`, newest first."""
+def list_jobs(provider: Provider, client: Client, since: datetime) -> Iterator[dict[str, Any]]:
+    """The status objects of the jobs created at or after `since`, newest first; only for a
+    provider that declares its `listing`."""
+    listing = provider.listing
+    if listing is None:
+        raise ValueError(f"{provider.name}: cannot list its {provider.noun}s (--since)")
     what = f"{provider.name}: listing {provider.noun}es"
     after: str | None = None
     while True:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .._errors import ResolveError
-from .._location import Download, Location, as_count, download_url
 from .._mapping import RowMapping, When
-from ._listing import Listing
-from .base import Job, Payload, Provider, State, quoted, register
+from .base import Job, Listing, Payload, Provider, State, quoted, register
+from .location import Download, Location, as_count, download_url
 
 MAPPING = RowMapping(
     key="custom_id",

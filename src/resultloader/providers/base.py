@@ -13,21 +13,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import quote
 
 from .._errors import JobCancelled, JobExpired, JobFailed, NotReady, ResolveError
-from .._location import Download, Location
+from .location import Download, Location
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from datetime import datetime
-
-    from ._client import ApiClient
-    from ._listing import Listing
+    import requests
 
 State = Literal["running", "succeeded", "failed", "cancelled", "expired"]
 Payload = Mapping[str, Any]
+
+
+class Client(Protocol):
+    """What a provider asks of the API client (`_client.ApiClient`): authenticated requests to
+    the API's own origin, with the transport's retries and the overall timeout."""
+
+    base_url: str
+
+    def get(self, path: str, what: str) -> requests.Response: ...
+    def get_json(self, path: str, what: str) -> dict[str, Any]: ...
+    def post_json(self, path: str, body: Mapping[str, Any], what: str) -> dict[str, Any]: ...
+    def decode(self, response: requests.Response, what: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Listing:
+    """`GET path?limit=N&CURSOR=last_id`: the list endpoint of a provider's jobs, for
+    `ingest NAME --since DATE` (paged by `_listing.list_jobs`)."""
+
+    path: str
+    cursor: str  # the query parameter taking the previous page's `last_id`
+    limit: int
+    created_field: str = "created_at"  # Unix seconds or an RFC 3339 time
 
 
 @dataclass(frozen=True)
@@ -208,23 +227,14 @@ class Provider:
 
     # -- I/O, through the client ---------------------------------------------------------------
 
-    def fetch_status(self, client: ApiClient, job: Job) -> dict[str, Any]:
+    def fetch_status(self, client: Client, job: Job) -> dict[str, Any]:
         return client.get_json(self.job_path(job), self.describe(job))
 
-    def list_jobs(self, client: ApiClient, since: datetime) -> Iterator[dict[str, Any]]:
-        """The status payloads of the jobs created at or after `since`, newest first; only for
-        a provider that declares its `listing`."""
-        from ._listing import list_jobs
-
-        if self.listing is None:
-            raise ValueError(f"{self.name}: cannot list its {self.noun}s (--since)")
-        return list_jobs(self, self.listing, client, since)
-
-    def can_refresh(self, client: ApiClient, download: Download) -> bool:
+    def can_refresh(self, client: Client, download: Download) -> bool:
         """Can an expired link be replaced by asking the API again? (Yes, by default.)"""
         return True
 
-    def refresh(self, client: ApiClient, job: Job, stale: Download) -> Download:
+    def refresh(self, client: Client, job: Job, stale: Download) -> Download:
         """A fresh link for the same results: the status again, resolved again."""
         payload = self.fetch_status(client, job)
         location = self.resolve(payload, job_id=job.id, partial=stale.partial)

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._errors import ResolveError
-from .._location import Download, Inline, Location
 from .._mapping import RowMapping
 from .base import Job, Payload, Provider, State, quoted, register
+from .location import Download, Inline, Location
 
 MAPPING = RowMapping(key="key", output="response", keep=("error", "status"))
 _STATES: dict[str, State] = {

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .._errors import ResolveError
-from .._location import Download, Location, as_count
 from .._mapping import RowMapping, When
-from ._listing import Listing
-from .base import Job, Payload, Provider, State, error_text, quoted, register
+from .base import Job, Listing, Payload, Provider, State, error_text, quoted, register
+from .location import Download, Location, as_count
 
 # `id` = custom_id; `output` = the answer's body when its status code is 2xx
 MAPPING = RowMapping(

@@ -10,14 +10,11 @@ API's own host, which needs the key, is single-use and cannot be refreshed by po
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from .._errors import ResolveError
-from .._location import Download, Inline, Location, download_url, same_origin
-from .base import Job, Payload, Provider, State, quoted, register
-
-if TYPE_CHECKING:
-    from ._client import ApiClient
+from .base import Client, Job, Payload, Provider, State, quoted, register
+from .location import Download, Inline, Location, download_url, same_origin
 
 
 @register
@@ -74,7 +71,7 @@ class Pulse(Provider):
         row_id = job_id or _no_id(what)
         return Inline([{"id": row_id, "output": result}], document_id=row_id)
 
-    def can_refresh(self, client: ApiClient, download: Download) -> bool:
+    def can_refresh(self, client: Client, download: Download) -> bool:
         # the proxy URL is single-use and expires an hour after completion: asking again
         # returns the same dead link; a presigned S3 URL may be reissued
         return not same_origin(download.url, client.base_url)

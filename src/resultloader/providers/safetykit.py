@@ -10,13 +10,12 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import ResolveError
-from .._location import Download, Inline, Location, as_count, download_url, parse_time
-from .base import Job, Option, Payload, Provider, State, error_text, quoted, register
+from .base import Client, Job, Option, Payload, Provider, State, error_text, quoted, register
+from .location import Download, Inline, Location, as_count, download_url, parse_time
 
 if TYPE_CHECKING:
     import requests
 
-    from ._client import ApiClient
 
 # The inline-output refusal: 413 according to a secondary source, so also recognise the message.
 _REFUSAL = re.compile(r"download|too large|exceed|5 ?mib|size limit", re.IGNORECASE)
@@ -80,7 +79,7 @@ class SafetyKitData(_SafetyKit):
             return Inline(rows)
         raise ResolveError(f"{what} succeeded, but its status has neither `data` nor `data_url`")
 
-    def fetch_status(self, client: ApiClient, job: Job) -> dict[str, Any]:
+    def fetch_status(self, client: Client, job: Job) -> dict[str, Any]:
         what = self.describe(job)
         response = client.get(self.job_path(job), what)
         if _refused_inline(response):
@@ -89,14 +88,14 @@ class SafetyKitData(_SafetyKit):
             return self._download_payload(client, job)
         return client.decode(response, what)
 
-    def refresh(self, client: ApiClient, job: Job, stale: Download) -> Download:
+    def refresh(self, client: Client, job: Job, stale: Download) -> Download:
         # the download endpoint answers with a fresh URL for add and import requests alike
         location = self.resolve(self._download_payload(client, job), job_id=job.id)
         if not isinstance(location, Download):
             raise ResolveError(f"{self.describe(job)}: the download endpoint gave no URL")
         return location
 
-    def _download_payload(self, client: ApiClient, job: Job) -> dict[str, Any]:
+    def _download_payload(self, client: Client, job: Job) -> dict[str, Any]:
         path = f"{self.job_path(job)}/results/download-url"
         found = client.get_json(path, self.describe(job))
         found.setdefault("status", "succeeded")  # the endpoint only answers for finished work

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from .._errors import PollError, ResolveError
-from .._location import Download, Inline, Location, as_count, download_url
 from .._mapping import RowMapping
-from .base import Job, Option, Payload, Provider, State, register
-
-if TYPE_CHECKING:
-    from ._client import ApiClient
+from .base import Client, Job, Option, Payload, Provider, State, register
+from .location import Download, Inline, Location, as_count, download_url
 
 MAPPING = RowMapping(key="id", output="*", keep=("__parentId",))
 _FIELDS = "id status errorCode objectCount rootObjectCount fileSize url partialDataUrl"
@@ -88,7 +85,7 @@ class ShopifyBulk(Provider):
         found = as_count(payload.get("objectCount"))
         return None if found is None else {"objects": found}
 
-    def fetch_status(self, client: ApiClient, job: Job) -> dict[str, Any]:
+    def fetch_status(self, client: Client, job: Job) -> dict[str, Any]:
         what = self.describe(job)
         query = {"query": _BY_ID, "variables": {"id": job.id}} if job.id else {"query": _CURRENT}
         answer = client.post_json(self.job_path(job), query, what)

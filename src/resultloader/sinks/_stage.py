@@ -19,12 +19,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .._budget import MIN_MEMORY, MiB
+from .._memory import MIN_MEMORY, MiB
 from .._model import BatchStats, LoadInfo, RowBatch
 from ..parse import JsonlChunk
-from ._duckdb_setup import configure
-from ._duckdb_sql import _STAGE, _STAGE_REJECTS
-from .duckdb import DuckDBSink
+from .duckdb.setup import configure
+from .duckdb.sink import DuckDBSink
+from .duckdb.sql import _STAGE, _STAGE_REJECTS
 
 COMMIT_MEMORY = 32 * MiB
 # the last seq of each id: an anti-join against the few duplicated ids streams, a window would not

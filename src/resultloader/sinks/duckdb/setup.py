@@ -13,8 +13,8 @@ import os
 
 import duckdb
 
-from .._budget import Budget, MiB
-from .._errors import SinkError
+from ..._errors import SinkError
+from ..._memory import Budget, MiB
 
 # The settings a load changes; all global (shared with the user's connections) but the last
 _SETTINGS = ("memory_limit", "threads", "preserve_insertion_order", "enable_progress_bar")

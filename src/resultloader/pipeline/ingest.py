@@ -13,17 +13,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import IO, Any, cast
 
-from ._download import HttpPolicy
-from ._errors import DownloadError, JobExpired, ResultLoaderError
-from ._location import Download, Inline, Location
-from ._model import LoadInfo, LoadOptions, LoadReport, OnError, one_way_in
-from ._pipeline import Progress, SinkLike, as_sink, run_load
-from ._poll import Clock, JobStatus, PollPolicy, wait_for
-from ._sources import Opened, open_source
-from .parse._rows import dumps
-from .providers._client import ApiClient, client_for
-from .providers.base import Job, Provider, get_provider
-from .sinks import Sink
+from .._errors import DownloadError, JobExpired, ResultLoaderError
+from .._model import LoadInfo, LoadOptions, LoadReport, OnError, one_way_in
+from ..parse._rows import dumps
+from ..providers._client import ApiClient, client_for
+from ..providers.base import Job, Provider, get_provider
+from ..providers.location import Download, Inline, Location
+from ..providers.poll import Clock, JobStatus, PollPolicy, wait_for
+from ..sinks import Sink
+from ..sources import Opened, open_source
+from ..sources.download import HttpPolicy
+from .load import Progress, SinkLike, as_sink, run_load
 
 
 def resolve(
@@ -131,7 +131,7 @@ def load_job(
         return _load_inline(location, sink, info, progress)
     download = _bind(prov, client, job, location)
     http = replace(http or HttpPolicy(), url_rule=client.url_rule)
-    return _load_download(download, sink, info, progress, client.budget.clock, prov, job, http)
+    return _load_download(download, sink, info, progress, client.time_left.clock, prov, job, http)
 
 
 def _the_job(
@@ -205,7 +205,7 @@ def _status(
         )
         return found, status
 
-    client.budget.deadline = policy.clock.monotonic() + policy.timeout
+    client.time_left.deadline = policy.clock.monotonic() + policy.timeout
     try:
         if not wait:
             found, status = check(1, 0.0)
@@ -214,7 +214,7 @@ def _status(
             return found  # resolving a running job's payload raises NotReady
         return wait_for(check, policy, policy.bounds(prov), prov.describe(job), on_status)
     finally:
-        client.budget.deadline = None  # the timeout bounds the wait, not the download
+        client.time_left.deadline = None  # the timeout bounds the wait, not the download
 
 
 def _load_inline(

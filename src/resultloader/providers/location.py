@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ._errors import DownloadError, ResolveError
-from ._mapping import RowMapping
-from ._redact import display_name
+from .._errors import DownloadError, ResolveError
+from .._mapping import RowMapping
+from .._redact import display_name
 
 DownloadFormat = Literal["auto", "jsonl", "json", "csv"]
 
@@ -90,7 +90,7 @@ Location = Inline | Download
 
 def download_url(value: Any, what: str) -> str:
     """A download URL taken from a status payload, checked: https, or http to this machine."""
-    from ._urls import check_download_url
+    from .._urls import check_download_url
 
     if not isinstance(value, str) or not value:
         raise ResolveError(f"{what}: the status payload has no usable download URL")

@@ -19,18 +19,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from ._download import HttpPolicy
-from ._errors import NotReady, ResultLoaderError
-from ._http import Clock, Gate
-from ._ingest import _status, load_job, source_name
-from ._many import committed_loads
-from ._model import LoadOptions, LoadReport
-from ._pipeline import SinkLike, as_sink
-from ._poll import PollPolicy
-from ._redact import one_line
-from .providers._client import ApiClient, client_for
-from .providers.base import Job, Provider, get_provider
-from .sinks import Sink
+from .._errors import NotReady, ResultLoaderError
+from .._http import Clock, Gate
+from .._model import LoadOptions, LoadReport
+from .._redact import first_line
+from ..providers._client import ApiClient, client_for
+from ..providers._listing import list_jobs
+from ..providers.base import Job, Provider, get_provider
+from ..providers.poll import PollPolicy
+from ..sinks import Sink
+from ..sources.download import HttpPolicy
+from .ingest import _status, load_job, source_name
+from .load import SinkLike, as_sink
+from .load_many import committed_loads
 
 Outcome = Literal["loaded", "skipped", "failed"]
 
@@ -170,7 +171,7 @@ class _Run:
     def listed(self, since: datetime) -> Iterator[tuple[Job, Mapping[str, Any]]]:
         """The listed jobs that ended with results to load; the others are counted."""
         with self.client(Job("")) as client:
-            for payload in self.prov.list_jobs(client, since):
+            for payload in list_jobs(self.prov, client, since):
                 job = self.prov.job_from_payload(payload)
                 state = self.prov.state(payload)
                 if job is not None and (state == "succeeded" or self._partial(payload, state)):
@@ -262,7 +263,7 @@ def _reason(exc: BaseException) -> str:
     """One line: our errors say it themselves; anything else is named by its type."""
     if isinstance(exc, (ResultLoaderError, ValueError, OSError)):
         return " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {one_line(exc)}"
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _stoppable(clock: Clock, stop: threading.Event) -> Clock:

@@ -22,12 +22,13 @@ from typing import Protocol
 
 import duckdb
 
-from ._download import HttpPolicy
-from ._expand import Source
-from ._model import LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
-from ._pipeline import keep_report, load
-from .sinks import Sink
-from .sinks.duckdb import DuckDBSink
+from .._model import LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
+from ..sinks import Sink
+from ..sinks.duckdb.sink import DuckDBSink
+from ..sources.download import HttpPolicy
+from ..sources.expand import Source
+from .load import keep_report, load
+from .part_files import fetch  # a part on S3 is read from a local copy
 
 SEQ_BITS = 40  # an atomic load's seq: the source's place above, its row's below
 
@@ -128,8 +129,6 @@ def _write_part(sink: Sink, part: Part, base: int, options: LoadOptions) -> None
     rows_from, rejects_from = "part", "part_rejects"
     fetched = tempfile.mkdtemp(prefix="resultloader-fetch-") if "://" in part.path else ""
     if part.parquet:
-        from ._dask import fetch  # a part on S3 is read from a local copy
-
         # one thread, order not kept: a streamed scan, whatever the cores (8 threads' buffers
         # would outgrow a small limit); ids are unique within a part, so order is free
         con = duckdb.connect(

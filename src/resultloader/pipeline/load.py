@@ -14,9 +14,8 @@ from collections.abc import Callable, Generator, Iterator
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
-from ._download import HttpPolicy
-from ._errors import DownloadError, ParseError, ResultLoaderError, Terminated
-from ._model import (
+from .._errors import DownloadError, ParseError, ResultLoaderError, Terminated
+from .._model import (
     BatchStats,
     Format,
     LoadInfo,
@@ -26,12 +25,13 @@ from ._model import (
     RowBatch,
     one_way_in,
 )
-from ._redact import display_name
-from ._sources import _REMOTE_SCHEMES, Opened, name_hint, open_source
-from .parse import JsonlChunk, detect_format, iter_batches, parse_chunk
-from .sinks import JsonlChunkSink, Sink
-from .sinks.callable import sink_from_callable
-from .sinks.targets import sink_for
+from .._redact import display_name
+from ..parse import JsonlChunk, detect_format, iter_batches, parse_chunk
+from ..sinks import JsonlChunkSink, Sink
+from ..sinks.callable import sink_from_callable
+from ..sinks.registry import sink_for
+from ..sources import _REMOTE_SCHEMES, Opened, name_hint, open_source
+from ..sources.download import HttpPolicy
 
 Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
 SinkLike = Sink | Callable[..., Any] | str | os.PathLike[str] | None

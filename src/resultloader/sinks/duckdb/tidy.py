@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from .._errors import SinkError
-from .._model import check_name
-from . import CommittedLoad
-from ._duckdb_sql import INTERNAL_PREFIX, LEDGER
+from ..._errors import SinkError
+from ..._model import check_name
+from .. import CommittedLoad
+from .sql import INTERNAL_PREFIX, LEDGER
 
 # Loads running in this process: their ledger rows say 'running' and are not abandoned.
 # (Other processes cannot hold the file: DuckDB lets one process open it for writing.)

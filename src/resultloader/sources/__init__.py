@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ._download import HttpPolicy, HttpReader, Refresh, connect_reason
-from ._errors import DownloadError
-from ._redact import display_name, one_line
-from ._urls import check_download_url as check_download_url  # where the URL rules live
+from .._errors import DownloadError
+from .._redact import display_name, first_line
+from .._urls import check_download_url as check_download_url  # where the URL rules live
+from .download import HttpPolicy, HttpReader, Refresh, connect_reason
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\x28\xb5\x2f\xfd": "zstd"}
 _COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd")
@@ -119,7 +119,7 @@ def _decompress(buffered: io.BufferedReader[Any], compression: str | None) -> IO
     if compression == "bz2":
         return bz2.BZ2File(buffered, mode="rb")
     if compression == "zstd":
-        from ._zstd import zstd_reader
+        from .compression import zstd_reader
 
         return zstd_reader(buffered)
     return buffered
@@ -154,7 +154,7 @@ class _Guard(io.RawIOBase):
             ) from None
         except (OSError, zlib.error, ValueError) as exc:
             what = f"corrupt {self.kind} stream" if self.kind != "plain" else "read failed"
-            raise DownloadError(f"{self.name}: {what}: {one_line(exc)}") from None
+            raise DownloadError(f"{self.name}: {what}: {first_line(exc)}") from None
         self.count += n
         if self.max_bytes is not None and self.count > self.max_bytes:
             raise DownloadError(
@@ -258,4 +258,4 @@ def _reason(exc: BaseException) -> str:
         return f"HTTP {status} {getattr(response, 'reason', '')}".strip()
     if isinstance(exc, requests.ConnectionError):  # not urllib3's chain of wrapped errors
         return f"cannot connect: {connect_reason(exc)}"
-    return one_line(exc)
+    return first_line(exc)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..parse import JsonlChunk
-from ._duckdb_sql import _BATCH_ROWS
+from ...parse import JsonlChunk
+from .sql import _BATCH_ROWS
 
 
 def split_lines(chunk: JsonlChunk) -> pa.Table | None:

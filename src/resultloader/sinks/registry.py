@@ -26,7 +26,7 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
 
 
 def _duckdb(target: str, table: str) -> Sink:
-    from .duckdb import DuckDBSink
+    from .duckdb.sink import DuckDBSink
 
     return DuckDBSink(target, table)
 
@@ -77,7 +77,7 @@ def sink_for(target: str | os.PathLike[str], table: str = "results") -> Sink:
 # sink class -> (its module, the extra that installs its package, the package)
 _OPTIONAL = {
     "PostgresSink": ("resultloader.sinks.postgres", "postgres", "psycopg"),
-    "DeltaSink": ("resultloader.sinks.delta", "delta", "deltalake"),
+    "DeltaSink": ("resultloader.sinks.delta.sink", "delta", "deltalake"),
 }
 
 

@@ -17,14 +17,14 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from ._download import HttpPolicy
-from ._errors import ResultLoaderError
-from ._expand import Source, expand
-from ._model import LoadInfo, LoadOptions, LoadReport
-from ._parts import Part, Parts, discard, replay, thread_parts
-from ._pipeline import SinkLike, _abort_reason, _one_name, as_sink, run_load
-from ._sources import open_source
-from .sinks import CommittedLoad, LedgerSink, Sink
+from .._errors import ResultLoaderError
+from .._model import LoadInfo, LoadOptions, LoadReport
+from ..sinks import CommittedLoad, LedgerSink, Sink
+from ..sources import open_source
+from ..sources.download import HttpPolicy
+from ..sources.expand import Source, expand
+from .load import SinkLike, _abort_reason, _one_name, as_sink, run_load
+from .parts import Part, Parts, discard, replay, thread_parts
 
 Outcome = Literal["loaded", "skipped", "failed"]
 
@@ -57,7 +57,7 @@ def load_many(
     table: str | None = None,
     each: Each | None = None,
     engine: str | None = None,
-    stage: str | None = None,
+    parts_dir: str | None = None,
     http: HttpPolicy | None = None,
 ) -> list[SourceResult]:
     """Load every source (paths, URLs, globs with `*`/`**`, local or s3://) into `sink`.
@@ -70,14 +70,14 @@ def load_many(
     committed before it stay committed (nothing, with `atomic`). `each` sees every result.
 
     `engine="dask"` reads and parses on a local Dask cluster of `workers` processes,
-    `engine="dask://HOST:PORT"` on an existing one; parts go to Parquet files in `stage` (a
+    `engine="dask://HOST:PORT"` on an existing one; parts go to Parquet files in `parts_dir` (a
     directory the workers and this process share, or s3://...; default a temp dir), merged
     here with the same semantics, then removed. `http` bounds each http(s) download.
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
-    if stage is not None and not (engine or "").startswith("dask"):
-        raise ValueError("a stage is for the Dask engine: threads stage parts in a temp dir")
+    if parts_dir is not None and not (engine or "").startswith("dask"):
+        raise ValueError("parts_dir is for the Dask engine: threads keep parts in a temp dir")
     options = options or LoadOptions()
     target = as_sink(sink, table)
     if options.on_error == "quarantine" and not target.capabilities.keeps_rejects:
@@ -97,7 +97,7 @@ def load_many(
             for source in todo:
                 _load_one(source, target, options, http, report)
         else:
-            parts = _engine_parts(todo, options, http, workers, engine, stage)
+            parts = _engine_parts(todo, options, http, workers, engine, parts_dir)
             if atomic:
                 _load_atomic(todo, target, options, parts, report)
             else:
@@ -163,14 +163,14 @@ def _engine_parts(
     http: HttpPolicy | None,
     workers: int,
     engine: str | None,
-    stage: str | None,
+    parts_dir: str | None,
 ) -> Parts:
     """Where the parts are made: threads here, or the workers of a Dask cluster."""
     if engine is None or engine == "threads":
         return thread_parts(sources, options, http, workers)
-    from ._dask import dask_parts
+    from .dask import dask_parts
 
-    return dask_parts(sources, options, http, workers, engine, stage)
+    return dask_parts(sources, options, http, workers, engine, parts_dir)
 
 
 def _load_one(

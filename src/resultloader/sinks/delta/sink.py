@@ -31,13 +31,14 @@ import pyarrow.dataset as ds
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from .._errors import SinkError
-from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
-from .._redact import display_name
-from ..parse import JsonlChunk
-from . import CommittedLoad, SinkCapabilities, running_row
-from ._delta_files import commit, discard, local_files, writes_files
-from ._stage import DuckDBStage
+from ..._errors import SinkError
+from ..._leftovers import alive
+from ..._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
+from ..._redact import display_name
+from ...parse import JsonlChunk
+from .. import CommittedLoad, SinkCapabilities, running_row
+from .._stage import DuckDBStage
+from .files import commit, discard, local_files, writes_files
 
 LEDGER, REJECTS = "_resultloader_loads", "_rejects"
 _FIELDS = ("output", "metadata", "url", "extra")
@@ -319,7 +320,7 @@ class DeltaSink:
         killed = [
             r["load_id"]
             for r in running.to_pylist()
-            if r["host"] == host and r["pid"] and not _alive(r["pid"]) and r["load_id"].isalnum()
+            if r["host"] == host and r["pid"] and not alive(r["pid"]) and r["load_id"].isalnum()
         ]
         if not killed:
             return
@@ -386,13 +387,3 @@ def rejects(path: str, load: dict[str, Any]) -> list[dict[str, Any]]:
             filters=[("load_id", "=", load["load_id"])],
         )
         return sorted(found.to_pylist(), key=lambda r: r["line"] or 0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists, as another user's process
-        return True
-    return True

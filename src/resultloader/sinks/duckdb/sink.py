@@ -24,9 +24,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._debris import remove_dead_spill_files, remove_dead_spools
-from .._errors import SinkError
-from .._model import (
+from ..._errors import SinkError
+from ..._leftovers import remove_dead_spill_files, remove_dead_spools
+from ..._model import (
     BatchStats,
     CommitResult,
     LoadInfo,
@@ -34,12 +34,12 @@ from .._model import (
     LoadReport,
     RowBatch,
 )
-from ..parse import JsonlChunk, parse_chunk
-from ..parse.jsonl import CHUNK_BYTES
-from . import CommittedLoad, SinkCapabilities, running_row
-from ._duckdb_lines import split_lines
-from ._duckdb_setup import check_database_file, configure, restore
-from ._duckdb_sql import (
+from ...parse import JsonlChunk, parse_chunk
+from ...parse.jsonl import CHUNK_BYTES
+from .. import CommittedLoad, SinkCapabilities, running_row
+from .lines import split_lines
+from .setup import check_database_file, configure, restore
+from .sql import (
     _BLANK,
     _DUPS,
     _LEDGER_DDL,
@@ -58,7 +58,7 @@ from ._duckdb_sql import (
     _TARGET_DDL_ZSTD,
     LEDGER,
 )
-from ._duckdb_tidy import (
+from .tidy import (
     ACTIVE_LOADS,
     check_table,
     check_target,

@@ -13,13 +13,13 @@ from typing import Any, TextIO
 import click
 import orjson
 
-from ._cli import handle_errors, http_policy, notices
-from ._errors import Terminated
-from ._jobs import JobResult, JobTally, ingest_many
-from ._model import LoadOptions
-from ._poll import PollPolicy
-from .providers.base import Job, Provider, provider_names
-from .sinks.targets import sink_for
+from .._errors import Terminated
+from .._model import LoadOptions
+from ..pipeline.ingest_many import JobResult, JobTally, ingest_many
+from ..providers.base import Job, Provider, provider_names
+from ..providers.poll import PollPolicy
+from ..sinks.registry import sink_for
+from ._common import handle_errors, http_policy, notices
 
 
 def many_options(prov: Provider) -> list[Callable[..., Any]]:
@@ -128,7 +128,7 @@ def _refuse_conflicts(prov: Provider, job_id: str | None, kw: dict[str, Any]) ->
 
 
 def _lists(name: str) -> bool:
-    from .providers.base import get_provider
+    from ..providers.base import get_provider
 
     return get_provider(name).listing is not None
 

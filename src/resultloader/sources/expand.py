@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ._errors import DownloadError
-from ._redact import display_name, one_line
+from .._errors import DownloadError
+from .._redact import display_name, first_line
 
 _WILDCARD = re.compile(r"[*?]")  # `[` is too common in real names to mean a glob
 
@@ -111,7 +111,7 @@ def _s3_glob(pattern: str) -> list[Source]:
                     version = f"size={obj['Size']};etag={obj['ETag']}"
                     found.append(Source(f"s3://{bucket}/{obj['Key']}", version))
     except Exception as exc:
-        raise DownloadError(f"{display_name(pattern)}: cannot list: {one_line(exc)}") from None
+        raise DownloadError(f"{display_name(pattern)}: cannot list: {first_line(exc)}") from None
     if not found:
         raise DownloadError(f"{display_name(pattern)}: no object matches")
     return sorted(found, key=lambda s: s.name)

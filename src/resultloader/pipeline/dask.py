@@ -1,7 +1,7 @@
 """Parts made on a Dask cluster: each worker reads and parses a source by the ordinary pipeline
-into a DuckDB file of its own, then writes its rows (and rejects) as Parquet into the stage, a
+into a DuckDB file of its own, then writes its rows (and rejects) as Parquet into the parts directory, a
 directory every machine sees or an s3:// prefix. The driver merges the parts in order, as for
-parts made in threads (_many.py), and removes the stage at the end.
+parts made in threads (load_many.py), and removes the parts at the end.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
 
-from ._download import HttpPolicy
-from ._errors import ResultLoaderError
-from ._expand import Source
-from ._model import LoadOptions
-from ._parts import Part, Staged, rejects_path, stage_part
+from .._errors import ResultLoaderError
+from .._model import LoadOptions
+from ..sources.download import HttpPolicy
+from ..sources.expand import Source
+from .part_files import put, remove
+from .parts import Part, Staged, rejects_path, stage_part
 
 _PART_ROWS = """SELECT id, output::VARCHAR AS output, metadata::VARCHAR AS metadata, url,
     extra::VARCHAR AS extra FROM part"""
@@ -61,13 +61,13 @@ def dask_parts(
     http: HttpPolicy | None,
     workers: int,
     engine: str,
-    stage: str | None,
+    parts_dir: str | None,
 ) -> Iterator[Iterator[tuple[Source, Staged]]]:
     """Every source submitted at once (the scheduler spreads them); the futures in order."""
     client, cluster = _client(engine, workers)
-    made_stage = stage is None
-    stage = stage or tempfile.mkdtemp(prefix="resultloader-stage-")
-    run = f"{stage.rstrip('/')}/resultloader-{uuid.uuid4().hex[:12]}"
+    made_here = parts_dir is None
+    parts_dir = parts_dir or tempfile.mkdtemp(prefix="resultloader-parts-")
+    run = f"{parts_dir.rstrip('/')}/resultloader-{uuid.uuid4().hex[:12]}"
     futures: list[Any] = []
     try:
         futures = [
@@ -80,9 +80,9 @@ def dask_parts(
         client.close()
         if cluster is not None:
             cluster.close()
-        _remove(run)
-        if made_stage:
-            shutil.rmtree(stage, ignore_errors=True)
+        remove(run)
+        if made_here:
+            shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 def parquet_part(
@@ -104,7 +104,7 @@ def parquet_part(
         finally:
             con.close()
         for _, file in files:
-            _put(os.path.join(local, file), f"{run}/{file}")
+            put(os.path.join(local, file), f"{run}/{file}")
         return Part(source, f"{run}/{name}", part.report, parquet=True)
     except ResultLoaderError as exc:
         raise ResultLoaderError(" ".join(str(exc).split())) from None
@@ -112,47 +112,3 @@ def parquet_part(
         raise ResultLoaderError(f"{source.shown}: {type(exc).__name__}: {exc}") from None
     finally:
         shutil.rmtree(local, ignore_errors=True)
-
-
-def fetch(path: str, into: str) -> str:
-    """A local path to read the part at `path` from (downloaded into `into` if on S3)."""
-    if not path.startswith("s3://"):
-        return path
-    local = os.path.join(into, path.rsplit("/", 1)[-1])
-    bucket, key = _bucket_key(path)
-    _s3().download_file(bucket, key, local)
-    return local
-
-
-def _put(local: str, path: str) -> None:
-    if path.startswith("s3://"):
-        bucket, key = _bucket_key(path)
-        _s3().upload_file(local, bucket, key)
-    else:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        shutil.copyfile(local, path)
-
-
-def _remove(run: str) -> None:
-    """The run's parts, on S3 or on disk."""
-    if not run.startswith("s3://"):
-        shutil.rmtree(run, ignore_errors=True)
-        return
-    bucket, prefix = _bucket_key(run)
-    client = _s3()
-    with contextlib.suppress(Exception):  # the stage's leftovers are not worth a failed load
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if keys:
-                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
-
-
-def _bucket_key(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.netloc, parts.path.lstrip("/")
-
-
-def _s3() -> Any:
-    import boto3  # type: ignore[import-untyped]
-
-    return boto3.client("s3")

@@ -24,13 +24,12 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from ._errors import DownloadError
-from ._http import RETRY_STATUSES, Retry, connect_reason
-from ._http import make_session as http_session
-from ._redact import one_line
-from ._urls import UrlRule
+from .._errors import DownloadError
+from .._http import RETRY_STATUSES, Retry, connect_reason, guarded_session
+from .._redact import first_line
+from .._urls import UrlRule
 
-__all__ = ["HttpPolicy", "HttpReader", "Refresh", "connect_reason", "make_session"]
+__all__ = ["HttpPolicy", "HttpReader", "Refresh", "connect_reason", "download_session"]
 
 Refresh = Callable[[], str]
 """Returns a fresh URL for the same file, e.g. by asking the API's status endpoint again."""
@@ -76,7 +75,7 @@ class HttpPolicy:
     allow_local_urls: bool = False
 
 
-def make_session(policy: HttpPolicy, sensitive: Iterable[str] = ()) -> requests.Session:
+def download_session(policy: HttpPolicy, sensitive: Iterable[str] = ()) -> requests.Session:
     retry = Retry(
         total=policy.retries,
         # a host that refuses connections or does not resolve is rarely back within seconds:
@@ -91,7 +90,7 @@ def make_session(policy: HttpPolicy, sensitive: Iterable[str] = ()) -> requests.
         raise_on_status=False,  # the last response comes back, so the error names its status
     )
     retry.max_wait = policy.max_retry_wait
-    session = http_session(retry, sensitive, policy.url_rule, policy.max_redirects)
+    session = guarded_session(retry, sensitive, policy.url_rule, policy.max_redirects)
     session.hooks["response"].append(_keep_error_body)
     return session
 
@@ -120,7 +119,7 @@ class HttpReader(io.RawIOBase):
     ) -> None:
         self.url, self.name, self.policy, self._refresh = url, name, policy, refresh
         self._headers = {"Accept-Encoding": "identity", **(headers or {})}
-        self._session = make_session(policy, headers or {})
+        self._session = download_session(policy, headers or {})
         self._started = time.monotonic()
         self._pos, self._resumes, self._refreshes = 0, 0, 0
         self._resumed_at = 0
@@ -155,7 +154,7 @@ class HttpReader(io.RawIOBase):
                 self._refused(exc)
                 continue
             except OSError as exc:  # smart_open: a range answer that does not fit
-                raise DownloadError(f"{self.name}: read failed: {one_line(exc)}") from None
+                raise DownloadError(f"{self.name}: read failed: {first_line(exc)}") from None
             if n == 0 and self.size is not None and self._pos < self.size:
                 self._resume(EOFError(f"body ended at byte {self._pos:,} of {self.size:,}"))
                 continue
@@ -257,7 +256,7 @@ class HttpReader(io.RawIOBase):
             if self._resumes > self.policy.max_resumes:
                 raise DownloadError(
                     f"{self.name}: the connection failed {self._resumes} times in a row; "
-                    f"gave up at byte {self._pos:,}: {one_line(exc)}"
+                    f"gave up at byte {self._pos:,}: {first_line(exc)}"
                 ) from None
             self._check_deadline()
             self._close_inner()

@@ -11,7 +11,14 @@ from typing import Any, cast
 
 import click
 
-from ._cli import (
+from .._model import Format, LoadOptions, OnError
+from ..parse._rows import decode_exact
+from ..pipeline.ingest import ingest
+from ..pipeline.load import Progress
+from ..providers.base import _BROKEN, Provider, get_provider, provider_names
+from ..providers.poll import JobStatus, PollPolicy
+from ..sinks.registry import sink_for
+from ._common import (
     common_options,
     handle_errors,
     http_policy,
@@ -20,14 +27,7 @@ from ._cli import (
     progress_bar,
     read_options,
 )
-from ._cli_jobs import many_options, run_many
-from ._ingest import ingest
-from ._model import Format, LoadOptions, OnError
-from ._pipeline import Progress
-from ._poll import JobStatus, PollPolicy
-from .parse._rows import decode_exact
-from .providers.base import _BROKEN, Provider, get_provider, provider_names
-from .sinks.targets import sink_for
+from .ingest_many import many_options, run_many
 
 _INGEST_OPTIONS = [
     click.option(

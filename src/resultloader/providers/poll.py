@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import PollError
-from ._http import Clock
+from .._errors import PollError
+from .._http import Clock
 
 if TYPE_CHECKING:
-    from .providers.base import Provider, State
+    from .base import Provider, State
 
 __all__ = ["Clock", "JobStatus", "PollPolicy", "next_delay", "wait_for"]
 

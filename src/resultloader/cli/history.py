@@ -16,11 +16,11 @@ import click
 import duckdb
 import orjson
 
-from ._cli import handle_errors
-from ._errors import SinkError
-from ._redact import display_name
-from .sinks._duckdb_sql import LEDGER
-from .sinks.targets import optional_sink_module
+from .._errors import SinkError
+from .._redact import display_name
+from ..sinks.duckdb.sql import LEDGER
+from ..sinks.registry import optional_sink_module
+from ._common import handle_errors
 
 Rejects = Callable[[dict[str, Any]], list[dict[str, Any]]]  # a load's rejects
 

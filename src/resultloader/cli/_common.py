@@ -1,4 +1,4 @@
-"""The command line: a thin layer over `load` (and `ingest`), a progress bar, a summary."""
+"""What the commands share: the common options, error handling, notices and the progress bar."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 import click
 import orjson
 
-from ._download import HttpPolicy
-from ._errors import ParseError, ResultLoaderError, Terminated
-from ._model import Format, LoadOptions, LoadReport, OnError, human_size
-from ._pipeline import Progress, load, report_of, stop_on_sigterm
-from ._redact import display_name
-from .sinks.targets import sink_for
+from .._errors import ParseError, ResultLoaderError, Terminated
+from .._model import FORMATS, LoadReport, human_size
+from .._redact import display_name
+from ..pipeline.load import Progress, report_of, stop_on_sigterm
+from ..sources.download import HttpPolicy
 
 _COMMON = [
     click.option(
@@ -49,7 +48,7 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "fmt",
             default="auto",
             show_default=True,
-            type=click.Choice(["auto", "jsonl", "json", "csv", "tsv"]),
+            type=click.Choice(FORMATS),
             help="Input format; auto looks at the name, content type and first bytes.",
         ),
         click.option(
@@ -122,96 +121,6 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="resultloader")
-def main() -> None:
-    """Land the results of asynchronous API jobs in DuckDB (or your own sink), streaming."""
-
-
-@main.command("load")
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@read_options
-@common_options
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Sources read and parsed at once (one writer).",
-)
-@click.option("--atomic", is_flag=True, help="All the sources in one transaction.")
-@click.option(
-    "--engine",
-    default=None,
-    metavar="ENGINE",
-    help="dask: read and parse on a local Dask cluster of --workers processes; "
-    "dask://HOST:PORT: on that scheduler's workers.",
-)
-@click.option(
-    "--stage",
-    default=None,
-    metavar="DIR",
-    help="Where Dask workers put their Parquet parts: a directory all machines see, or "
-    "s3://... (default: a temp dir).",
-)
-def load_command(
-    sources: tuple[str, ...],
-    into: str,
-    table: str,
-    fmt: str,
-    delimiter: str | None,
-    key: str,
-    items_path: str | None,
-    on_error: str,
-    max_line_bytes: int,
-    max_bytes: int | None,
-    download_timeout: float | None,
-    memory: str | None,
-    threads: int | None,
-    as_json: bool,
-    quiet: bool,
-    workers: int,
-    atomic: bool,
-    engine: str | None,
-    stage: str | None,
-) -> None:
-    """Load result files: paths, - for stdin, http(s):// or s3:// URLs, globs (* and **).
-
-    gzip, bz2 and zstd are decompressed whatever the name says. Several sources: each is its
-    own load, in the order given; a re-run skips those committed unchanged.
-    """
-    source, many = sources[0], is_many(sources, workers, atomic) or engine is not None
-    if source == "-" and sys.stdin.isatty() and not quiet:
-        click.echo("reading rows from standard input (end with Ctrl-D)...", err=True)
-    with handle_errors(as_json and not many, source), notices(quiet):
-        options = LoadOptions(
-            format=cast(Format, fmt),  # click.Choice has checked both
-            key=key,
-            items_path=items_path,
-            on_error=cast(OnError, on_error),
-            max_line_bytes=max_line_bytes,
-            max_bytes=max_bytes,
-            delimiter=delimiter,
-            memory=memory,
-            threads=threads,
-        )
-        http = http_policy(download_timeout)
-        if many:  # --json: one object per source, printed as each ends
-            engine_options = {
-                "workers": workers,
-                "atomic": atomic,
-                "engine": engine,
-                "stage": stage,
-                "http": http,
-            }
-            load_many_cli(list(sources), into, table, options, engine_options, as_json, quiet)
-            return
-        with progress_bar(quiet or as_json) as progress:
-            sink = sink_for(into, table)
-            report = load(source, sink, options=options, http=http, progress=progress)
-        print_report(report, as_json, quiet)
-
-
 def http_policy(download_timeout: float | None, allow_local_urls: bool = False) -> HttpPolicy:
     policy = HttpPolicy(allow_local_urls=allow_local_urls)
     return policy if download_timeout is None else replace(policy, deadline=download_timeout)
@@ -237,11 +146,11 @@ def handle_errors(as_json: bool = False, source: str | None = None) -> Iterator[
     except KeyboardInterrupt as exc:
         fail(exc, "interrupted: nothing was committed", 130, as_json, source)
     except ResultLoaderError as exc:
-        fail(exc, f"error: {one_line(str(exc))}", getattr(exc, "exit_code", 1), as_json, source)
+        fail(exc, f"error: {on_one_line(str(exc))}", getattr(exc, "exit_code", 1), as_json, source)
     except (ValueError, OSError) as exc:
-        fail(exc, f"error: {one_line(str(exc))}", 1, as_json, source)
+        fail(exc, f"error: {on_one_line(str(exc))}", 1, as_json, source)
     except Exception as exc:  # e.g. a corrupt gzip stream (EOFError, zlib.error) mid-load
-        reason = one_line(str(exc)) or "no details"
+        reason = on_one_line(str(exc)) or "no details"
         line = f"error: {type(exc).__name__}: {reason}; nothing was committed"
         fail(exc, line, 1, as_json, source)
 
@@ -285,7 +194,7 @@ def _sigterm_stops() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def one_line(text: str) -> str:
+def on_one_line(text: str) -> str:
     """Messages from libraries may span lines (excerpts, carets): the CLI prints one."""
     return " ".join(text.split())
 
@@ -346,12 +255,3 @@ def _size_column() -> Any:
             return Text(f"{done}{total}{speed}", style="progress.download")
 
     return SizeColumn()
-
-
-# `ingest` lives in its own module, which imports the helpers above.
-from ._cli_history import history_command  # noqa: E402
-from ._cli_ingest import ingest_group  # noqa: E402
-from ._cli_many import is_many, load_many_cli  # noqa: E402
-
-main.add_command(ingest_group)
-main.add_command(history_command)

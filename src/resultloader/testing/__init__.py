@@ -6,7 +6,7 @@ files behind links that expire or drop, every request's headers recorded, and an
 reaches the download host kept in `leaks`.
 """
 
+from ..sinks.memory import MemorySink
 from ._fake_api import EXPIRED_XML, FakeApi, Reply, Seen
-from .sinks.memory import MemorySink
 
 __all__ = ["EXPIRED_XML", "FakeApi", "MemorySink", "Reply", "Seen"]

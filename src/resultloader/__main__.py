@@ -1,0 +1,5 @@
+"""`python -m resultloader`: the command line."""
+
+from .cli import main
+
+main()
