@@ -15,8 +15,8 @@ from deltalake import DeltaTable, write_deltalake
 
 import resultloader
 from resultloader._memory import parse_size
-from resultloader.sinks import delta
 from resultloader.sinks._stage import COMMIT_MEMORY, DuckDBStage
+from resultloader.sinks.delta import sink as delta
 from tests.test_budget import many_rows
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]

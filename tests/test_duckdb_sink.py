@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from resultloader.sinks.duckdb.lines import split_lines
 
 import resultloader
 from resultloader import ParseError
 from resultloader.parse import jsonl
-from resultloader.sinks import duckdb as sink_module
+from resultloader.sinks.duckdb import sink as sink_module
+from resultloader.sinks.duckdb.lines import split_lines
 from resultloader.testing import MemorySink
 from tests.conftest import query
 
