@@ -6,6 +6,7 @@ they check is what was asked to be slept, never how long anything took.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,7 @@ import duckdb
 import pytest
 
 import resultloader
-from resultloader import PollPolicy
+from resultloader import LoadOptions, PollPolicy
 from resultloader.providers.poll import Clock, next_delay
 from resultloader.testing import MemorySink
 from tests.conftest import SEED_ROWS
@@ -69,9 +70,26 @@ def sk(status: str, **fields: object) -> dict[str, object]:
     return {"namespace": NS, "request_id": REQ, "status": status, **fields}
 
 
-def sk_ingest(clock: FakeTime, sink: object, **kw: Any) -> resultloader.LoadReport:
-    poll = clock.policy(**({"timeout": kw.pop("timeout")} if "timeout" in kw else {}))
-    return resultloader.ingest("safetykit", REQ, sink, namespace=NS, poll=poll, **kw)
+def sk_ingest(
+    clock: FakeTime,
+    sink: object,
+    *,
+    timeout: float | None = None,
+    api_key: str | None = None,
+    on_error: Any = "fail",
+    wait: bool = True,
+    **more: Any,  # payload, on_status: as they are
+) -> resultloader.LoadReport:
+    poll = clock.policy(**({"timeout": timeout} if timeout else {}))
+    return resultloader.ingest(
+        "safetykit",
+        resultloader.Job(REQ, NS),
+        sink,
+        LoadOptions(on_error=on_error),
+        dataclasses.replace(poll, wait=wait),
+        api=resultloader.ApiAccess(key=api_key),
+        **more,
+    )
 
 
 def import_payload(url: str, expires: datetime = NOW + timedelta(hours=1)) -> dict[str, object]:
@@ -402,8 +420,12 @@ def pulse(status: str, **fields: object) -> dict[str, object]:
     return {"job_id": JOB, "status": status, "created_at": "2026-11-22T11:00:00Z", **fields}
 
 
-def pulse_ingest(clock: FakeTime, sink: object, **kw: object) -> resultloader.LoadReport:
-    return resultloader.ingest("pulse", JOB, sink, poll=clock.policy(), **kw)
+def pulse_ingest(
+    clock: FakeTime, sink: object, *, api_key: str | None = None, items_path: str | None = None
+) -> resultloader.LoadReport:
+    options = LoadOptions(items_path=items_path)
+    access = resultloader.ApiAccess(key=api_key)
+    return resultloader.ingest("pulse", JOB, sink, options, clock.policy(), api=access)
 
 
 def test_pulse_inline_result_is_one_exact_row(fake, clock, tmp_path):
@@ -517,7 +539,10 @@ def test_pulse_failed_and_wrong_key(fake, clock):
 def test_http_base_url_off_this_machine_is_refused(clock):
     with pytest.raises(ValueError, match="must be https"):
         resultloader.ingest(
-            "pulse", JOB, MemorySink(), base_url="http://api.example.com", api_key="k"
+            "pulse",
+            JOB,
+            MemorySink(),
+            api=resultloader.ApiAccess(base_url="http://api.example.com", key="k"),
         )
 
 
@@ -542,7 +567,11 @@ def test_connection_errors_are_retried_then_reported(clock, monkeypatch):
     monkeypatch.setenv("PULSE_API_KEY", PULSE_KEY)
     with pytest.raises(resultloader.PollError, match=r"cannot reach http://127\.0\.0\.1"):
         resultloader.ingest(
-            "pulse", JOB, MemorySink(), base_url=f"http://127.0.0.1:{port}", poll=clock.policy()
+            "pulse",
+            JOB,
+            MemorySink(),
+            poll=clock.policy(),
+            api=resultloader.ApiAccess(base_url=f"http://127.0.0.1:{port}"),
         )
     assert len(clock.sleeps) >= 2  # backed off between attempts, through the injected clock
 

@@ -4,6 +4,7 @@ the fake API on loopback (real HTTP, real time: the shared 429 backoff is timed 
 # ruff: noqa: F811  (the fixtures oai and ant, imported from test_providers, are test arguments)
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -84,7 +85,10 @@ def test_many_jobs_each_load_their_own_transaction(oai, tmp_path):
     db = tmp_path / "r.duckdb"
     poll = resultloader.PollPolicy(interval=0.01, max_interval=0.02)
     results = resultloader.ingest_many(
-        "openai-batch", [f"batch_{n}" for n in range(5)], db, poll=poll, concurrency=3
+        "openai-batch",
+        [f"batch_{n}" for n in range(5)],
+        db,
+        poll=dataclasses.replace(poll, concurrency=3),
     )
     outcomes = sorted((r.job, r.outcome) for r in results)
     assert outcomes == [(f"batch_{n}", "loaded") for n in range(5)]
@@ -228,7 +232,7 @@ def test_safetykit_namespace_for_every_line(sk, tmp_path):
 def test_python_namespace_for_all_and_one_id_given_as_text(sk):
     sk_request(sk, "shop", "req_a")
     sink = MemorySink()
-    (result,) = resultloader.ingest_many("safetykit", "req_a", sink, namespace="shop")
+    (result,) = resultloader.ingest_many("safetykit", resultloader.Job("req_a", "shop"), sink)
     assert (result.job, result.outcome) == ("shop/req_a", "loaded")
     assert set(sink.rows) == {"shop-req_a"}
     # a sink without a ledger to read skips nothing: the job is loaded again, unchanged
@@ -414,7 +418,9 @@ def test_progress_counts_and_one_job_polled_at_a_time(oai, tmp_path):
     poll = resultloader.PollPolicy(interval=0.01, max_interval=0.02)
     jobs = [f"batch_{n}" for n in range(5)]
     db = tmp_path / "r.duckdb"
-    resultloader.ingest_many("openai-batch", jobs, db, poll=poll, concurrency=1, on_progress=record)
+    resultloader.ingest_many(
+        "openai-batch", jobs, db, poll=dataclasses.replace(poll, concurrency=1), on_progress=record
+    )
     assert seen[0] == (5, 0, 0, 0, 0) and seen[-1] == (0, 0, 4, 0, 1)
     assert all(sum(counts) == 5 for counts in seen)
     polled = [s.path for s in oai.api_seen if s.path.startswith("/v1/batches/")]

@@ -149,10 +149,10 @@ def test_openai_batch_loads_output_and_error_files_by_custom_id(oai, clock):
     report = resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
     assert (report.rows_read, report.status) == (3, "completed")  # = request_counts.total
     assert sink.rows["r1"]["output"] == {"n": BIG, "ok": True}  # exact
-    assert sink.rows["r2"]["output"] is None  # a 400 answer is no output
+    assert sink.rows["r2"]["output"] is None  # a 400 answer is no output, but kept whole
     assert sink.rows["r2"]["extra"] == {
         "id": "batch_req_2",
-        "response": {"status_code": 400, "request_id": "req_2"},
+        "response": {"status_code": 400, "request_id": "req_2", "body": {"error": "bad"}},
     }
     assert sink.rows["r3"]["output"] is None
     assert sink.rows["r3"]["extra"]["error"]["code"] == "batch_expired"
@@ -200,7 +200,13 @@ def test_openai_partial_results_need_partial(oai, clock, tmp_path):
     with pytest.raises(resultloader.JobExpired, match="--partial"):
         resultloader.ingest("openai-batch", "batch_abc", db, poll=clock.policy())
     assert not db.exists() or ledger(db) == []
-    report = resultloader.ingest("openai-batch", "batch_abc", db, poll=clock.policy(), partial=True)
+    report = resultloader.ingest(
+        "openai-batch",
+        "batch_abc",
+        db,
+        options=resultloader.LoadOptions(partial=True),
+        poll=clock.policy(),
+    )
     assert (report.rows_read, report.status) == (2, "expired (partial)")
     assert ledger(db) == [("committed", "expired (partial)", 2)]
 
@@ -248,7 +254,11 @@ def test_openai_key_flag_is_refused(oai, clock):
     oai_files(oai)
     with pytest.raises(resultloader.ResultLoaderError, match="custom_id"):
         resultloader.ingest(
-            "openai-batch", "batch_abc", MemorySink(), poll=clock.policy(), key="other"
+            "openai-batch",
+            "batch_abc",
+            MemorySink(),
+            options=resultloader.LoadOptions(key="other"),
+            poll=clock.policy(),
         )
 
 
@@ -366,7 +376,11 @@ def test_anthropic_an_ended_batch_without_success_is_a_failure(ant, clock, count
         resultloader.ingest("anthropic-batch", "msgbatch_01", MemorySink(), poll=clock.policy())
     sink = MemorySink()
     report = resultloader.ingest(
-        "anthropic-batch", "msgbatch_01", sink, poll=clock.policy(), partial=True
+        "anthropic-batch",
+        "msgbatch_01",
+        sink,
+        options=resultloader.LoadOptions(partial=True),
+        poll=clock.policy(),
     )
     assert report.status == "ended (partial)" and len(sink.rows) == 3
 
@@ -568,7 +582,12 @@ def bulk(status: str, field: str = "bulkOperation", **more: Any) -> dict[str, An
 def shop_ingest(fake: FakeApi, clock: FakeTime, sink: Any, op: str = OP, **kw: Any):
     job = resultloader.Job(op, params={"shop": "demo.myshopify.com"})
     return resultloader.ingest(
-        "shopify-bulk", job, sink, poll=clock.policy(), base_url=fake.api_url, **kw
+        "shopify-bulk",
+        job,
+        sink,
+        poll=clock.policy(),
+        api=resultloader.ApiAccess(base_url=fake.api_url),
+        **kw,
     )
 
 
@@ -781,7 +800,11 @@ def test_mapped_rows_follow_last_wins_and_on_error_on_every_sink(oai, clock, tmp
     with pytest.raises(resultloader.ParseError, match=r"line 4.*invalid JSON"):
         resultloader.ingest("openai-batch", "batch_abc", sink, poll=clock.policy())
     report = resultloader.ingest(
-        "openai-batch", "batch_abc", sink, poll=clock.policy(), on_error="quarantine"
+        "openai-batch",
+        "batch_abc",
+        sink,
+        options=resultloader.LoadOptions(on_error="quarantine"),
+        poll=clock.policy(),
     )
     assert (report.rows_read, report.bad_rows) == (3, 2)
     if target == "memory":

@@ -364,7 +364,9 @@ def test_a_rerun_of_many_jobs_skips_the_committed_ones(target, oai):  # noqa: F8
         serve_batch(oai, n)
 
     def outcomes(jobs: list[str]) -> dict[str, str]:
-        results = resultloader.ingest_many("openai-batch", jobs, target.into, table=target.table)
+        results = resultloader.ingest_many(
+            "openai-batch", jobs, resultloader.DuckDBSink(target.into, target.table)
+        )
         return {r.job: r.outcome for r in results}
 
     assert outcomes(["batch_1"]) == {"batch_1": "loaded"}

@@ -25,6 +25,7 @@ from .pipeline.ingest import ingest, resolve
 from .pipeline.ingest_many import JobResult, JobTally, ingest_many
 from .pipeline.load import load
 from .pipeline.load_many import SourceResult, load_many
+from .providers._client import ApiAccess
 from .providers.base import Job
 from .providers.location import Download, Inline
 from .providers.poll import JobStatus, PollPolicy
@@ -35,6 +36,7 @@ from .sinks.memory import MemorySink
 from .sources.download import HttpPolicy
 
 __all__ = [
+    "ApiAccess",
     "BatchFunctionSink",
     "CommitResult",
     "DeltaSink",

@@ -53,30 +53,41 @@ class When:
 class RowMapping:
     """`key`: dotted path to the row's id. `output`: dotted path to its output, or `"*"` for the
     rest of the line (without the key and the kept fields); `output_when`: the output is NULL
-    unless this holds. `keep`: dotted paths copied into `extra`, nested as in the line (absent
-    and null ones are left out). Everything else in the line is dropped."""
+    unless this holds, and the `otherwise_keep` paths go to `extra` instead (a failed request's
+    body: nothing of a failure is dropped). `keep`: dotted paths copied into `extra`, nested as
+    in the line (absent and null ones are left out). Everything else in the line is dropped."""
 
     key: str
     output: str = "output"
     output_when: When | None = None
     keep: tuple[str, ...] = ()
+    otherwise_keep: tuple[str, ...] = ()
 
     def apply(self, obj: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]] | str:
         """(id value, output or None, extra) of one line, or the reason it is no row."""
         row_id = at_path(obj, self.key)
         if row_id is _MISSING:
             return f"no {self.key!r} field"
-        extra: dict[str, Any] = {}
-        for path in self.keep:
-            value = at_path(obj, path)
-            if value is not _MISSING and value is not None:
-                _put(extra, path, value)
+        extra = _kept(obj, self.keep)
         if self.output_when is not None and not self.output_when.holds(obj):
-            return row_id, None, extra
+            return row_id, None, _kept(obj, self.otherwise_keep, into=extra)
         if self.output == "*":
             return row_id, _rest(obj, {self.key, *self.keep}), extra
         output = at_path(obj, self.output)
         return row_id, (None if output is _MISSING else output), extra
+
+
+def _kept(
+    obj: Mapping[str, Any], paths: tuple[str, ...], into: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The values at `paths` (absent and null ones left out), nested as in `obj`, added to
+    `into` when given."""
+    kept: dict[str, Any] = {} if into is None else into
+    for path in paths:
+        value = at_path(obj, path)
+        if value is not _MISSING and value is not None:
+            _put(kept, path, value)
+    return kept
 
 
 def _put(target: dict[str, Any], path: str, value: Any) -> None:

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
-    from ._mapping import RowMapping
-
+    from ._columns import Column
 import pyarrow as pa
 
+from ._mapping import RowMapping
 from ._memory import Budget
+from ._names import check_name
 
 OnError = Literal["fail", "skip", "quarantine"]
 Format = Literal["auto", "jsonl", "json", "csv", "tsv"]
 FORMATS: tuple[Format, ...] = get_args(Format)  # the one list of input formats
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-def check_name(kind: str, name: str) -> str:
-    """Refuse a table or field name that is not a plain identifier (no SQL injection)."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):  # `$` would let "x\n" in
-        raise ValueError(
-            f"invalid {kind} name {name!r}: use letters, digits and underscores, "
-            "starting with a letter or underscore"
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -42,9 +30,9 @@ class LoadOptions:
     max_line_bytes: int = 256 * 1024 * 1024
     batch_rows: int = 50_000
     max_bytes: int | None = None  # decompressed bytes a source may yield: stops gzip bombs
-    # a row without the key gets the id "<index_ids>/<index>" (index from 0), e.g. a job's id
-    # for items that have no key of their own; None: such a row is a bad row
-    index_ids: str | None = None
+    # a row without the key gets the id "<index_ids>/<index>" (index from 0); True (ingest):
+    # the job's own id, for items that have no key of their own; None: such a row is a bad row
+    index_ids: str | bool | None = None
     delimiter: str | None = None  # CSV's field separator; None: "," for csv, a tab for tsv
     # a provider's row mapping (key path, output path, kept fields); None: the usual fields
     mapping: RowMapping | None = None
@@ -52,6 +40,21 @@ class LoadOptions:
     # (by default the cores, as many as the memory allows): see _budget.Budget
     memory: int | str | None = None
     threads: int | None = None
+    # ingest: load what a job that failed, expired or was cancelled left behind, where the API
+    # keeps it (its status then ends in "(partial)"); without it such a job fails
+    partial: bool = False
+    # a provider's result file (`load --as NAME`): its lines mapped and its typed columns added
+    # as `ingest NAME` does; and typed columns of one's own (`--column`), after the provider's
+    provider: str | None = None
+    columns: tuple[Column, ...] = ()
+
+    @property
+    def id_prefix(self) -> str | None:
+        """What a keyless row's id starts with (`index_ids`, which ingest turns from True into
+        the job's id)."""
+        if self.index_ids is True:
+            raise ValueError("index_ids=True means the job's id: for ingest; give load() a text")
+        return self.index_ids or None
 
     def __post_init__(self) -> None:
         check_name("key", self.key)
@@ -212,6 +215,10 @@ class LoadInfo:
     # what identifies the source's content (size and ETag or mtime), for the ledger: a re-run
     # of `load_many` skips a source committed with the same version
     version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.provider is None:  # `load --as NAME`: the provider's file
+            object.__setattr__(self, "provider", self.options.provider)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from .._errors import ParseError, ResultLoaderError, Terminated
 from .._model import FORMATS, LoadReport, human_size
 from .._redact import display_name
 from ..pipeline.load import Progress, report_of, stop_on_sigterm
+from ..providers.poll import PollPolicy
 from ..sources.download import HttpPolicy
 
 _COMMON = [
@@ -119,6 +120,12 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def poll_policy(kw: dict[str, Any]) -> PollPolicy:
+    """The ingest commands' --timeout, --poll-interval, --no-wait and --concurrency."""
+    policy = PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"])
+    return replace(policy, wait=not kw["no_wait"], concurrency=kw.get("concurrency") or 8)
 
 
 def http_policy(download_timeout: float | None, allow_local_urls: bool = False) -> HttpPolicy:

@@ -15,14 +15,16 @@ from .._model import Format, LoadOptions, OnError
 from ..parse._rows import decode_exact
 from ..pipeline.ingest import ingest
 from ..pipeline.load import Progress
+from ..providers._client import ApiAccess
 from ..providers.base import _BROKEN, Provider, get_provider, provider_names
-from ..providers.poll import JobStatus, PollPolicy
+from ..providers.poll import JobStatus
 from ..sinks.registry import sink_for
 from ._common import (
     common_options,
     handle_errors,
     http_policy,
     notices,
+    poll_policy,
     print_report,
     progress_bar,
     read_options,
@@ -190,23 +192,19 @@ def _run(
                 provider,
                 job,  # None: the one the saved payload names
                 sink_for(kw["into"], kw["table"]),
-                _load_options(kw, job_id),
-                PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"]),
+                _load_options(kw),
+                poll_policy(kw),
                 http_policy(kw["download_timeout"], kw["allow_local_urls"]),
-                wait=not kw["no_wait"],
+                ApiAccess(base_url=kw["base_url"]),
                 payload=payload,
-                base_url=kw["base_url"],
                 progress=_lazy_bar(stack, quiet),
                 on_status=None if quiet else _status_printer(),
-                partial=bool(kw.get("partial")),
             )
         print_report(report, kw["as_json"], kw["quiet"])
 
 
-def _load_options(kw: dict[str, Any], job_id: str | None = None) -> LoadOptions:
+def _load_options(kw: dict[str, Any]) -> LoadOptions:
     extra = {"max_bytes": kw["max_bytes"]} if "max_bytes" in kw else {}
-    if kw.get("index_ids") and job_id:
-        extra["index_ids"] = job_id
     return LoadOptions(
         format=cast(Format, kw["fmt"]),  # click.Choice has checked both
         key=kw["key"],
@@ -216,6 +214,8 @@ def _load_options(kw: dict[str, Any], job_id: str | None = None) -> LoadOptions:
         delimiter=kw.get("delimiter"),
         memory=kw["memory"],
         threads=kw["threads"],
+        index_ids=True if kw.get("index_ids") else None,  # each job's own id
+        partial=bool(kw.get("partial")),
         **extra,
     )
 

@@ -16,10 +16,10 @@ import orjson
 from .._errors import Terminated
 from .._model import LoadOptions
 from ..pipeline.ingest_many import JobResult, JobTally, ingest_many
+from ..providers._client import ApiAccess
 from ..providers.base import Job, Provider, provider_names
-from ..providers.poll import PollPolicy
 from ..sinks.registry import sink_for
-from ._common import handle_errors, http_policy, notices
+from ._common import handle_errors, http_policy, notices, poll_policy
 
 
 def many_options(prov: Provider) -> list[Callable[..., Any]]:
@@ -83,14 +83,10 @@ def run_many(
             jobs,
             sink_for(kw["into"], kw["table"]),
             options,
-            PollPolicy(timeout=kw["timeout"], interval=kw["poll_interval"]),
+            poll_policy(kw),
             http_policy(kw["download_timeout"], kw["allow_local_urls"]),
+            ApiAccess(base_url=kw["base_url"]),
             since=since,
-            concurrency=kw["concurrency"],
-            wait=not kw["no_wait"],
-            partial=bool(kw.get("partial")),
-            index_ids=bool(kw.get("index_ids")),
-            base_url=kw["base_url"],
             each=show,
             on_progress=line.draw,
         )

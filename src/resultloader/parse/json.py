@@ -283,7 +283,7 @@ def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int, guard: 
         _reject(batch, number, why, dumps(value, True), options, source)
         return
     raw = dumps(value, True) if options.on_error == "quarantine" else ""  # before add_object pops
-    reason = add_object(batch, value, options.key, number, True, options.index_ids, options.mapping)
+    reason = add_object(batch, value, options.key, number, True, options.id_prefix, options.mapping)
     if reason:
         _reject(batch, number, reason, raw, options, source)
 

@@ -108,7 +108,7 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
         if not isinstance(obj, dict):
             _reject(batch, number, start, f"not a JSON object ({kind_of(obj)})", line)
             continue
-        reason = add_object(batch, obj, key, number, exact, options.index_ids, options.mapping)
+        reason = add_object(batch, obj, key, number, exact, options.id_prefix, options.mapping)
         if reason:
             _reject(batch, number, start, reason, line)
     if chunk.offset < 0:

@@ -1,7 +1,7 @@
 """Parts made on a Dask cluster: each worker reads and parses a source by the ordinary pipeline
-into a DuckDB file of its own, then writes its rows (and rejects) as Parquet into the parts directory, a
-directory every machine sees or an s3:// prefix. The driver merges the parts in order, as for
-parts made in threads (load_many.py), and removes the parts at the end.
+into a DuckDB file of its own, then writes its rows (and rejects) as Parquet into the parts
+directory, a directory every machine sees or an s3:// prefix. The driver merges the parts in
+order, as for parts made in threads (load_many.py), and removes the parts at the end.
 """
 
 from __future__ import annotations

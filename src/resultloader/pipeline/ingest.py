@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import IO, Any, cast
 
 from .._errors import DownloadError, JobExpired, ResultLoaderError
-from .._model import LoadInfo, LoadOptions, LoadReport, OnError, one_way_in
+from .._model import LoadInfo, LoadOptions, LoadReport, one_way_in
 from ..parse._rows import dumps
-from ..providers._client import ApiClient, client_for
+from ..providers._client import ApiAccess, ApiClient, client_for
 from ..providers.base import Job, Provider, get_provider
 from ..providers.location import Download, Inline, Location
 from ..providers.poll import Clock, JobStatus, PollPolicy, wait_for
@@ -48,55 +48,38 @@ def ingest(
     options: LoadOptions | None = None,
     poll: PollPolicy | None = None,
     http: HttpPolicy | None = None,
+    api: ApiAccess | None = None,
     *,
     payload: Mapping[str, Any] | None = None,
-    wait: bool = True,
-    api_key: str | None = None,
-    base_url: str | None = None,
     progress: Progress | None = None,
     on_status: Callable[[JobStatus], None] | None = None,
-    namespace: str | None = None,
-    table: str | None = None,
-    key: str | None = None,
-    items_path: str | None = None,
-    on_error: OnError | None = None,
-    timeout: float | None = None,
-    poll_interval: float | None = None,
-    partial: bool = False,
 ) -> LoadReport:
     """Wait for `job` to end, then load its results into `sink`; the report's `status` is
     the job's final status (also recorded in the sink's ledger).
 
-    `job` is the job's id (or a `Job(id, namespace, params)`, params being a provider's own
-    options such as Shopify's `shop`); with a `payload` that names its job it
-    may be left out. `payload` is a status payload you already have (a webhook's, a saved
-    file's): it is resolved instead of polling. `wait=False` checks once and raises NotReady if
-    the job is still running. How to read the results is `options` (LoadOptions), how to wait
-    `poll` (PollPolicy), how to download `http` (HttpPolicy). The API key comes from `api_key`
-    or the provider's environment variable (`SAFETYKIT_API_KEY`, `OPENAI_API_KEY`, ...), the base
-    URL likewise (`SAFETYKIT_BASE_URL`, `OPENAI_BASE_URL`, ...). The poll timeout bounds every
-    status call of the ingest, waiting included. URLs in the API's answers may point at loopback,
-    private or link-local addresses only when the base URL is itself such an address, or with
-    `HttpPolicy(allow_local_urls=True)` (see the README's URL rules).
-
-    Shorthands, each refused together with the group it belongs to: `key`, `items_path` and
-    `on_error` for `options`; `timeout` and `poll_interval` for `poll`; `namespace` for a job
-    given as text; `table` for a DuckDB file given by path.
-
-    `partial=True` loads what a job that failed, expired or was cancelled left behind (an
-    OpenAI batch's output file, a Shopify operation's partialDataUrl), where the API keeps it;
-    the report's and the ledger's status then end in `(partial)`. Without it such a job fails.
+    `job` is the job's id (`NAMESPACE/ID` for a provider that scopes ids, as SafetyKit's data
+    requests), or a `Job(id, namespace, params)`, params being a provider's own options such as
+    Shopify's `shop`; with a `payload` that names its job it may be left out. `payload` is a
+    status payload you already have (a webhook's, a saved file's): it is resolved instead of
+    polling. How to read the results is `options` (LoadOptions; `partial=True` loads what a
+    failed, expired or cancelled job left behind, where the API keeps it), how to wait `poll`
+    (PollPolicy; `wait=False` checks once and raises NotReady if the job still runs), how to
+    download `http` (HttpPolicy), how to reach the API `api` (ApiAccess: the key, else the
+    provider's environment variable such as OPENAI_API_KEY; the base URL, else its *_BASE_URL
+    variable). The poll timeout bounds every status call of the ingest, waiting included. URLs
+    in the API's answers may point at loopback, private or link-local addresses only when the
+    base URL is itself such an address, or with `HttpPolicy(allow_local_urls=True)`.
     """
     prov = get_provider(provider)
-    options = one_way_in(options, "ingest", key=key, items_path=items_path, on_error=on_error)
-    policy = _policy(poll, timeout, poll_interval)
-    the_job = _the_job(prov, job, namespace, payload)
-    target = as_sink(sink, table)
+    options = one_way_in(options, "ingest")
+    policy = poll or PollPolicy()
+    the_job = _the_job(prov, job, payload)
+    target = as_sink(sink)
     local = http is not None and http.allow_local_urls
-    with client_for(prov, the_job, api_key, base_url, policy.clock, local) as client:
+    with client_for(prov, the_job, api, policy.clock, local) as client:
         if payload is None:
-            payload = _status(prov, client, the_job, policy, wait, on_status)
-        return load_job(prov, client, the_job, payload, target, options, http, progress, partial)
+            payload = _status(prov, client, the_job, policy, on_status)
+        return load_job(prov, client, the_job, payload, target, options, http, progress)
 
 
 def source_name(prov: Provider, job: Job) -> str:
@@ -113,10 +96,12 @@ def load_job(
     options: LoadOptions,
     http: HttpPolicy | None,
     progress: Progress | None,
-    partial: bool,
 ) -> LoadReport:
     """An ended job's results, found from its status payload, loaded into `sink`: one load."""
-    location = _resolve(prov, client, payload, job, options, partial)
+    if options.index_ids is True:  # a keyless item's id: JOB_ID/INDEX
+        options = replace(options, index_ids=job.id)
+    options = replace(options, columns=prov.typed(options.columns))
+    location = _resolve(prov, client, payload, job, options)
     status = prov.raw_status(payload)
     if isinstance(location, Download) and location.partial:
         status += " (partial)"
@@ -134,19 +119,15 @@ def load_job(
     return _load_download(download, sink, info, progress, client.time_left.clock, prov, job, http)
 
 
-def _the_job(
-    prov: Provider, job: str | Job | None, namespace: str | None, payload: Mapping[str, Any] | None
-) -> Job:
+def _the_job(prov: Provider, job: str | Job | None, payload: Mapping[str, Any] | None) -> Job:
     """The job given, or the one a saved payload names (as the CLI's --status-file does)."""
     if isinstance(job, Job):
-        if namespace is not None:
-            raise TypeError("ingest(): namespace= and a Job both given; the Job has its own")
         return prov.job(job.id, job.namespace, job.params)
     if job is None and payload is not None:
         found = prov.job_from_payload(payload)
         if found is not None:
-            return prov.job(found.id, namespace or found.namespace, found.params)
-    return prov.job(job or "", namespace)
+            return prov.job(found.id, found.namespace, found.params)
+    return prov.job_from_line(job.strip()) if job else prov.job("")
 
 
 def _resolve(
@@ -155,12 +136,11 @@ def _resolve(
     payload: Mapping[str, Any],
     job: Job,
     options: LoadOptions,
-    partial: bool,
 ) -> Location:
     """The payload resolved; a failed job's error text may quote the key: it is scrubbed."""
     try:
         return prov.resolve(
-            payload, job_id=job.id or None, items_path=options.items_path, partial=partial
+            payload, job_id=job.id or None, items_path=options.items_path, partial=options.partial
         )
     except ResultLoaderError as exc:
         scrubbed = client.scrub(str(exc))
@@ -169,25 +149,11 @@ def _resolve(
         raise type(exc)(scrubbed) from None
 
 
-def _policy(poll: PollPolicy | None, timeout: float | None, interval: float | None) -> PollPolicy:
-    if poll is None:
-        policy = PollPolicy() if timeout is None else PollPolicy(timeout=timeout)
-        return policy if interval is None else replace(policy, interval=interval)
-    given = [n for n, v in (("timeout=", timeout), ("poll_interval=", interval)) if v is not None]
-    if given:
-        names = " and ".join(given)
-        raise TypeError(
-            f"ingest(): {names} and poll=PollPolicy(...) both given; put them in the PollPolicy"
-        )
-    return poll
-
-
 def _status(
     prov: Provider,
     client: ApiClient,
     job: Job,
     policy: PollPolicy,
-    wait: bool,
     on_status: Callable[[JobStatus], None] | None,
 ) -> dict[str, Any]:
     """The job's status payload: the first terminal one, or (wait=False) the only one."""
@@ -207,7 +173,7 @@ def _status(
 
     client.time_left.deadline = policy.clock.monotonic() + policy.timeout
     try:
-        if not wait:
+        if not policy.wait:
             found, status = check(1, 0.0)
             if on_status is not None:
                 on_status(status)

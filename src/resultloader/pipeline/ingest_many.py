@@ -23,7 +23,7 @@ from .._errors import NotReady, ResultLoaderError
 from .._http import Clock, Gate
 from .._model import LoadOptions, LoadReport
 from .._redact import first_line
-from ..providers._client import ApiClient, client_for
+from ..providers._client import ApiAccess, ApiClient, client_for
 from ..providers._listing import list_jobs
 from ..providers.base import Job, Provider, get_provider
 from ..providers.poll import PollPolicy
@@ -80,56 +80,45 @@ def ingest_many(
     options: LoadOptions | None = None,
     poll: PollPolicy | None = None,
     http: HttpPolicy | None = None,
+    api: ApiAccess | None = None,
     *,
     since: datetime | None = None,
-    concurrency: int = 8,
-    namespace: str | None = None,
-    wait: bool = True,
-    partial: bool = False,
-    index_ids: bool = False,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    table: str | None = None,
     each: Callable[[JobResult], None] | None = None,
     on_progress: Callable[[JobTally], None] | None = None,
 ) -> list[JobResult]:
     """Poll every job until it ends and load each into `sink` in a transaction of its own.
 
-    `jobs`: ids (for SafetyKit data requests `NAMESPACE/REQUEST_ID`, or the id with
-    `namespace=` for all) or `Job`s. `since` (an aware datetime) adds every job the provider
-    lists as created since then that has ended with results (OpenAI and Anthropic batches;
-    others refuse it). Jobs committed before in the sink's ledger are skipped.
-    `concurrency` jobs are polled at once; a 429 holds them all for as long as the API asks.
-    A job that fails does not stop the others: every job has a `JobResult`, in the order they
-    came to an end, also shown to `each` as it comes; `on_progress` sees the counts as they
-    change. `options`, `poll`, `http`, `wait`, `partial`, `api_key` and `base_url` are as for
-    `ingest` (the poll timeout bounds each job's wait); `index_ids` gives a keyless item the id
-    JOB_ID/INDEX of its own job.
+    `jobs`: ids (for SafetyKit data requests `NAMESPACE/REQUEST_ID`) or `Job`s. `since` (an
+    aware datetime) adds every job the provider lists as created since then that has ended with
+    results (OpenAI and Anthropic batches; others refuse it). Jobs committed before in the
+    sink's ledger are skipped. `poll.concurrency` jobs are polled at once; a 429 holds them all
+    for as long as the API asks. A job that fails does not stop the others: every job has a
+    `JobResult`, in the order they came to an end, also shown to `each` as it comes;
+    `on_progress` sees the counts as they change. `options`, `poll`, `http` and `api` are as
+    for `ingest` (the poll timeout bounds each job's wait); `LoadOptions(index_ids=True)` gives
+    a keyless item the id JOB_ID/INDEX of its own job.
     """
     prov = get_provider(provider)
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
     if since is not None and prov.listing is None:
         raise ValueError(f"{prov.name}: cannot list its {prov.noun}s, so --since cannot be used")
     if since is not None and since.tzinfo is None:
         raise ValueError("since: give an aware datetime (with its time zone)")
-    run = _Run(prov, as_sink(sink, table), options or LoadOptions(), poll or PollPolicy(), http)
-    run.wait, run.partial, run.index_ids = wait, partial, index_ids
-    run.api_key, run.base_url = api_key, base_url
+    policy = poll or PollPolicy()
+    run = _Run(prov, as_sink(sink), options or LoadOptions(), policy, http, api)
     given = [jobs] if isinstance(jobs, (str, Job)) else jobs  # one job, not its characters
-    todo = {str(j): j for j in (_as_job(prov, j, namespace) for j in given)}
+    todo = {str(j): j for j in (_as_job(prov, j) for j in given)}
     payloads: dict[str, Mapping[str, Any]] = {}
     if since is not None:
         for job, payload in run.listed(since):
             todo.setdefault(str(job), job)
             payloads[str(job)] = payload
-    return run.all(list(todo.values()), payloads, concurrency, each, on_progress)
+    return run.all(list(todo.values()), payloads, policy.concurrency, each, on_progress)
 
 
-def _as_job(prov: Provider, job: str | Job, namespace: str | None) -> Job:
+def _as_job(prov: Provider, job: str | Job) -> Job:
     if isinstance(job, Job):
-        return prov.job(job.id, job.namespace or namespace, job.params)
-    return prov.job_from_line(job.strip(), namespace)
+        return prov.job(job.id, job.namespace, job.params)
+    return prov.job_from_line(job.strip())
 
 
 def committed_jobs(sink: Sink, prov: Provider) -> set[str]:
@@ -151,22 +140,20 @@ class _Run:
         options: LoadOptions,
         poll: PollPolicy,
         http: HttpPolicy | None,
+        api: ApiAccess | None,
     ) -> None:
-        self.prov, self.sink, self.options, self.http = prov, sink, options, http
+        self.prov, self.sink, self.options, self.http, self.api = prov, sink, options, http, api
         self.stop = threading.Event()
         self.poll = replace(poll, clock=_stoppable(poll.clock, self.stop))
         self.gate = Gate(self.poll.clock)
         self.tally = JobTally()
         self.lock = threading.Lock()
         self.results: list[JobResult] = []
-        self.wait, self.partial, self.index_ids = True, False, False  # as ingest_many's
-        self.api_key: str | None = None
-        self.base_url: str | None = None
 
     def client(self, job: Job) -> ApiClient:
         local = self.http is not None and self.http.allow_local_urls
         clock = self.poll.clock
-        return client_for(self.prov, job, self.api_key, self.base_url, clock, local, self.gate)
+        return client_for(self.prov, job, self.api, clock, local, self.gate)
 
     def listed(self, since: datetime) -> Iterator[tuple[Job, Mapping[str, Any]]]:
         """The listed jobs that ended with results to load; the others are counted."""
@@ -182,7 +169,7 @@ class _Run:
 
     def _partial(self, payload: Mapping[str, Any], state: str) -> bool:
         left = self.prov.partial_location(payload, self.prov.describe(Job("")))
-        return self.partial and state != "running" and left is not None
+        return self.options.partial and state != "running" and left is not None
 
     def all(
         self,
@@ -224,7 +211,7 @@ class _Run:
         client = self.client(job)
         try:
             if payload is None:
-                payload = _status(self.prov, client, job, self.poll, self.wait, None)
+                payload = _status(self.prov, client, job, self.poll, None)
         except BaseException:
             client.session.close()
             raise
@@ -235,10 +222,8 @@ class _Run:
         client: ApiClient | None = None
         try:
             client, payload = future.result()
-            # --index-ids: a keyless item's id is JOB_ID/INDEX, as for one job
-            options = replace(self.options, index_ids=job.id) if self.index_ids else self.options
             report = load_job(
-                self.prov, client, job, payload, self.sink, options, self.http, None, self.partial
+                self.prov, client, job, payload, self.sink, self.options, self.http, None
             )
             result = JobResult(str(job), "loaded", report)
         except Exception as exc:  # (_Stopped included)

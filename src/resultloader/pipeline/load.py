@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import queue
@@ -27,6 +28,7 @@ from .._model import (
 )
 from .._redact import display_name
 from ..parse import JsonlChunk, detect_format, iter_batches, parse_chunk
+from ..providers.base import with_provider
 from ..sinks import JsonlChunkSink, Sink
 from ..sinks.callable import sink_from_callable
 from ..sinks.registry import sink_for
@@ -132,6 +134,8 @@ def run_load(
     document_id: str | None = None,
 ) -> LoadReport:
     """Drive one load: every batch to the sink, then commit; abort on any failure."""
+    options = with_provider(options)
+    info = dataclasses.replace(info, options=options)
     if options.on_error == "quarantine" and not sink.capabilities.keeps_rejects:
         opened.close()  # opened by the caller, never read: do not leak the file or connection
         raise ResultLoaderError(

@@ -9,6 +9,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -219,21 +220,36 @@ class ApiClient:
         return f"{what}: HTTP {code}{detail}"
 
 
+@dataclass(frozen=True)
+class ApiAccess:
+    """How to reach a provider's API: its key (default: the provider's environment variable,
+    such as OPENAI_API_KEY) and its base URL (default: the provider's *_BASE_URL variable, else
+    its public API). The key is never shown, not even in a repr."""
+
+    key: str | None = None
+    base_url: str | None = None
+
+    def __repr__(self) -> str:
+        key = "<given>" if self.key else None
+        return f"ApiAccess(key={key}, base_url={self.base_url!r})"
+
+
 def client_for(
     provider: Provider,
     job: Job,
-    api_key: str | None,
-    base_url: str | None,
+    access: ApiAccess | None,
     clock: Clock,
     allow_local_urls: bool,
     gate: Gate | None = None,
 ) -> ApiClient:
     """The client of the job's API: the base URL given, else the environment's, else the
     provider's (Shopify's is the job's shop)."""
-    base = provider.api_base(job, base_url or os.environ.get(provider.base_url_env) or None)
+    access = access or ApiAccess()
+    given = access.base_url or os.environ.get(provider.base_url_env) or None
+    base = provider.api_base(job, given)
     return ApiClient(
         provider,
-        api_key=api_key,
+        api_key=access.key,
         base_url=base,
         clock=clock,
         allow_local_urls=allow_local_urls,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from .._columns import Column
 from .._errors import ResolveError
 from .._mapping import RowMapping, When
 from .base import Job, Listing, Payload, Provider, State, quoted, register
@@ -21,6 +22,31 @@ MAPPING = RowMapping(
     output="result.message",
     output_when=When("result.type", equals=("succeeded",)),
     keep=("result.type", "result.error"),
+)
+COLUMNS = (
+    Column(
+        "status",
+        sql="""CASE extra->>'$.result.type' WHEN 'succeeded' THEN 'succeeded'
+            WHEN 'canceled' THEN 'cancelled' WHEN 'expired' THEN 'expired'
+            ELSE 'errored' END""",
+    ),
+    Column("model", paths=("output.model",)),
+    Column("text", paths=("output.content[*].text",)),
+    Column("finish_reason", paths=("output.stop_reason",)),
+    Column("input_tokens", "bigint", ("output.usage.input_tokens",)),
+    Column("output_tokens", "bigint", ("output.usage.output_tokens",)),
+    Column(
+        "total_tokens",
+        "bigint",
+        sql="""TRY_CAST(output->>'$.usage.input_tokens' AS BIGINT)
+            + TRY_CAST(output->>'$.usage.output_tokens' AS BIGINT)""",
+    ),
+    # an errored result's error is the API's error body: {type: error, error: {type, message}}
+    Column("error_type", paths=("extra.result.error.error.type", "extra.result.error.type")),
+    Column(
+        "error_message",
+        paths=("extra.result.error.error.message", "extra.result.error.message"),
+    ),
 )
 _COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
 
@@ -43,6 +69,9 @@ class AnthropicBatch(Provider):
         "/v1/messages/batches", cursor="after_id", limit=1000
     )
     # most batches end within the hour (24 h at most): every 10 s, backing off to a minute
+    mapping: ClassVar[RowMapping | None] = MAPPING
+    result_keys: ClassVar[tuple[frozenset[str], ...]] = (frozenset({"custom_id", "result"}),)
+    columns: ClassVar[tuple[Column, ...]] = COLUMNS
     poll_floor: ClassVar[float] = 10.0
     poll_cap: ClassVar[float] = 60.0
     expired_hint: ClassVar[str] = "no request finished within 24 hours"

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import quote
 
+from .._columns import Column
 from .._errors import JobCancelled, JobExpired, JobFailed, NotReady, ResolveError
+from .._mapping import RowMapping
+from .._model import LoadOptions
 from .location import Download, Location
 
 if TYPE_CHECKING:
@@ -101,9 +104,24 @@ class Provider:
     partial_results: ClassVar[bool] = False  # a failed job may leave results (--partial)
     index_ids: ClassVar[bool] = False  # items may lack a key (--index-ids)
     listing: ClassVar[Listing | None] = None  # its jobs can be listed (`ingest NAME --since`)
+    # its result files, for `load FILE --as NAME` too: how a line maps to a row (None: the usual
+    # id/output/metadata/url), the top-level keys that tell its lines apart (a load without --as
+    # suggests the provider when no row had an output), and the typed columns users query
+    mapping: ClassVar[RowMapping | None] = None
+    result_keys: ClassVar[tuple[frozenset[str], ...]] = ()
+    columns: ClassVar[tuple[Column, ...]] = ()
 
     def __repr__(self) -> str:
         return f"<provider {self.name}>"
+
+    def typed(self, own: tuple[Column, ...]) -> tuple[Column, ...]:
+        """Its typed columns, then one's own (one of the same name replaces the provider's)."""
+        names = {column.name for column in own}
+        return tuple(c for c in self.columns if c.name not in names) + own
+
+    def looks_like(self, line: Mapping[str, Any]) -> bool:
+        """Whether a result line (its top-level fields) is one of this provider's."""
+        return any(keys <= line.keys() for keys in self.result_keys)
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -252,6 +270,22 @@ def quoted(value: str) -> str:
     if value in _DOT_SEGMENTS:
         raise ValueError(f"{value!r} is not a valid id")
     return quote(value, safe="")
+
+
+def with_provider(options: LoadOptions) -> LoadOptions:
+    """`options` with its provider's row mapping (unless one is set) and typed columns, those
+    of one's own after them (one of the same name replaces the provider's)."""
+    if options.provider is None:
+        return options
+    prov = get_provider(options.provider)
+    if prov.mapping is not None and options.key != "id" and options.mapping is None:
+        raise ValueError(
+            f"{prov.name}: rows are keyed by {prov.mapping.key!r} as the API writes them; "
+            "--key does not apply"
+        )
+    return replace(
+        options, mapping=options.mapping or prov.mapping, columns=prov.typed(options.columns)
+    )
 
 
 def error_text(payload: Payload) -> str | None:

@@ -13,12 +13,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from .._columns import Column
 from .._errors import ResolveError
 from .._mapping import RowMapping
 from .base import Job, Payload, Provider, State, quoted, register
 from .location import Download, Inline, Location
 
 MAPPING = RowMapping(key="key", output="response", keep=("error", "status"))
+COLUMNS = (
+    Column(
+        "status",
+        sql="""CASE WHEN output IS NOT NULL THEN 'succeeded'
+            WHEN extra->>'$.error.status' = 'CANCELLED' THEN 'cancelled'
+            WHEN extra->>'$.error.status' = 'DEADLINE_EXCEEDED' THEN 'expired'
+            ELSE 'errored' END""",
+    ),
+    Column("model", paths=("output.modelVersion",)),
+    Column("text", paths=("output.candidates[0].content.parts[*].text",)),
+    Column("finish_reason", paths=("output.candidates[0].finishReason",)),
+    Column("input_tokens", "bigint", ("output.usageMetadata.promptTokenCount",)),
+    Column("output_tokens", "bigint", ("output.usageMetadata.candidatesTokenCount",)),
+    Column("total_tokens", "bigint", ("output.usageMetadata.totalTokenCount",)),
+    Column("error_type", paths=("extra.error.status", "extra.error.code")),
+    Column("error_message", paths=("extra.error.message",)),
+)
 _STATES: dict[str, State] = {
     "pending": "running",
     "running": "running",
@@ -41,6 +59,12 @@ class GeminiBatch(Provider):
     job_flag: ClassVar[str] = "--batch-name"
     job_help: ClassVar[str] = "The batch's name (batches/...)."
     # the SDK polls operations from 1 s up to 20 s; a batch takes minutes to 24 h
+    mapping: ClassVar[RowMapping | None] = MAPPING
+    result_keys: ClassVar[tuple[frozenset[str], ...]] = (
+        frozenset({"key", "response"}),
+        frozenset({"key", "error"}),
+    )
+    columns: ClassVar[tuple[Column, ...]] = COLUMNS
     poll_floor: ClassVar[float] = 5.0
     poll_cap: ClassVar[float] = 60.0
     states: ClassVar[dict[str, State]] = {

@@ -11,17 +11,53 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from .._columns import Column
 from .._errors import ResolveError
 from .._mapping import RowMapping, When
 from .base import Job, Listing, Payload, Provider, State, error_text, quoted, register
 from .location import Download, Location, as_count
 
-# `id` = custom_id; `output` = the answer's body when its status code is 2xx
+# `id` = custom_id; `output` = the answer's body when its status code is 2xx; a failed
+# request's body (its `error`: message, type, param, code) is kept in `extra`, as is an error
+# file line's `error`
 MAPPING = RowMapping(
     key="custom_id",
     output="response.body",
     output_when=When("response.status_code", between=(200, 299)),
     keep=("id", "response.status_code", "response.request_id", "error"),
+    otherwise_keep=("response.body",),
+)
+# Chat Completions (`choices`) and Responses (`output` items) bodies alike
+COLUMNS = (
+    Column(
+        "status",
+        sql="""CASE WHEN output IS NOT NULL THEN 'succeeded'
+            WHEN extra->>'$.error.code' = 'batch_expired' THEN 'expired'
+            WHEN extra->>'$.error.code' = 'batch_cancelled' THEN 'cancelled'
+            ELSE 'errored' END""",
+    ),
+    Column("model", paths=("output.model",)),
+    Column(
+        "text",
+        paths=(
+            "output.choices[0].message.content",
+            "output.output[*].content[*].text",
+            "output.choices[0].text",
+        ),
+    ),
+    Column(
+        "finish_reason",
+        paths=("output.choices[0].finish_reason", "output.incomplete_details.reason"),
+    ),
+    Column("input_tokens", "bigint", ("output.usage.prompt_tokens", "output.usage.input_tokens")),
+    Column(
+        "output_tokens",
+        "bigint",
+        ("output.usage.completion_tokens", "output.usage.output_tokens"),
+    ),
+    Column("total_tokens", "bigint", ("output.usage.total_tokens",)),
+    Column("error_type", paths=("extra.response.body.error.type", "extra.error.code")),
+    Column("error_message", paths=("extra.response.body.error.message", "extra.error.message")),
 )
 
 
@@ -39,6 +75,12 @@ class OpenAIBatch(Provider):
     job_help: ClassVar[str] = "The batch's id (batch_...)."
     partial_results: ClassVar[bool] = True
     listing: ClassVar[Listing | None] = Listing("/batches", cursor="after", limit=100)
+    mapping: ClassVar[RowMapping | None] = MAPPING
+    result_keys: ClassVar[tuple[frozenset[str], ...]] = (
+        frozenset({"custom_id", "response"}),
+        frozenset({"custom_id", "error"}),
+    )
+    columns: ClassVar[tuple[Column, ...]] = COLUMNS
     # a batch takes minutes to its 24 h window: no need to ask more than every 10 s to a minute
     poll_floor: ClassVar[float] = 10.0
     poll_cap: ClassVar[float] = 60.0

@@ -24,13 +24,16 @@ __all__ = ["Clock", "JobStatus", "PollPolicy", "next_delay", "wait_for"]
 @dataclass(frozen=True)
 class PollPolicy:
     """How to wait. `interval` and `max_interval` default to the provider's guidance
-    (SafetyKit: 3 to 10 s); `timeout` bounds the whole wait (seconds)."""
+    (SafetyKit: 3 to 10 s); `timeout` bounds the whole wait (seconds). `wait=False` checks once
+    (NotReady if the job still runs); `concurrency` is how many jobs `ingest_many` polls at once."""
 
     interval: float | None = None
     max_interval: float | None = None
     timeout: float = 3600.0
     factor: float = 1.5
     clock: Clock = field(default_factory=Clock)
+    wait: bool = True
+    concurrency: int = 8
 
     def __post_init__(self) -> None:
         for name in ("interval", "max_interval"):
@@ -39,6 +42,8 @@ class PollPolicy:
                 raise ValueError(f"{name} must be positive, not {value}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, not {self.timeout}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be 1 or more, not {self.concurrency}")
 
     def bounds(self, provider: Provider) -> tuple[float, float]:
         floor = self.interval if self.interval is not None else provider.poll_floor

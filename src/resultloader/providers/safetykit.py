@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._columns import Column
 from .._errors import ResolveError
 from .base import Client, Job, Option, Payload, Provider, State, error_text, quoted, register
 from .location import Download, Inline, Location, as_count, download_url, parse_time
@@ -31,11 +32,25 @@ class _SafetyKit(Provider):
     poll_cap: ClassVar[float] = 10.0
 
 
+# a decision: `output` is {actions: [{action, ...}], labels: [{label}], fields: {}} or null
+DECISION_COLUMNS = (
+    Column(
+        "flagged",
+        "boolean",
+        sql="CASE WHEN output IS NOT NULL "
+        "THEN coalesce(json_array_length(output, '$.labels'), 0) > 0 END",
+    ),
+    Column("labels", "json", ("output.labels[*].label",)),
+    Column("actions", "json", ("output.actions[*].action",)),
+)
+
+
 @register
 class SafetyKitData(_SafetyKit):
     """Add requests carry their rows inline in `data`; import requests give a JSONL `data_url`
     (with `data_count` and `data_expires_at`). The two shapes are told apart by `data_url`."""
 
+    columns: ClassVar[tuple[Column, ...]] = DECISION_COLUMNS
     name: ClassVar[str] = "safetykit"
     title: ClassVar[str] = (
         "A SafetyKit data request: inline rows (add) or the JSONL data_url (import)."

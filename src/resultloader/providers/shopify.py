@@ -14,12 +14,22 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from .._columns import Column
 from .._errors import PollError, ResolveError
 from .._mapping import RowMapping
 from .base import Client, Job, Option, Payload, Provider, State, register
 from .location import Download, Inline, Location, as_count, download_url
 
 MAPPING = RowMapping(key="id", output="*", keep=("__parentId",))
+COLUMNS = (
+    # `__typename` when the query asked for it, else the type the GID names
+    Column(
+        "typename",
+        sql="""coalesce(output->>'$.__typename',
+            nullif(regexp_extract(id, '^gid://shopify/([^/?]+)/', 1), ''))""",
+    ),
+    Column("parent_id", paths=("extra.__parentId",)),
+)
 _FIELDS = "id status errorCode objectCount rootObjectCount fileSize url partialDataUrl"
 _BY_ID = f"query($id: ID!) {{ bulkOperation(id: $id) {{ {_FIELDS} }} }}"
 _CURRENT = f"{{ currentBulkOperation(type: QUERY) {{ {_FIELDS} }} }}"
@@ -42,6 +52,8 @@ class ShopifyBulk(Provider):
         "query operation]."
     )
     job_required: ClassVar[bool] = False
+    mapping: ClassVar[RowMapping | None] = MAPPING
+    columns: ClassVar[tuple[Column, ...]] = COLUMNS
     options: ClassVar[tuple[Option, ...]] = (
         Option("--shop", "shop", "The shop (NAME.myshopify.com).", metavar="DOMAIN"),
         Option("--api-version", "api_version", "The Admin API version.", "2026-01", "VERSION"),
@@ -84,6 +96,9 @@ class ShopifyBulk(Provider):
     def counts(self, payload: Payload) -> dict[str, int] | None:
         found = as_count(payload.get("objectCount"))
         return None if found is None else {"objects": found}
+
+    def looks_like(self, line: Mapping[str, Any]) -> bool:
+        return str(line.get("id", "")).startswith("gid://shopify/")
 
     def fetch_status(self, client: Client, job: Job) -> dict[str, Any]:
         what = self.describe(job)

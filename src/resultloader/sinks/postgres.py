@@ -31,7 +31,8 @@ import pyarrow.csv as pa_csv
 from psycopg import sql
 
 from .._errors import SinkError
-from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch, check_name
+from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
+from .._names import check_name
 from .._redact import display_name
 from ..parse import JsonlChunk
 from . import CommittedLoad, SinkCapabilities, running_row

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import SinkError
-from .._model import check_name
+from .._names import check_name
 from .._redact import display_name
 from . import Sink
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from ..._errors import SinkError
-from ..._model import check_name
+from ..._names import check_name
 from .. import CommittedLoad
 from .sql import INTERNAL_PREFIX, LEDGER
 
