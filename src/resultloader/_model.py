@@ -245,6 +245,11 @@ class LoadReport:
     data_bytes: int = 0
     compression: str | None = None
     format: str | None = None
+    # with typed columns: the rows by their `status` column, the sum of `total_tokens`
+    statuses: dict[str, int] | None = None
+    tokens: int | None = None
+    # a load without --as whose rows had no output but whose lines look like a provider's
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -259,12 +264,7 @@ class LoadReport:
             parts.append(f"{self.rows_unchanged:,} unchanged")
         if self.duplicates:
             parts.append(_counted(self.duplicates, "duplicate") + " collapsed")
-        # a CSV without an output (metadata) column: its rows have none, and that is no news
-        no_news = self.format == "csv" and self.rows_read > 0
-        if not (no_news and self.null_outputs == self.rows_read):
-            parts.append(_counted(self.null_outputs, "null output"))
-        if not (no_news and self.missing_metadata == self.rows_read):
-            parts.append(f"{self.missing_metadata:,} without metadata")
+        parts += self._what_the_rows_hold()
         if self.bad_rows:
             parts.append(_counted(self.bad_rows, "bad row"))
         size = human_size(self.data_bytes)
@@ -274,7 +274,23 @@ class LoadReport:
         if self.seconds >= MIN_RATE_SECONDS:  # a rate over a blink of time means nothing
             rate = f" ({self.rows_read / self.seconds:,.0f} rows/s)"
         head = f"{self.provider} {self.job_id} ({self.status}): " if self.job_id else ""
-        return f"{head}{', '.join(parts)}; {size} in {self.seconds:.2f}s{rate}"
+        hint = f"\n{self.hint}" if self.hint else ""
+        return f"{head}{', '.join(parts)}; {size} in {self.seconds:.2f}s{rate}{hint}"
+
+    def _what_the_rows_hold(self) -> list[str]:
+        """A provider's rows by status and their tokens; else null outputs and missing
+        metadata, where the rows have those fields at all (none with either is no news)."""
+        if self.statuses is not None:
+            said = [f"{n:,} {status}" for status, n in sorted(self.statuses.items())]
+            return said + ([_counted(self.tokens, "token")] if self.tokens is not None else [])
+        said = []
+        if self.rows_read and self.null_outputs == self.rows_read:
+            said.append("no row had an output" if self.format != "csv" else "")
+        else:
+            said.append(_counted(self.null_outputs, "null output"))
+        if self.missing_metadata < self.rows_read or not self.rows_read:
+            said.append(f"{self.missing_metadata:,} without metadata")
+        return [s for s in said if s]
 
 
 MIN_RATE_SECONDS = 1.0

@@ -14,6 +14,7 @@ from typing import Any
 import click
 import orjson
 
+from .._columns import TYPES_HELP, Column, parse_column
 from .._errors import ParseError, ResultLoaderError, Terminated
 from .._model import FORMATS, LoadReport, human_size
 from .._redact import display_name
@@ -34,6 +35,15 @@ _COMMON = [
     click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary."),
 ]
+
+
+def _columns(
+    ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]
+) -> tuple[Column, ...]:
+    try:
+        return tuple(parse_column(spec) for spec in specs)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,6 +118,15 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             metavar="SIZE",
             help="Memory the load may use beyond Python itself, e.g. 512MB or 2GB; more "
             "spills less to <DB>.tmp/ [default: 512MB].",
+        ),
+        click.option(
+            "--column",
+            "columns",
+            multiple=True,
+            callback=_columns,
+            metavar="NAME=PATH[::TYPE]",
+            help="A typed column beside the raw row, e.g. tokens=output.usage.total_tokens::bigint "
+            f"(repeatable; PATH starts at id, output, metadata, url or extra; {TYPES_HELP}).",
         ),
         click.option(
             "--threads",

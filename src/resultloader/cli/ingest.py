@@ -214,6 +214,7 @@ def _load_options(kw: dict[str, Any]) -> LoadOptions:
         delimiter=kw.get("delimiter"),
         memory=kw["memory"],
         threads=kw["threads"],
+        columns=kw["columns"],
         index_ids=True if kw.get("index_ids") else None,  # each job's own id
         partial=bool(kw.get("partial")),
         **extra,

@@ -8,10 +8,12 @@ from typing import Any, cast
 import click
 import orjson
 
+from .._columns import Column
 from .._errors import ResultLoaderError
 from .._model import Format, LoadOptions, OnError
 from ..pipeline.load import as_sink, load
 from ..pipeline.load_many import SourceResult, load_many
+from ..providers.base import get_provider
 from ..sinks.registry import sink_for
 from ..sources.expand import is_glob
 from ._common import (
@@ -35,6 +37,15 @@ from ._common import (
     show_default=True,
     type=click.IntRange(min=1),
     help="Sources read and parsed at once (one writer).",
+)
+@click.option(
+    "--as",
+    "provider",
+    default=None,
+    metavar="PROVIDER",
+    callback=lambda ctx, param, name: name and _provider_name(name),
+    help="Read a provider's result file as `ingest PROVIDER` does (its row mapping and typed "
+    "columns), e.g. --as openai-batch for a downloaded batch output file.",
 )
 @click.option("--atomic", is_flag=True, help="All the sources in one transaction.")
 @click.option(
@@ -65,6 +76,8 @@ def load_command(
     download_timeout: float | None,
     memory: str | None,
     threads: int | None,
+    columns: tuple[Column, ...],
+    provider: str | None,
     as_json: bool,
     quiet: bool,
     workers: int,
@@ -91,6 +104,8 @@ def load_command(
             delimiter=delimiter,
             memory=memory,
             threads=threads,
+            provider=provider,
+            columns=columns,
         )
         http = http_policy(download_timeout)
         if many:  # --json: one object per source, printed as each ends
@@ -107,6 +122,13 @@ def load_command(
             sink = sink_for(into, table)
             report = load(source, sink, options=options, http=http, progress=progress)
         print_report(report, as_json, quiet)
+
+
+def _provider_name(name: str) -> str:
+    try:
+        return get_provider(name).name
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def is_many(sources: tuple[str, ...], workers: int, atomic: bool) -> bool:

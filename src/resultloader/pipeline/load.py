@@ -15,6 +15,8 @@ from collections.abc import Callable, Generator, Iterator
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
+import orjson
+
 from .._errors import DownloadError, ParseError, ResultLoaderError, Terminated
 from .._model import (
     BatchStats,
@@ -28,7 +30,7 @@ from .._model import (
 )
 from .._redact import display_name
 from ..parse import JsonlChunk, detect_format, iter_batches, parse_chunk
-from ..providers.base import with_provider
+from ..providers.base import looks_like, with_provider
 from ..sinks import JsonlChunkSink, Sink
 from ..sinks.callable import sink_from_callable
 from ..sinks.registry import sink_for
@@ -157,7 +159,7 @@ def run_load(
     with _interrupts() as stops:
         try:
             sink.begin(info)
-            _feed(opened, sink, native, fmt, options, info, report, progress, document_id)
+            first = _feed(opened, sink, native, fmt, options, info, report, progress, document_id)
             _count_bytes(report, opened)
             report.seconds = time.perf_counter() - started
             result = sink.commit(report)
@@ -179,6 +181,7 @@ def run_load(
         if result.null_outputs is not None and result.missing_metadata is not None:
             report.null_outputs = result.null_outputs
             report.missing_metadata = result.missing_metadata
+    report.hint = provider_hint(report, options, first)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -193,11 +196,12 @@ def _feed(
     report: LoadReport,
     progress: Progress | None,
     document_id: str | None,
-) -> None:
-    """Every batch of the source to the sink. The source is read in a thread; if it is still
-    inside a read when the load stops (a stalled server, Ctrl-C), the stream is closed in the
-    background, since closing waits for that read."""
+) -> dict[str, Any] | None:
+    """Every batch of the source to the sink; the first row's top-level fields. The source is
+    read in a thread; if it is still inside a read when the load stops (a stalled server,
+    Ctrl-C), the stream is closed in the background, since closing waits for that read."""
     finished = threading.Event()
+    first: dict[str, Any] | None = None
     batches = iter_batches(opened.stream, info.source, fmt, options, document_id)
     if native:  # the sink's own work on a chunk, done ahead in the reading thread
         prepare = cast(JsonlChunkSink, sink).prepare_jsonl
@@ -205,6 +209,7 @@ def _feed(
     try:
         with contextlib.closing(_prefetch(batches, finished=finished)) as items:
             for item in items:
+                first = first or _first_fields(item, options.key)
                 stats = native(item) if native and isinstance(item, JsonlChunk) else None
                 if stats is None:
                     batch = parse_chunk(item, options) if isinstance(item, JsonlChunk) else item
@@ -219,6 +224,37 @@ def _feed(
             opened.stream.close()
         else:
             threading.Thread(target=opened.stream.close, daemon=True).start()
+    return first
+
+
+def _first_fields(item: JsonlChunk | RowBatch, key: str) -> dict[str, Any] | None:
+    """The first row's top-level fields (values only where cheap), to tell a provider's file."""
+    if isinstance(item, JsonlChunk):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            found = orjson.loads(item.data.split(b"\n", 1)[0])
+            return found if isinstance(found, dict) else None
+        return None
+    if not item.ids:
+        return None
+    fields: dict[str, Any] = {key: item.ids[0]}
+    for name, values in (("output", item.outputs), ("metadata", item.metadata)):
+        if values[0] is not None:
+            fields[name] = True
+    extra = orjson.loads(item.extras[0]) if item.extras[0] else {}
+    return {**fields, **extra} if isinstance(extra, dict) else fields
+
+
+def provider_hint(
+    report: LoadReport, options: LoadOptions, first: dict[str, Any] | None
+) -> str | None:
+    """`these look like OpenAI Batch results: rerun with --as openai-batch`, when no row had an
+    output and the first line is a provider's (only for a load that named no provider)."""
+    if options.provider or options.mapping or not first or report.null_outputs < report.rows_read:
+        return None
+    found = looks_like(first)
+    if found is None:
+        return None
+    return f"these look like {found.brand or found.name} results: rerun with --as {found.name}"
 
 
 def keep_report(exc: BaseException, report: LoadReport) -> None:

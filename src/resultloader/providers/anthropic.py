@@ -54,6 +54,7 @@ _COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
 @register
 class AnthropicBatch(Provider):
     name: ClassVar[str] = "anthropic-batch"
+    brand: ClassVar[str] = "Anthropic Message Batch"
     title: ClassVar[str] = "An Anthropic Message Batch: its results, keyed by custom_id."
     base_url: ClassVar[str] = "https://api.anthropic.com"
     key_env: ClassVar[str] = "ANTHROPIC_API_KEY"

@@ -89,6 +89,7 @@ class Provider:
     status_field: ClassVar[str] = "status"
     states: ClassVar[Mapping[str, State]]  # raw status, lower case -> state
     noun: ClassVar[str] = "job"  # how the docs call a job, for messages
+    brand: ClassVar[str] = ""  # how its docs call its results' kind: "OpenAI Batch"
     needs_namespace: ClassVar[bool] = False
     poll_floor: ClassVar[float] = 2.0  # seconds between the first status checks
     poll_cap: ClassVar[float] = 30.0  # longest wait between two checks
@@ -270,6 +271,12 @@ def quoted(value: str) -> str:
     if value in _DOT_SEGMENTS:
         raise ValueError(f"{value!r} is not a valid id")
     return quote(value, safe="")
+
+
+def looks_like(line: Mapping[str, Any]) -> Provider | None:
+    """The one provider whose result lines look like `line` (its top-level fields), if any."""
+    found = [p for p in (get_provider(n) for n in provider_names()) if p.looks_like(line)]
+    return found[0] if len(found) == 1 else None
 
 
 def with_provider(options: LoadOptions) -> LoadOptions:

@@ -50,6 +50,7 @@ _STATES: dict[str, State] = {
 @register
 class GeminiBatch(Provider):
     name: ClassVar[str] = "gemini-batch"
+    brand: ClassVar[str] = "Gemini Batch"
     title: ClassVar[str] = "A Gemini Batch: inline responses or its results file, keyed by key."
     base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
     key_env: ClassVar[str] = "GEMINI_API_KEY"

@@ -64,6 +64,7 @@ COLUMNS = (
 @register
 class OpenAIBatch(Provider):
     name: ClassVar[str] = "openai-batch"
+    brand: ClassVar[str] = "OpenAI Batch"
     title: ClassVar[str] = "An OpenAI Batch: its output and error files, keyed by custom_id."
     base_url: ClassVar[str] = "https://api.openai.com/v1"
     key_env: ClassVar[str] = "OPENAI_API_KEY"

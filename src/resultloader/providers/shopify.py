@@ -40,6 +40,7 @@ _VERSION = re.compile(r"\d{4}-\d{2}|unstable")
 @register
 class ShopifyBulk(Provider):
     name: ClassVar[str] = "shopify-bulk"
+    brand: ClassVar[str] = "Shopify bulk operation"
     title: ClassVar[str] = "A Shopify bulk query operation: its JSONL, keyed by each line's id."
     base_url: ClassVar[str] = "https://{shop}"
     key_env: ClassVar[str] = "SHOPIFY_ACCESS_TOKEN"
