@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._columns import Column, decimal_digits, split_path
+import duckdb
+
+from .._columns import ROW_FIELDS, Column, decimal_digits, split_path
 from ..parse._rows import decode_exact, dumps
 
 # A number DuckDB's JSON reader would change (not only re-spell): 16+ significant digits with a
@@ -75,10 +77,34 @@ def fields_read(columns: Sequence[Column]) -> tuple[str, ...]:
 
 def suspect_sql(columns: Sequence[Column]) -> str | None:
     """A condition on a staged row: a field the paths read holds a number DuckDB would
-    change, so its values come from `exact_values`; None when no path reads such a field."""
+    change, so its values come from `exact_values`; None when no path reads such a field.
+    With a decimal column, any exponent counts: DuckDB would write 1e1 as 10.0, and a decimal
+    takes only plain digits, on every row alike."""
     fields = fields_read(columns)
-    tests = [f"regexp_matches({f}::VARCHAR, {_literal(INEXACT_NUMBER)})" for f in fields]
+    pattern = INEXACT_NUMBER
+    if any(decimal_digits(c.type) for c in columns):
+        pattern += "|[0-9][eE]"
+    tests = [f"regexp_matches({f}::VARCHAR, {_literal(pattern)})" for f in fields]
     return " OR ".join(tests) or None
+
+
+def fix_inexact(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column]) -> int:
+    """Replace the values `values_sql` put in `table` (`_v0`, ...) by `exact_values` on the
+    rows `suspect_sql` picks (few: long decimals are rare); how many rows."""
+    suspect = suspect_sql(columns)
+    if suspect is None:
+        return 0
+    rows = con.execute(
+        f"SELECT seq, id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM {table}"
+        f" WHERE {suspect}"
+    ).fetchall()
+    names = [f"_v{i}" for i, c in enumerate(columns) if c.sql is None]
+    assignments = ", ".join(f"{name} = ?::JSON" for name in names)
+    for seq, *fields in rows:
+        values = exact_values(columns, dict(zip(ROW_FIELDS, fields, strict=True)))
+        kept = [v for v, c in zip(values, columns, strict=True) if c.sql is None]
+        con.execute(f"UPDATE {table} SET {assignments} WHERE seq = ?", [*kept, seq])
+    return len(rows)
 
 
 def exact_values(columns: Sequence[Column], row: Mapping[str, str | None]) -> list[str | None]:
