@@ -201,6 +201,9 @@ class CommitResult:
     duplicates: int | None = None
     null_outputs: int | None = None
     missing_metadata: int | None = None
+    # with typed columns `status` and `total_tokens`: the rows by status, the tokens
+    statuses: dict[str, int] | None = None
+    tokens: int | None = None
 
 
 @dataclass(frozen=True)

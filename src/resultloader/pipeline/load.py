@@ -181,6 +181,7 @@ def run_load(
         if result.null_outputs is not None and result.missing_metadata is not None:
             report.null_outputs = result.null_outputs
             report.missing_metadata = result.missing_metadata
+        report.statuses, report.tokens = result.statuses, result.tokens
     report.hint = provider_hint(report, options, first)
     report.seconds = time.perf_counter() - started
     return report

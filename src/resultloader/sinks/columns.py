@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from .._columns import ROW_FIELDS, Column, decimal_digits, split_path
+from .._errors import SinkError
 from ..parse._rows import decode_exact, dumps
 
 # A number DuckDB's JSON reader would change (not only re-spell): 16+ significant digits with a
@@ -90,7 +92,7 @@ def suspect_sql(columns: Sequence[Column]) -> str | None:
 
 def fix_inexact(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column]) -> int:
     """Replace the values `values_sql` put in `table` (`_v0`, ...) by `exact_values` on the
-    rows `suspect_sql` picks (few: long decimals are rare); how many rows."""
+    rows `suspect_sql` picks (few: long decimals are rare), in one UPDATE; how many rows."""
     suspect = suspect_sql(columns)
     if suspect is None:
         return 0
@@ -98,12 +100,21 @@ def fix_inexact(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Co
         f"SELECT seq, id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM {table}"
         f" WHERE {suspect}"
     ).fetchall()
-    names = [f"_v{i}" for i, c in enumerate(columns) if c.sql is None]
-    assignments = ", ".join(f"{name} = ?::JSON" for name in names)
-    for seq, *fields in rows:
-        values = exact_values(columns, dict(zip(ROW_FIELDS, fields, strict=True)))
-        kept = [v for v, c in zip(values, columns, strict=True) if c.sql is None]
-        con.execute(f"UPDATE {table} SET {assignments} WHERE seq = ?", [*kept, seq])
+    if not rows:
+        return 0
+    exact = [
+        exact_values(columns, dict(zip(ROW_FIELDS, fields, strict=True))) for _, *fields in rows
+    ]
+    paths = [i for i, c in enumerate(columns) if c.sql is None]  # sql columns: DuckDB's own
+    fixes = pa.table(
+        {"seq": [seq for seq, *_ in rows], **{f"_v{i}": [v[i] for v in exact] for i in paths}}
+    )
+    con.register("_rl_exact", fixes)
+    try:
+        sets = ", ".join(f"_v{i} = f._v{i}::JSON" for i in paths)
+        con.execute(f"UPDATE {table} SET {sets} FROM _rl_exact f WHERE {table}.seq = f.seq")
+    finally:
+        con.unregister("_rl_exact")
     return len(rows)
 
 
@@ -220,3 +231,115 @@ def _bad(column: Column, v: str) -> str:
             f"split_part(lower({_number(v)}), 'e', 1), '[1-9]')) THEN NULL ELSE {cast} END"
         )
     return f"CASE WHEN {v} IS NOT NULL AND ({cast}) IS NULL THEN {reason} || {shown} END"
+
+
+# -- the stage: values staged with the rows, refused at commit, cast into the target -------------
+
+_DUCKDB_TYPES = {
+    "text": "VARCHAR",
+    "bigint": "BIGINT",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "json": "JSON",
+}
+
+
+def duckdb_type(column_type: str) -> str:
+    digits = decimal_digits(column_type)
+    return f"DECIMAL({digits[0]},{digits[1]})" if digits else _DUCKDB_TYPES[column_type]
+
+
+def staged_ddl(columns: Sequence[Column]) -> str:
+    """The stage's value columns, after the row's: `, _v0 JSON, ...`."""
+    return "".join(f", _v{i} JSON" for i in range(len(columns)))
+
+
+def with_values(rows: str, columns: Sequence[Column]) -> str:
+    """`rows` (a relation of seq, id, output, metadata, url, extra) with the columns' values
+    after them, as the stage holds them."""
+    if not columns:
+        return rows
+    return f"SELECT *, {values_sql(columns)} FROM ({rows})"
+
+
+def casts(columns: Sequence[Column], prefix: str = "") -> list[str]:
+    """Each column's staged value cast to its type (`prefix`: the stage's alias, `s.`)."""
+    return [_cast(c.type, f"{prefix}_v{i}") for i, c in enumerate(columns)]
+
+
+def typed(columns: Sequence[Column], prefix: str = "") -> str:
+    """`, cast AS name, ...`: the typed columns, to select after the row's."""
+    pairs = zip(casts(columns, prefix), columns, strict=True)
+    return "".join(f", {cast} AS {c.name}" for cast, c in pairs)
+
+
+def check_columns(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column], where: str
+) -> None:
+    """Refuse, before anything is written, a column the table has with another type."""
+    found = dict(
+        con.execute(
+            "SELECT lower(column_name), data_type FROM duckdb_columns() WHERE database_name ="
+            " current_database() AND schema_name = current_schema() AND lower(table_name) ="
+            " lower(?)",
+            [table],
+        ).fetchall()
+    )
+    for column in columns:
+        had = found.get(column.name.lower())
+        if had is not None and had != duckdb_type(column.type):
+            raise SinkError(
+                f"{where}: column {column.name!r} of table {table!r} is {had}, this load "
+                f"declares it {duckdb_type(column.type)}: give the column another name "
+                "(a column's type never changes under its rows)"
+            )
+
+
+def add_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column]) -> None:
+    """The declared columns the table lacks, added (NULL in the rows already there)."""
+    for column in columns:
+        con.execute(
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column.name} {duckdb_type(column.type)}"
+        )
+
+
+def refuse(
+    con: duckdb.DuckDBPyConnection, stage: str, columns: Sequence[Column]
+) -> list[tuple[int, str, str]]:
+    """Make the staged values exact (`fix_inexact`), then the rows whose values do not fit
+    their columns: (seq, reason, the value's text), in line order."""
+    if not columns:
+        return []
+    fix_inexact(con, stage, columns)
+    checks = [_bad(c, f"_v{i}") for i, c in enumerate(columns)]
+    found = con.execute(
+        f"SELECT * FROM (SELECT seq, {', '.join(checks)}, "
+        f"{', '.join(f'_v{i}::VARCHAR' for i in range(len(columns)))} FROM {stage}) "
+        f"WHERE coalesce({', '.join(f'#{i + 2}' for i in range(len(columns)))}) IS NOT NULL "
+        "ORDER BY seq"
+    ).fetchall()
+    refused = []
+    for seq, *cells in found:
+        reasons, values = cells[: len(columns)], cells[len(columns) :]
+        first = next(i for i, reason in enumerate(reasons) if reason is not None)
+        refused.append((int(seq), str(reasons[first]), str(values[first])))
+    return refused
+
+
+def tally(
+    con: duckdb.DuckDBPyConnection, rows: str, columns: Sequence[Column]
+) -> tuple[dict[str, int] | None, int | None]:
+    """The rows by their `status` column and the sum of `total_tokens`, where declared."""
+    names = {c.name: i for i, c in enumerate(columns)}
+    statuses: dict[str, int] | None = None
+    tokens: int | None = None
+    if "status" in names:
+        cast = _cast(columns[names["status"]].type, f"_v{names['status']}")
+        found = con.execute(f"SELECT {cast}, count(*) FROM {rows} GROUP BY 1").fetchall()
+        statuses = {str(status): int(n) for status, n in found if status is not None}
+    if "total_tokens" in names:
+        cast = _cast(columns[names["total_tokens"]].type, f"_v{names['total_tokens']}")
+        row = con.execute(f"SELECT sum({cast}) FROM {rows}").fetchone()
+        tokens = int(row[0]) if row and row[0] is not None else 0
+    return statuses, tokens

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..._errors import SinkError
+from ..._errors import ParseError, SinkError
 from ..._leftovers import remove_dead_spill_files, remove_dead_spools
 from ..._model import (
     BatchStats,
@@ -37,6 +37,16 @@ from ..._model import (
 from ...parse import JsonlChunk, parse_chunk
 from ...parse.jsonl import CHUNK_BYTES
 from .. import CommittedLoad, SinkCapabilities, running_row
+from ..columns import (
+    add_columns,
+    casts,
+    check_columns,
+    refuse,
+    staged_ddl,
+    tally,
+    typed,
+    with_values,
+)
 from .lines import split_lines
 from .setup import check_database_file, configure, restore
 from .sql import (
@@ -44,7 +54,7 @@ from .sql import (
     _DUPS,
     _LEDGER_DDL,
     _LINES,
-    _NATIVE_INSERT,
+    _NATIVE_ROWS,
     _NEEDS_PYTHON,
     _REJECTS_DDL,
     _REJECTS_INSERT,
@@ -113,23 +123,22 @@ class DuckDBSink:
         con = self._connect()
         key = info.options.key
         patch = "{" + ",".join(f'"{k}":null' for k in (key, "output", "metadata", "url")) + "}"
-        self._native_sql = _NATIVE_INSERT.format(
-            stage=_STAGE,
-            lines=_LINES,
-            key=key,
-            patch=patch,
-            needs_python=_NEEDS_PYTHON,
-            blank=_BLANK,
+        rows = _NATIVE_ROWS.format(
+            lines=_LINES, key=key, patch=patch, needs_python=_NEEDS_PYTHON, blank=_BLANK
         )
+        columns = info.options.columns
+        self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}"
         check_target(con, self.table, _TARGET_DDL, self._where())  # before creating anything
+        check_columns(con, self.table, columns, self._where())
         _create_target(con, self.table)
+        add_columns(con, self.table, columns)
         if info.options.on_error == "quarantine":  # no rejects table a load would never fill
             con.execute(_REJECTS_DDL.format(t=self.table))
         con.execute(_LEDGER_DDL)
         mark_abandoned(con, ACTIVE_LOADS)
         ACTIVE_LOADS.add(self._load_id)
         remove_dead_spools()  # temp copies of JSON arrays left by killed loads
-        con.execute(_STAGE_DDL)
+        con.execute(_STAGE_DDL.format(values=staged_ddl(columns)))
         con.execute(_STAGE_REJECTS_DDL)
         row = running_row(self._load_id, self.table, info, _now())
         con.execute(
@@ -143,7 +152,8 @@ class DuckDBSink:
             table = batch.to_arrow()
             con.register("_rl_batch", table)
             try:
-                con.execute(f"INSERT INTO {_STAGE} SELECT * FROM temp.main._rl_batch")
+                rows = with_values("SELECT * FROM temp.main._rl_batch", self._options().columns)
+                con.execute(f"INSERT INTO {_STAGE} {rows}")
             finally:
                 con.unregister("_rl_batch")
         if batch.rejects:
@@ -266,6 +276,9 @@ class DuckDBSink:
         """
         t, now = self.table, _now()
         source = self._info.source if self._info else ""
+        columns = self._options().columns
+        r = report or LoadReport(source)
+        r.bad_rows += self._refuse(con, source)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_DUPS} AS SELECT id, max(seq) AS seq,
                 count(*) - 1 AS extra_rows FROM {_STAGE} GROUP BY id HAVING count(*) > 1"""
@@ -275,8 +288,11 @@ class DuckDBSink:
         if duplicates:
             winners += f" ANTI JOIN {_DUPS} d ON s.id = d.id AND s.seq <> d.seq"
         unchanged, upserted = 0, 0
+        statuses, tokens = tally(con, f"(SELECT s.* FROM {winners})", columns)
         if _scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
-            con.execute(_SAME_SQL.format(t=t, winners=winners))
+            staged = "".join(f", {cast}" for cast in casts(columns, "s."))
+            stored = "".join(f", {c.name}" for c in columns)
+            con.execute(_SAME_SQL.format(t=t, winners=winners, staged=staged, stored=stored))
             unchanged = _scalar(con, f"SELECT count(*) FROM {_SAME}")
             distinct = _scalar(con, f"SELECT count(*) FROM {_STAGE}") - duplicates
             if unchanged == distinct:  # a re-load: nothing to delete or insert
@@ -291,7 +307,8 @@ class DuckDBSink:
             row = con.execute(
                 f"""INSERT INTO {t} BY NAME SELECT s.id, s.output,
                     coalesce(s.metadata, '{{}}'::JSON) AS metadata, s.url, s.extra,
-                    ?::VARCHAR AS _source, ?::TIMESTAMP AS _loaded_at FROM {winners}""",
+                    ?::VARCHAR AS _source, ?::TIMESTAMP AS _loaded_at{typed(columns, "s.")}
+                FROM {winners}""",
                 [source, now],
             ).fetchone()
             upserted = int(row[0]) if row else 0
@@ -304,7 +321,6 @@ class DuckDBSink:
             f"""SELECT count(*) FILTER (output IS NULL), count(*) FILTER (metadata IS NULL)
                 FROM {_STAGE}"""
         ).fetchone() or (0, 0)
-        r = report or LoadReport(source)
         con.execute(
             f"""UPDATE {LEDGER} SET status = 'committed', finished_at = ?, job_status = ?,
                 rows_read = ?, rows_upserted = ?, rows_unchanged = ?, duplicates = ?,
@@ -327,7 +343,27 @@ class DuckDBSink:
             duplicates=duplicates,
             null_outputs=null_outputs,
             missing_metadata=missing_metadata,
+            statuses=statuses,
+            tokens=tokens,
         )
+
+    def _refuse(self, con: duckdb.DuckDBPyConnection, source: str) -> int:
+        """The staged rows whose typed values do not fit their columns, by on_error: the
+        load fails naming the first, or they are dropped (and kept as rejects); how many."""
+        options = self._options()
+        refused = refuse(con, _STAGE, options.columns)
+        if not refused:
+            return 0
+        if options.on_error == "fail":
+            seq, reason, _ = refused[0]
+            raise ParseError(source, seq, -1, reason, hint="")
+        seqs = [seq for seq, _, _ in refused]
+        con.execute(f"DELETE FROM {_STAGE} WHERE list_contains(?, seq)", [seqs])
+        con.executemany(
+            f"INSERT INTO {_STAGE_REJECTS} VALUES (?, NULL, ?, ?)",
+            [[seq, reason, value] for seq, reason, value in refused],
+        )
+        return len(refused)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if isinstance(self.database, duckdb.DuckDBPyConnection):

@@ -59,8 +59,9 @@ _LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
 -- the source's version (size and ETag or mtime), for load_many's skip of unchanged sources
 ALTER TABLE {LEDGER} ADD COLUMN IF NOT EXISTS version VARCHAR"""
 # JSON columns: DuckDB validates text cast to JSON; the native path's values are JSON already
+# then the typed columns' values (sinks/columns.py), `{values}`
 _STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (
-    seq BIGINT, id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON)"""
+    seq BIGINT, id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON{{values}})"""
 _STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
     line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
 
@@ -71,9 +72,10 @@ _STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
 # version's: odds of 2^-64 a changed row.
 _SAME_SQL = f"""CREATE OR REPLACE TEMP TABLE {_SAME} AS
 SELECT s.id FROM (
-    SELECT s.id, hash(s.output, coalesce(s.metadata, '{{{{}}}}'::JSON), s.url, s.extra) AS digest
+    SELECT s.id, hash(s.output, coalesce(s.metadata, '{{{{}}}}'::JSON), s.url, s.extra{{staged}})
+        AS digest
     FROM {{winners}}) s
-JOIN (SELECT id, hash(output, metadata, url, extra) AS digest FROM {{t}}) o
+JOIN (SELECT id, hash(output, metadata, url, extra{{stored}}) AS digest FROM {{t}}) o
     ON o.id = s.id AND o.digest = s.digest"""
 
 # The one definition of a line the native insert may store as DuckDB read it, over the
@@ -100,18 +102,19 @@ _NATIVE_ROW = """NOT coalesce(
             THEN strlen(raw) - strlen(replace(replace(raw, '[', ''), '{{', '')) > 254
             ELSE false END, true)"""
 
-# No RETURNING: it would cost a third of the statement's time (DuckDB then inserts serially).
-# The count of rows inserted says whether any line was left to Python; the report's counts of
-# null outputs and missing metadata come from one scan of the stage at commit.
-_NATIVE_INSERT = (
-    """INSERT INTO {stage}
-SELECT seq, v[1]->>'$',
-    CASE WHEN v[2] <> 'null' THEN v[2] END,
-    CASE WHEN v[3] <> 'null' THEN v[3] END,
-    v[4]->>'$',
+# The rows (seq, id, output, metadata, url, extra) of the lines the native insert stores, as
+# `INSERT INTO stage` with the typed columns' values after them. No RETURNING: it would cost a
+# third of the statement's time (DuckDB then inserts serially). The count of rows inserted
+# says whether any line was left to Python; the report's counts of null outputs and missing
+# metadata come from one scan of the stage at commit.
+_NATIVE_ROWS = (
+    """SELECT seq, v[1]->>'$' AS id,
+    CASE WHEN v[2] <> 'null' THEN v[2] END AS output,
+    CASE WHEN v[3] <> 'null' THEN v[3] END AS metadata,
+    v[4]->>'$' AS url,
     CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
                      + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
-         THEN json_merge_patch(raw, '{patch}') END
+         THEN json_merge_patch(raw, '{patch}') END AS extra
 FROM (
     -- a line that reads exactly as its known fields written back compactly has no other key
     -- and none twice: its top-level keys (a second parse of the line) are not needed

@@ -1,0 +1,222 @@
+"""Provider files and typed columns, end to end: `load FILE --as PROVIDER`, `--column`, every
+route, the summary, bad values, and columns that change between loads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import resultloader
+from resultloader import LoadOptions
+from resultloader._columns import parse_column
+
+from .conftest import query
+
+CLI = [sys.executable, "-m", "resultloader"]
+
+
+def body(n: int, text: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{n}",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 10 * n, "completion_tokens": n, "total_tokens": 11 * n},
+    }
+
+
+# An OpenAI Batch output file and error file, as one job writes them (lines in no order).
+OPENAI_LINES = [
+    {
+        "id": "batch_req_1",
+        "custom_id": "r1",
+        "response": {"status_code": 200, "request_id": "q1", "body": body(1, "Hello “world” 🙂")},
+        "error": None,
+    },
+    {
+        "id": "batch_req_2",
+        "custom_id": "r2",
+        "response": {
+            "status_code": 400,
+            "request_id": "q2",
+            "body": {
+                "error": {
+                    "message": "Invalid model 'gpt-5x'",
+                    "type": "invalid_request_error",
+                    "param": "model",
+                    "code": "model_not_found",
+                }
+            },
+        },
+        "error": None,
+    },
+    {
+        "id": "batch_req_3",
+        "custom_id": "r3",
+        "response": {"status_code": 200, "request_id": "q3", "body": body(2, "Two", "gpt-4o")},
+        "error": None,
+    },
+    {
+        "id": "batch_req_4",
+        "custom_id": "r4",
+        "response": None,
+        "error": {"code": "batch_expired", "message": "not run before the window expired"},
+    },
+    {
+        "id": "batch_req_5",
+        "custom_id": "r5",
+        "response": None,
+        "error": {"code": "batch_cancelled", "message": "the batch was cancelled"},
+    },
+]
+EXPECTED = [  # id, status, model, text, finish_reason, in, out, total, error type, message
+    ("r1", "succeeded", "gpt-4o-mini", "Hello “world” 🙂", "stop", 10, 1, 11, None, None),
+    ("r2", "errored", None, None, None, None, None, None, "invalid_request_error",
+     "Invalid model 'gpt-5x'"),
+    ("r3", "succeeded", "gpt-4o", "Two", "stop", 20, 2, 22, None, None),
+    ("r4", "expired", None, None, None, None, None, None, "batch_expired",
+     "not run before the window expired"),
+    ("r5", "cancelled", None, None, None, None, None, None, "batch_cancelled",
+     "the batch was cancelled"),
+]  # fmt: skip
+TYPED = (
+    "SELECT id, status, model, text, finish_reason, input_tokens, output_tokens, total_tokens,"
+    " error_type, error_message FROM results ORDER BY id"
+)
+
+
+def jsonl(lines: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_a_downloaded_openai_batch_file_loads_as_the_provider_with_its_typed_columns(
+    write, tmp_path
+):
+    write("batch_output.jsonl", jsonl(OPENAI_LINES))
+    done = run("load", "batch_output.jsonl", "--as", "openai-batch", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["statuses"] == {"succeeded": 2, "errored": 1, "expired": 1, "cancelled": 1}
+    assert report["tokens"] == 33 and report["provider"] == "openai-batch"
+    assert query(tmp_path / "results.duckdb", TYPED) == EXPECTED
+    # nothing of a failure is dropped: the 400 answer's whole body is kept
+    ((extra,),) = query(tmp_path / "results.duckdb", "SELECT extra FROM results WHERE id='r2'")
+    assert json.loads(extra)["response"]["body"]["error"]["param"] == "model"
+    said = run("load", "batch_output.jsonl", "--as", "openai-batch", cwd=tmp_path).stderr
+    assert "1 cancelled, 1 errored, 1 expired, 2 succeeded, 33 tokens" in said
+    assert "null output" not in said
+
+
+def test_python_loads_the_same_table_as_the_command_line(write, tmp_path):
+    path = write("out.jsonl", jsonl(OPENAI_LINES))
+    report = resultloader.load(path, tmp_path / "py.duckdb", LoadOptions(provider="openai-batch"))
+    assert report.statuses == {"succeeded": 2, "errored": 1, "expired": 1, "cancelled": 1}
+    assert query(tmp_path / "py.duckdb", TYPED) == EXPECTED
+
+
+def test_without_as_the_summary_says_what_the_file_looks_like(write, tmp_path):
+    write("out.jsonl", jsonl(OPENAI_LINES))
+    done = run("load", "out.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "no row had an output" in done.stderr
+    assert "these look like OpenAI Batch results: rerun with --as openai-batch" in done.stderr
+    plain = write("plain.jsonl", '{"id":"a","output":null}\n')
+    assert resultloader.load(plain, tmp_path / "p.duckdb").hint is None  # no provider's shape
+
+
+def routes(write, lines: list[dict[str, Any]]) -> dict[str, Path]:
+    """The same rows as JSONL (fast and exact), a JSON array, a `data` document and CSV."""
+    text = jsonl(lines)
+    exact = text.replace('"pad": 0', '"pad": 0.10000000000000000555')  # the exact parser
+    csv_rows = ["id,output,metadata"] + [
+        f'{r["id"]},"{json.dumps(r.get("output")).replace(chr(34), chr(34) * 2)}",' for r in lines
+    ]
+    return {
+        "jsonl": write("r.jsonl", text),
+        "exact": write("e.jsonl", exact),
+        "array": write("a.json", json.dumps(lines, ensure_ascii=False)),
+        "data": write("d.json", json.dumps({"data": lines}, ensure_ascii=False)),
+        "csv": write("c.csv", "\n".join(csv_rows) + "\n"),
+    }
+
+
+ROWS = [
+    {"id": "a", "output": {"usage": {"total": 12}, "p": "12.50", "t": "x", "pad": 0}},
+    {"id": "b", "output": {"usage": {"total": 98765432109876543}, "p": 0.1, "pad": 0}},
+    {"id": "c", "output": None, "pad": 0},
+    {"id": "d", "output": {"usage": {}, "p": 1, "items": [{"t": "p"}, {"t": "q"}], "pad": 0}},
+]
+COLUMNS = (
+    parse_column("total=output.usage.total::bigint"),
+    parse_column("price=output.p::decimal(10,2)"),
+    parse_column("joined=output.items[*].t"),
+    parse_column("first=output.items[0].t"),
+)
+
+
+@pytest.mark.parametrize("threads", [None, 16])  # 16: as on a 16-core server
+def test_every_route_types_the_same_values(write, tmp_path, threads):
+    tables = {}
+    for name, path in routes(write, ROWS).items():
+        db = tmp_path / f"{name}-{threads}.duckdb"
+        options = LoadOptions(columns=COLUMNS, threads=threads)
+        resultloader.load(path, db, options)
+        tables[name] = query(db, "SELECT id, total, price, joined, first FROM results ORDER BY id")
+    assert tables["jsonl"] == [
+        ("a", 12, Decimal("12.50"), None, None),
+        ("b", 98765432109876543, Decimal("0.10"), None, None),
+        ("c", None, None, None, None),
+        ("d", None, Decimal("1.00"), "pq", "p"),
+    ]
+    assert all(table == tables["jsonl"] for table in tables.values()), tables
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])
+def test_a_value_that_does_not_fit_is_a_bad_row_on_every_route(write, tmp_path, on_error):
+    lines = [*ROWS, {"id": "e", "output": {"usage": {"total": 1e400}, "pad": 0}}]
+    lines[-1]["output"]["usage"]["total"] = "NUMBER"  # written below as 1e400
+    for name, path in routes(write, lines).items():
+        path.write_text(path.read_text().replace('"NUMBER"', "1e400"))
+        db = tmp_path / f"{name}-{on_error}.duckdb"
+        options = LoadOptions(columns=COLUMNS, on_error=on_error)  # type: ignore[arg-type]
+        if on_error == "fail":
+            with pytest.raises(
+                resultloader.ParseError, match="column 'total': not a bigint: 1e400"
+            ):
+                resultloader.load(path, db, options)
+            assert not db.exists() or query(db, "SELECT count(*) FROM results") == [(0,)]
+            continue
+        report = resultloader.load(path, db, options)
+        assert report.bad_rows == 1, name
+        assert query(db, "SELECT id FROM results ORDER BY id") == [("a",), ("b",), ("c",), ("d",)]
+        if on_error == "quarantine":
+            assert query(db, "SELECT reason, raw FROM results_rejects") == [
+                ("column 'total': not a bigint: 1e400", "1e400")
+            ]
+
+
+def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write, tmp_path):
+    path, db = write("r.jsonl", jsonl(ROWS)), tmp_path / "r.duckdb"
+    resultloader.load(path, db)
+    report = resultloader.load(path, db, LoadOptions(columns=COLUMNS[:1]))
+    assert (report.rows_upserted, report.rows_unchanged) == (2, 2)  # a and b gain `total`
+    assert query(db, "SELECT id, total FROM results ORDER BY id")[:2] == [
+        ("a", 12),
+        ("b", 98765432109876543),
+    ]
+    wider = parse_column("total=output.usage.total::double")
+    with pytest.raises(resultloader.SinkError, match="'total' of table 'results' is BIGINT"):
+        resultloader.load(path, db, LoadOptions(columns=(wider,)))
+    assert query(db, "SELECT count(*) FROM _resultloader_loads WHERE status = 'failed'") == [(0,)]
