@@ -23,6 +23,7 @@ import pytest
 
 import resultloader
 from resultloader import ParseError
+from resultloader.sinks.registry import sink_for
 from tests.pg_server import PASSWORD
 from tests.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget, Target
 from tests.test_jobs import serve_batch
@@ -364,9 +365,8 @@ def test_a_rerun_of_many_jobs_skips_the_committed_ones(target, oai):  # noqa: F8
         serve_batch(oai, n)
 
     def outcomes(jobs: list[str]) -> dict[str, str]:
-        results = resultloader.ingest_many(
-            "openai-batch", jobs, resultloader.DuckDBSink(target.into, target.table)
-        )
+        sink = sink_for(target.into, target.table)
+        results = resultloader.ingest_many("openai-batch", jobs, sink)
         return {r.job: r.outcome for r in results}
 
     assert outcomes(["batch_1"]) == {"batch_1": "loaded"}
