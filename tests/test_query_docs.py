@@ -1,0 +1,51 @@
+"""The queries of docs/query.md, run on tables the suite loaded, with the answers they give."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import resultloader
+from resultloader import LoadOptions
+
+from .conftest import query
+from .test_typed_columns import OPENAI_LINES
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "query.md"
+QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
+LINES = [{**line, "custom_id": line["custom_id"].replace("r", "request-")} for line in OPENAI_LINES]
+ANSWERS = [
+    [("gpt-4o", 1, 20, 2, 22), ("gpt-4o-mini", 1, 10, 1, 11)],
+    [
+        ("request-2", "errored", "invalid_request_error", "Invalid model 'gpt-5x'"),
+        ("request-4", "expired", "batch_expired", "not run before the window expired"),
+        ("request-5", "cancelled", "batch_cancelled", "the batch was cancelled"),
+    ],
+    [("Hello “world” 🙂",)],
+    None,  # the last load's rows: checked below
+    [("invalid_request_error", 1)],
+]
+
+
+def test_the_page_has_the_queries_this_test_answers():
+    assert len(QUERIES) == len(ANSWERS)
+
+
+@pytest.mark.parametrize("n", range(len(ANSWERS)))
+def test_each_query_answers_on_duckdb(write, tmp_path, n):
+    first = write("first.jsonl", "".join(json.dumps(line) + "\n" for line in LINES[:3]))
+    rest = write("rest.jsonl", "".join(json.dumps(line) + "\n" for line in LINES))
+    db = tmp_path / "results.duckdb"
+    resultloader.load(first, db, LoadOptions(provider="openai-batch"))
+    resultloader.load(rest, db, LoadOptions(provider="openai-batch"))
+    rows = [tuple(r) for r in query(db, QUERIES[n])]
+    if ANSWERS[n] is None:  # the second load wrote only the two lines the first did not have
+        assert rows == [
+            ("request-4", "expired", str(rest)),
+            ("request-5", "cancelled", str(rest)),
+        ]
+    else:
+        assert rows == ANSWERS[n]
