@@ -253,10 +253,39 @@ def test_s3_csv(bucket):
     assert sorted(sink.rows) == ["c1", "c2"]
 
 
-def test_a_missing_s3_object_is_a_download_error(bucket):
+def test_a_missing_s3_object_or_bucket_is_a_download_error_in_our_words(bucket):
     name, _ = bucket
-    with pytest.raises(resultloader.DownloadError, match="cannot open"):
+    with pytest.raises(resultloader.DownloadError) as info:
         memory_load(f"s3://{name}/missing.jsonl")
+    assert str(info.value) == f"s3://{name}/missing.jsonl: no such object"
+    assert info.value.status == 404
+    with pytest.raises(resultloader.DownloadError) as info:
+        memory_load(f"s3://{name}-gone/r.jsonl")
+    assert str(info.value) == f"s3://{name}-gone/r.jsonl: no such bucket"
+
+
+@pytest.mark.parametrize(
+    "wrapper", [OSError, FileNotFoundError], ids=["smart_open7", "smart_open9"]
+)
+def test_a_missing_object_has_our_words_whichever_error_smart_open_wraps_it_in(
+    monkeypatch, wrapper
+):
+    """smart_open 7 raises S3's NoSuchKey as an OSError, 9 as a FileNotFoundError; both keep
+    botocore's error as the cause and as `backend_error`."""
+    import smart_open
+    from botocore.exceptions import ClientError
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        answer = {"Error": {"Code": "NoSuchKey", "Message": "The key does not exist."}}
+        error = ClientError(answer, "GetObject")  # type: ignore[arg-type]
+        wrapped = wrapper(f"unable to access bucket: 'b' key: 'k' error: {error}")
+        wrapped.backend_error = error  # type: ignore[attr-defined]
+        raise wrapped from error
+
+    monkeypatch.setattr(smart_open, "open", refuse)
+    with pytest.raises(resultloader.DownloadError) as info:
+        memory_load("s3://b/k.jsonl")
+    assert (str(info.value), info.value.status) == ("s3://b/k.jsonl: no such object", 404)
 
 
 def test_s3_through_the_cli(bucket, s3_server, tmp_path):

@@ -199,8 +199,8 @@ def open_source(
         magic = buffered.peek(4)[:4]
     except DownloadError:
         raise
-    except Exception as exc:
-        raise DownloadError(f"{name}: cannot read: {_reason(exc)}") from None
+    except Exception as exc:  # a transport that opens lazily fails at its first read
+        raise _refusal(name, exc, "cannot read") from None
     compression = next((kind for m, kind in _MAGIC.items() if magic.startswith(m)), None)
     guard = _Guard(_decompress(buffered, compression), name, compression, max_bytes)
     stream = io.BufferedReader(guard, 1 << 20)
@@ -221,12 +221,48 @@ def _open_or_fail(
         return _open_raw(text, headers, policy, refresh)
     except DownloadError:
         raise
-    except FileNotFoundError:
-        raise DownloadError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise DownloadError(f"{name}: is a directory, not a file") from None
     except Exception as exc:  # transports raise their own types (requests, botocore)
-        raise DownloadError(f"{name}: cannot open: {_reason(exc)}") from None
+        raise _refusal(name, exc, "cannot open") from None
+
+
+# An object store's error codes (S3's, through botocore): what we say, and the HTTP status
+_STORE_REFUSALS = {
+    "NoSuchKey": ("no such object", 404),
+    "NoSuchVersion": ("no such object", 404),
+    "404": ("no such object", 404),
+    "NoSuchBucket": ("no such bucket", 404),
+    "AccessDenied": ("access denied: check the credentials and the object's permissions", 403),
+    "403": ("access denied: check the credentials and the object's permissions", 403),
+}
+
+
+def _refusal(name: str, exc: BaseException, what: str) -> DownloadError:
+    """Our words for a source that would not open, whichever exception its transport chose:
+    smart_open 7 wraps S3's NoSuchKey in an OSError, smart_open 9 in a FileNotFoundError, and
+    both keep botocore's error (its code is the store's answer, not its wording)."""
+    refused = _STORE_REFUSALS.get(_store_error_code(exc) or "")
+    if refused is not None:
+        return DownloadError(f"{name}: {refused[0]}", refused[1])
+    if isinstance(exc, FileNotFoundError):
+        return DownloadError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return DownloadError(f"{name}: is a directory, not a file")
+    return DownloadError(f"{name}: {what}: {_reason(exc)}")
+
+
+def _store_error_code(exc: BaseException) -> str | None:
+    """The error code of a botocore ClientError anywhere in the exception's chain."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; a cycle must not loop forever
+        if seen is None:
+            return None
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            return str(code) if code is not None else None
+        backend = getattr(seen, "backend_error", None)  # where smart_open keeps botocore's
+        seen = backend if isinstance(backend, BaseException) else seen.__cause__
+    return None
 
 
 def _refuse_error_page(opened: Opened) -> None:
