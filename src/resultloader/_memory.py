@@ -60,10 +60,10 @@ class Budget:
             raise ValueError(f"memory {_mib(total)} is too small: a load needs at least {least}")
         room = cls(total, 1).duckdb_memory // THREAD_MEMORY
         if threads is None:
-            return cls(total, max(1, min(_cores(), room, _threads_in_address_space())))
-        if threads < 1:
+            chosen = cls(total, max(1, min(_cores(), room, _threads_in_address_space(total))))
+        elif threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}")
-        if threads > room:
+        elif threads > room:
             duckdb = threads * THREAD_MEMORY  # duckdb_memory is min(M - 128MB, 7/8 M - 64MB)
             need = max(duckdb + 128 * MiB, (duckdb + OUTSIDE_DUCKDB) * 8 // 7 + MiB)
             need = -(-need // MiB) * MiB
@@ -71,7 +71,11 @@ class Budget:
                 f"{threads} threads need a memory budget of at least {_mib(need)}, "
                 f"not {_mib(total)}: raise the memory or lower the threads"
             )
-        return cls(total, threads)
+        else:
+            chosen = cls(total, threads)
+        if memory is not None or threads is not None:
+            chosen.check_address_space()
+        return chosen
 
     @property
     def array_reader_memory(self) -> int:
@@ -82,6 +86,21 @@ class Budget:
     @property
     def duckdb_memory(self) -> int:
         return self.memory - OUTSIDE_DUCKDB - self.array_reader_memory
+
+    def check_address_space(self) -> None:
+        """Refuse, up front, memory or threads the user asked for that an address-space limit
+        cannot hold. Past the limit glibc cannot always fail politely: a DuckDB thread that
+        first touches its thread-local data then (an idle worker flushing its allocator's
+        cache) aborts the process (exit 127) instead of raising an error."""
+        limit = _address_space()
+        need = _AS_BASE + self.memory + (self.threads - 1) * THREAD_ADDRESS_SPACE
+        if limit is not None and need > limit:
+            threads = f"{self.threads} thread" + ("s" if self.threads > 1 else "")
+            raise ValueError(
+                f"{threads} and a memory budget of {_mib(self.memory)} need "
+                f"{_mib(need)} of address space, more than its limit of {_mib(limit)} "
+                "(ulimit -v): lower the memory or the threads, or raise the limit"
+            )
 
 
 def _cores() -> int:
@@ -99,9 +118,13 @@ def _mib(size: int) -> str:
 # -- an address-space limit (ulimit -v, prlimit --as) ----------------------------------------
 # Reserved address space counts against it, not only memory in use: glibc reserves 64 MiB an
 # arena (up to 8 a core), Arrow's mimalloc about 1 GiB, each thread 8 MiB of stack. Without a
-# limit that costs nothing; under one, a load reserves less, fits its budget in what is left,
-# and fails with a MemoryError rather than glibc's abort.
+# limit that costs nothing; under one, a load reserves less, fits its budget and threads in
+# what is left (refusing more that the user asks for: Budget.check_address_space), and fails
+# with a MemoryError rather than glibc's abort.
 _AS_BASE = 384 * MiB  # the interpreter, DuckDB and Arrow mapped, under the measures below
+# Each DuckDB thread beyond the first: its stack (8 MiB reserved), its allocator's arenas and
+# its thread-local data (about 28 KiB in _duckdb, allocated when the thread first uses it)
+THREAD_ADDRESS_SPACE = 128 * MiB
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
@@ -117,9 +140,11 @@ def _default_memory() -> int:
     return max(MIN_MEMORY, min(DEFAULT_MEMORY, (limit - _AS_BASE) // 2 // MiB * MiB))
 
 
-def _threads_in_address_space() -> int:
+def _threads_in_address_space(memory: int) -> int:
     limit = _address_space()
-    return 1024 if limit is None else max(1, (limit - _AS_BASE - MIN_MEMORY) // (128 * MiB))
+    if limit is None:
+        return 1024
+    return 1 + max(0, (limit - _AS_BASE - memory) // THREAD_ADDRESS_SPACE)
 
 
 def reserve_less() -> None:
