@@ -116,13 +116,13 @@ def test_a_refused_connection_is_retried_visibly_then_fails_in_one_line(tmp_path
     done = run("load", f"http://127.0.0.1:{port}/x.jsonl", cwd=tmp_path)
     assert done.returncode == 1
     *retries, error = done.stderr.splitlines()
-    assert retries == [
-        "cannot connect to 127.0.0.1 (Connection refused); retry 1 of 2",
-        "cannot connect to 127.0.0.1 (Connection refused); retry 2 of 2 in 1.0s",
+    # between the parentheses and after "cannot connect: ", the OS's words (its strerror)
+    assert [re.sub(r"\(.+\)", "(…)", line) for line in retries] == [
+        "cannot connect to 127.0.0.1 (…); retry 1 of 2",
+        "cannot connect to 127.0.0.1 (…); retry 2 of 2 in 1.0s",
     ]
-    want = (
-        f"error: http://127.0.0.1:{port}/x.jsonl: cannot open: cannot connect: Connection refused"
+    assert error.startswith(
+        f"error: http://127.0.0.1:{port}/x.jsonl: cannot open: cannot connect: "
     )
-    assert error == want
     quiet = run("load", f"http://127.0.0.1:{port}/x.jsonl", "-q", cwd=tmp_path)
     assert quiet.stderr.count("\n") == 1 and "HTTPConnectionPool" not in quiet.stderr

@@ -144,7 +144,7 @@ def test_a_nul_character_jsonb_cannot_hold_fails_the_load_whole(
     first = write("a.jsonl", '{"id":"a","output":1}\n')
     resultloader.load(first, resultloader.PostgresSink(postgres_url, table))
     bad = write("b.jsonl", '{"id":"a","output":2}\n{"id":"b","output":"x\\u0000y"}\n')
-    with pytest.raises(SinkError, match=r"could not be committed: .*\\u0000") as caught:
+    with pytest.raises(SinkError, match="the load could not be committed: ") as caught:
         resultloader.load(bad, resultloader.PostgresSink(postgres_url, table))
     assert "\n" not in str(caught.value)
     assert query(postgres_url, f"SELECT id, output::text FROM {table}") == [("a", "1")]
