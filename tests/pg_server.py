@@ -10,6 +10,7 @@ with what to install.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
 import pwd
@@ -29,6 +30,14 @@ def _bin_dir() -> Path | None:
 
 
 def _install() -> Path:
+    """The server binaries, installed first if need be: one suite at a time (two suites side
+    by side would both run apt-get, and the second would fail on dpkg's lock)."""
+    with open(os.path.join(tempfile.gettempdir(), "resultloader-pg-install.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install_once()
+
+
+def _install_once() -> Path:
     bin_dir = _bin_dir()
     if bin_dir is not None:
         return bin_dir
