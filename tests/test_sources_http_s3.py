@@ -265,18 +265,25 @@ def test_a_missing_s3_object_or_bucket_is_a_download_error_in_our_words(bucket):
 
 
 @pytest.mark.parametrize(
-    "wrapper", [OSError, FileNotFoundError], ids=["smart_open7", "smart_open9"]
+    ("wrapper", "code", "words", "status"),
+    [
+        (OSError, "NoSuchKey", "no such object", 404),  # smart_open 7
+        (FileNotFoundError, "NoSuchKey", "no such object", 404),  # smart_open 9
+        (OSError, "AccessDenied", "access denied: check the credentials", 403),
+        (PermissionError, "AccessDenied", "access denied: check the credentials", 403),
+    ],
 )
-def test_a_missing_object_has_our_words_whichever_error_smart_open_wraps_it_in(
-    monkeypatch, wrapper
+def test_an_object_stores_refusal_has_our_words_whichever_error_smart_open_wraps_it_in(
+    monkeypatch, wrapper, code, words, status
 ):
-    """smart_open 7 raises S3's NoSuchKey as an OSError, 9 as a FileNotFoundError; both keep
-    botocore's error as the cause and as `backend_error`."""
+    """smart_open 7 raises S3's NoSuchKey as an OSError, 9 as a FileNotFoundError (and
+    AccessDenied as a PermissionError); both keep botocore's error as the cause and as
+    `backend_error`."""
     import smart_open
     from botocore.exceptions import ClientError
 
     def refuse(*args: object, **kwargs: object) -> None:
-        answer = {"Error": {"Code": "NoSuchKey", "Message": "The key does not exist."}}
+        answer = {"Error": {"Code": code, "Message": "The store's own words."}}
         error = ClientError(answer, "GetObject")  # type: ignore[arg-type]
         wrapped = wrapper(f"unable to access bucket: 'b' key: 'k' error: {error}")
         wrapped.backend_error = error  # type: ignore[attr-defined]
@@ -285,7 +292,8 @@ def test_a_missing_object_has_our_words_whichever_error_smart_open_wraps_it_in(
     monkeypatch.setattr(smart_open, "open", refuse)
     with pytest.raises(resultloader.DownloadError) as info:
         memory_load("s3://b/k.jsonl")
-    assert (str(info.value), info.value.status) == ("s3://b/k.jsonl: no such object", 404)
+    assert str(info.value).startswith(f"s3://b/k.jsonl: {words}")
+    assert info.value.status == status
 
 
 def test_s3_through_the_cli(bucket, s3_server, tmp_path):

@@ -119,7 +119,7 @@ def _mib(size: int) -> str:
 # Reserved address space counts against it, not only memory in use: glibc reserves 64 MiB an
 # arena (up to 8 a core), Arrow's mimalloc about 1 GiB, each thread 8 MiB of stack. Without a
 # limit that costs nothing; under one, a load reserves less, fits its budget and threads in
-# what is left (refusing more that the user asks for: Budget.check_address_space), and fails
+# what is left (refusing more than the user asks for: Budget.check_address_space), and fails
 # with a MemoryError rather than glibc's abort.
 _AS_BASE = 384 * MiB  # the interpreter, DuckDB and Arrow mapped, under the measures below
 # Each DuckDB thread beyond the first: its stack (8 MiB reserved), its allocator's arenas and
