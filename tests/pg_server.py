@@ -75,7 +75,7 @@ def postgres_server() -> Iterator[str]:
     if user:
         entry = pwd.getpwnam(user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    data, socket_dir, port = root / "data", root, _free_port()
+    data, socket_dir = root / "data", root
     pwfile = root / "pw"
     pwfile.write_text(PASSWORD + "\n")
     if user:
@@ -97,6 +97,7 @@ def postgres_server() -> Iterator[str]:
         "UTF8",
         "--no-sync",
     )
+    port = _free_port()  # after initdb's seconds, not before: less time for another to take it
     options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
     run(
         str(bin_dir / "pg_ctl"),

@@ -110,9 +110,11 @@ def test_an_unknown_scheme_is_named_with_the_supported_ones(tmp_path):
 
 
 def test_a_refused_connection_is_retried_visibly_then_fails_in_one_line(tmp_path):
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    # a port bound and never listened on, held throughout: connections to it are refused,
+    # and no other process (a test suite beside this one) can take it in the meantime
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
     done = run("load", f"http://127.0.0.1:{port}/x.jsonl", cwd=tmp_path)
     assert done.returncode == 1
     *retries, error = done.stderr.splitlines()
@@ -125,4 +127,5 @@ def test_a_refused_connection_is_retried_visibly_then_fails_in_one_line(tmp_path
         f"error: http://127.0.0.1:{port}/x.jsonl: cannot open: cannot connect: "
     )
     quiet = run("load", f"http://127.0.0.1:{port}/x.jsonl", "-q", cwd=tmp_path)
+    probe.close()
     assert quiet.stderr.count("\n") == 1 and "HTTPConnectionPool" not in quiet.stderr

@@ -561,18 +561,19 @@ def test_a_status_redirect_to_another_host_does_not_carry_the_key(fake, clock):
 def test_connection_errors_are_retried_then_reported(clock, monkeypatch):
     import socket
 
-    with socket.socket() as s:  # a port that nothing listens on
+    # bound and never listened on, held throughout: refused, and no one else can take it
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("PULSE_API_KEY", PULSE_KEY)
-    with pytest.raises(resultloader.PollError, match=r"cannot reach http://127\.0\.0\.1"):
-        resultloader.ingest(
-            "pulse",
-            JOB,
-            MemorySink(),
-            poll=clock.policy(),
-            api=resultloader.ApiAccess(base_url=f"http://127.0.0.1:{port}"),
-        )
+        monkeypatch.setenv("PULSE_API_KEY", PULSE_KEY)
+        with pytest.raises(resultloader.PollError, match=r"cannot reach http://127\.0\.0\.1"):
+            resultloader.ingest(
+                "pulse",
+                JOB,
+                MemorySink(),
+                poll=clock.policy(),
+                api=resultloader.ApiAccess(base_url=f"http://127.0.0.1:{port}"),
+            )
     assert len(clock.sleeps) >= 2  # backed off between attempts, through the injected clock
 
 
