@@ -113,7 +113,9 @@ def run(route: str, rows: list[bytes], folder: Path, on_error: str = "quarantine
     path, options = write_source(route, rows, folder)
     options = replace(options, on_error=on_error)  # type: ignore[arg-type]
     con = duckdb.connect()
-    sink: Any = TextSink() if route == "api" else (PythonOnly if route == "exact" else DuckDBSink)(con)
+    sink: Any = (
+        TextSink() if route == "api" else (PythonOnly if route == "exact" else DuckDBSink)(con)
+    )
     try:
         resultloader.load(str(path), sink, options=options)
     except ParseError as exc:
@@ -121,5 +123,6 @@ def run(route: str, rows: list[bytes], folder: Path, on_error: str = "quarantine
     if isinstance(sink, TextSink):
         return Outcome(sink.rows, sorted((r.line, r.reason) for r in sink.rejects))
     got = con.execute("SELECT id, output, metadata, url, extra FROM results").fetchall()
-    rejects = con.execute("SELECT line, reason FROM results_rejects").fetchall()
+    kept = on_error == "quarantine"  # only a quarantining load makes the rejects table
+    rejects = con.execute("SELECT line, reason FROM results_rejects").fetchall() if kept else []
     return Outcome({i: (o, m, u, e) for i, o, m, u, e in got}, sorted(rejects))

@@ -18,6 +18,8 @@ import csv
 import gzip
 import io
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -31,10 +33,11 @@ from hypothesis import strategies as st
 import resultloader
 from resultloader import DuckDBSink, LoadOptions, ParseError
 from resultloader.parse._ijson_errors import TRAILING_COMMA
-from resultloader.parse._rows import to_python
+from resultloader.parse._rows import dumps, to_python
 from resultloader.parse._surrogates import LONE_SURROGATE
 from resultloader.parse.jsonl import NOT_A_NUMBER, not_json
 from resultloader.testing import MemorySink
+from tests import routes
 from tests.test_cli_load import run as run_cli
 
 JSONL_ROUTES = ("fast", "exact", "memory", "function")
@@ -393,3 +396,94 @@ def test_nan_and_infinity_have_one_reason_in_any_spelling(token):
     assert outcomes["fast"].rejects == [(2, "invalid JSON: NaN and Infinity are not JSON numbers")]
     for route in DOCUMENT_ROUTES:
         assert "item 2 of the array: invalid JSON: NaN and Infinity" in outcomes[route].error
+
+
+# -- issue 20: one text per value, one nesting limit, one grammar -------------------------------
+
+ONE_TEXT = {  # what the source wrote -> the one text every route stores
+    b"54982200000000000000.0": "54982200000000000000.0",
+    b"1e23": "1e23",
+    b"1E+23": "1e23",
+    b"2.2250738585072014E-308": "2.2250738585072014e-308",
+    b"-0": "0",
+    b"-0.0": "-0.0",
+    b"1E+400": "1e400",
+    b"0.10000000000000000555": "0.10000000000000000555",
+    b'"\\u001f\\u001F\\u000b"': '"\\u001F\\u001F\\u000B"',
+}
+# neighbours that send a chunk to the exact parser (a long decimal, a line that is not JSON)
+NEIGHBOURS = [b'{"id":"n1","output":0.12345678901234567890}', b'{"id":"n2","output":[1,]}']
+
+
+@pytest.mark.parametrize("written", ONE_TEXT, ids=[t.decode() for t in ONE_TEXT])
+def test_a_value_has_one_stored_text_on_every_route_whatever_its_neighbours(written, tmp_path):
+    row = b'{"id":"v","output":[%s]}' % written
+    for route in routes.ROUTES:
+        for i, rows in enumerate(([row], [*NEIGHBOURS, row])):
+            folder = tmp_path / f"{route}{i}"
+            folder.mkdir()
+            if route in routes.DOCUMENT_ROUTES and i:
+                rows = [NEIGHBOURS[0], row]  # a document that is not JSON is refused whole
+            got = routes.run(route, rows, folder)
+            assert got.table is not None, (route, got.error)
+            assert got.table["v"][0] == f"[{ONE_TEXT[written]}]", (route, i)
+
+
+_BOMB = r"""
+import io, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+import duckdb, resultloader
+from resultloader import DuckDBSink, LoadOptions, ParseError
+row = b'{"id":"c","output":' + b"[" * 100_000 + b"}"
+data = b'[{"id":"a"},' + row + b"]"
+if sys.argv[1] == "data":
+    data = b'{"data":' + data + b"}"
+options = LoadOptions(format="json")
+try:
+    resultloader.load(io.BytesIO(data), DuckDBSink(duckdb.connect()), options=options)
+except ParseError as exc:
+    print(exc.reason)
+"""
+
+
+@pytest.mark.parametrize("route", ["array", "data"])
+def test_a_document_opening_100000_arrays_is_refused_within_bounded_memory(route):
+    """A 100 KB document made ijson grow past 2 GB: now the reader cuts it at 1024 levels."""
+    done = subprocess.run([sys.executable, "-c", _BOMB, route], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.stdout.strip() == "item 2 of the array: invalid JSON: nested too deeply", (
+        done.stderr[-500:]
+    )
+
+
+@pytest.mark.parametrize("blank", [b"\x0c", b"\x0b"])
+def test_a_form_feed_is_not_json_whitespace_on_any_route(blank, tmp_path):
+    rows = [b'{"id":"a","output":1}', b'{"id":"b","output":[%s1]}' % blank]
+    for route in routes.ROUTES:
+        (tmp_path / route).mkdir()
+        got = routes.run(route, rows, tmp_path / route)
+        if route in routes.JSONL_ROUTES:
+            assert got.table is not None and [line for line, _ in got.rejects] == [2], route
+        elif route == "csv":  # a cell that is not JSON is a string
+            assert got.table is not None and got.table["b"][0] == dumps(
+                f"[{blank.decode()}1]", False
+            )
+        else:
+            assert got.error is not None, route
+            assert "item 2 of the array: invalid JSON: a form feed" in str(got.error), route
+
+
+@pytest.mark.parametrize("route", routes.DOCUMENT_ROUTES)
+def test_invalid_utf8_in_a_document_names_the_file_and_item(route, tmp_path):
+    got = routes.run(route, [b'{"id":"a"}', b'{"id":"b","output":"\xf4"}'], tmp_path)
+    assert got.error is not None and got.error.source.endswith("rows.json")
+    assert "item 2 of the array: invalid UTF-8" in str(got.error)
+
+
+@pytest.mark.parametrize("route", ["data", "items", "array", "csv", "exact"])
+def test_500_nested_arrays_are_one_bad_row_under_quarantine(route, tmp_path):
+    rows = [b'{"id":"a","output":1}', b'{"id":"b","output":%s%s}' % (b"[" * 500, b"]" * 500)]
+    got = routes.run(route, rows, tmp_path)
+    assert got.table is not None, got.error
+    assert set(got.table) == {"a"}
+    assert [why for _, why in got.rejects] == ["invalid JSON: nested too deeply"]

@@ -53,7 +53,7 @@ class DepthCount:
         moves = pc.if_else(outside_brackets, pc.cast(steps, pa.int32()), 0)
         depths = pc.add(pc.cumulative_sum(moves), self.depth)
         if pc.max(depths).as_py() > self.limit:
-            cut = pc.index(pc.greater(depths, self.limit), True).as_py()
+            cut: int = pc.index(pc.greater(depths, self.limit), True).as_py()
             self._advance(depths, inside, cut)
             return cut
         self._advance(depths, inside, len(plain))

@@ -46,7 +46,9 @@ def _raw_default(value: Any) -> Any:
     if isinstance(value, RawNumber):  # canonical already (_exact_number)
         return orjson.Fragment(str.__str__(value))
     if isinstance(value, Decimal):  # ijson's numbers
-        return orjson.Fragment(canonical_number(str(value)) if value.is_finite() else _not_json(value))
+        return orjson.Fragment(
+            canonical_number(str(value)) if value.is_finite() else _not_json(value)
+        )
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 

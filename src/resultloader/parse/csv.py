@@ -153,7 +153,10 @@ def _add_row(batch: RowBatch, layout: _Layout, cells: list[str], line: int, raw:
     url = cells[layout.url_at] or None if layout.url_at is not None else None
     extra = {name: cells[i] for name, i in layout.extra}
     try:
-        output, metadata = _json_cell(cells, layout.output_at), _json_cell(cells, layout.metadata_at)
+        output, metadata = (
+            _json_cell(cells, layout.output_at),
+            _json_cell(cells, layout.metadata_at),
+        )
     except ValueError as exc:  # JSON nested too deeply: a bad row, as on the JSONL routes
         text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         batch.rejects.append(Reject(line, -1, str(exc), text))
