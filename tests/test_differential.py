@@ -20,6 +20,7 @@ import io
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -487,3 +488,49 @@ def test_500_nested_arrays_are_one_bad_row_under_quarantine(route, tmp_path):
     assert got.table is not None, got.error
     assert set(got.table) == {"a"}
     assert [why for _, why in got.rejects] == ["invalid JSON: nested too deeply"]
+
+
+# numbers and strings of every kind the routes have spelled differently
+TEXTS = st.sampled_from([
+    "123456789012345678901234567890", "-9223372036854775809", "1234567890123456789", "-0",
+    "1e400", "1E+400", "-2.5e-999", "0.1000000000000000055511151231257827", "1e23", "1E23",
+    "5.49822e19", "2.2250738585072014E-308", "1.5e-7", "0.000001", "-0.0", "7", "1.50",
+    '"\\u001f\\u001F"', '"\\u00e9\\/\\n"', '"\\ud83d\\ude00"', "true", "null", '""',
+])  # fmt: skip
+
+
+@st.composite
+def json_values(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.sampled_from(["text", "text", "array", "object", "deep"]))
+    if kind == "text" or depth >= 3:
+        return draw(TEXTS)
+    if kind == "deep":  # deep nesting, sometimes past the 254 levels a value may have
+        levels = draw(st.sampled_from([10, 200, 300]))
+        return "[" * levels + draw(TEXTS) + "]" * levels
+    items = draw(st.lists(json_values(depth + 1), max_size=3))
+    if kind == "array":
+        return "[" + ",".join(items) + "]"
+    return "{" + ",".join(f'"k{i}":{v}' for i, v in enumerate(items)) + "}"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(json_values(), min_size=1, max_size=4))
+def test_random_values_store_one_table_on_every_route_whatever_their_neighbours(values):
+    """Each value as a row's output, all in one file, then each alone: every route stores the
+    same table (or the same bad rows), and each row as it is stored alone."""
+    rows = [b'{"id":"r%d","output":%s}' % (i, v.encode()) for i, v in enumerate(values)]
+    with tempfile.TemporaryDirectory() as folder:
+        outcomes = {}
+        for route in routes.ROUTES:
+            (Path(folder) / route).mkdir()
+            outcomes[route] = routes.run(route, rows, Path(folder) / route)
+        reference = outcomes["exact"]
+        assert reference.table is not None
+        for route, got in outcomes.items():
+            assert got.table == reference.table, route
+            assert [why for _, why in got.rejects] == [why for _, why in reference.rejects], route
+        for i, row in enumerate(rows):
+            (Path(folder) / f"alone{i}").mkdir()
+            alone = routes.run("fast", [row], Path(folder) / f"alone{i}")
+            assert alone.table is not None
+            assert alone.table.get(f"r{i}") == reference.table.get(f"r{i}")
