@@ -7,7 +7,8 @@ one, and the Python routes write the same:
   double's shortest round-trip digits, laid out as yyjson does: plain between 1e-6 and 1e21
   (`1.5`, `54982200000000000000.0`, `0.000001`), else `1e23`, `1.5e-7` (no `+`);
 - a number a double would change (`1e400`, `0.10000000000000000555`, `1e-400`): all the digits
-  the source wrote, without the zeros that say nothing, in the same layout (`1E+400` as `1e400`);
+  the source wrote, without the zeros that say nothing, in the same layout (`1E+400` as `1e400`),
+  plain too when its digits reach the point (`123456789012345678901234567890.5`);
 - in strings, control characters as JSON's short escapes or `\\u001F` (upper-case hex).
 """
 
@@ -58,7 +59,7 @@ def _layout_decimal(value: Decimal) -> str:
 
 def _layout(digits: str, point: int) -> str:
     count = len(digits)
-    if 0 < point <= 21:
+    if 0 < point <= max(21, count):  # digits that reach the point are never put in an exponent
         if point >= count:
             return digits + "0" * (point - count) + ".0"
         return f"{digits[:point]}.{digits[point:]}"
