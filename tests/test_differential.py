@@ -18,6 +18,9 @@ import csv
 import gzip
 import io
 import re
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -31,10 +34,11 @@ from hypothesis import strategies as st
 import resultloader
 from resultloader import DuckDBSink, LoadOptions, ParseError
 from resultloader.parse._ijson_errors import TRAILING_COMMA
-from resultloader.parse._rows import to_python
+from resultloader.parse._rows import dumps, to_python
 from resultloader.parse._surrogates import LONE_SURROGATE
 from resultloader.parse.jsonl import NOT_A_NUMBER, not_json
 from resultloader.testing import MemorySink
+from tests import routes
 from tests.test_cli_load import run as run_cli
 
 JSONL_ROUTES = ("fast", "exact", "memory", "function")
@@ -393,3 +397,140 @@ def test_nan_and_infinity_have_one_reason_in_any_spelling(token):
     assert outcomes["fast"].rejects == [(2, "invalid JSON: NaN and Infinity are not JSON numbers")]
     for route in DOCUMENT_ROUTES:
         assert "item 2 of the array: invalid JSON: NaN and Infinity" in outcomes[route].error
+
+
+# -- issue 20: one text per value, one nesting limit, one grammar -------------------------------
+
+ONE_TEXT = {  # what the source wrote -> the one text every route stores
+    b"54982200000000000000.0": "54982200000000000000.0",
+    b"1e23": "1e23",
+    b"1E+23": "1e23",
+    b"2.2250738585072014E-308": "2.2250738585072014e-308",
+    b"-0": "0",
+    b"-0.0": "-0.0",
+    b"1E+400": "1e400",
+    b"0.10000000000000000555": "0.10000000000000000555",
+    b'"\\u001f\\u001F\\u000b"': '"\\u001F\\u001F\\u000B"',
+}
+# neighbours that send a chunk to the exact parser (a long decimal, a line that is not JSON)
+NEIGHBOURS = [b'{"id":"n1","output":0.12345678901234567890}', b'{"id":"n2","output":[1,]}']
+
+
+@pytest.mark.parametrize("written", ONE_TEXT, ids=[t.decode() for t in ONE_TEXT])
+def test_a_value_has_one_stored_text_on_every_route_whatever_its_neighbours(written, tmp_path):
+    row = b'{"id":"v","output":[%s]}' % written
+    for route in routes.ROUTES:
+        for i, rows in enumerate(([row], [*NEIGHBOURS, row])):
+            folder = tmp_path / f"{route}{i}"
+            folder.mkdir()
+            if route in routes.DOCUMENT_ROUTES and i:
+                rows = [NEIGHBOURS[0], row]  # a document that is not JSON is refused whole
+            got = routes.run(route, rows, folder)
+            assert got.table is not None, (route, got.error)
+            assert got.table["v"][0] == f"[{ONE_TEXT[written]}]", (route, i)
+
+
+_BOMB = r"""
+import io, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+import duckdb, resultloader
+from resultloader import DuckDBSink, LoadOptions, ParseError
+row = b'{"id":"c","output":' + b"[" * 100_000 + b"}"
+data = b'[{"id":"a"},' + row + b"]"
+if sys.argv[1] == "data":
+    data = b'{"data":' + data + b"}"
+options = LoadOptions(format="json")
+try:
+    resultloader.load(io.BytesIO(data), DuckDBSink(duckdb.connect()), options=options)
+except ParseError as exc:
+    print(exc.reason)
+"""
+
+
+@pytest.mark.parametrize("route", ["array", "data"])
+def test_a_document_opening_100000_arrays_is_refused_within_bounded_memory(route):
+    """A 100 KB document made ijson grow past 2 GB: now the reader cuts it at 1024 levels."""
+    done = subprocess.run([sys.executable, "-c", _BOMB, route], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.stdout.strip() == "item 2 of the array: invalid JSON: nested too deeply", (
+        done.stderr[-500:]
+    )
+
+
+@pytest.mark.parametrize("blank", [b"\x0c", b"\x0b"])
+def test_a_form_feed_is_not_json_whitespace_on_any_route(blank, tmp_path):
+    rows = [b'{"id":"a","output":1}', b'{"id":"b","output":[%s1]}' % blank]
+    for route in routes.ROUTES:
+        (tmp_path / route).mkdir()
+        got = routes.run(route, rows, tmp_path / route)
+        if route in routes.JSONL_ROUTES:
+            assert got.table is not None and [line for line, _ in got.rejects] == [2], route
+        elif route == "csv":  # a cell that is not JSON is a string
+            assert got.table is not None and got.table["b"][0] == dumps(
+                f"[{blank.decode()}1]", False
+            )
+        else:
+            assert got.error is not None, route
+            assert "item 2 of the array: invalid JSON: a form feed" in str(got.error), route
+
+
+@pytest.mark.parametrize("route", routes.DOCUMENT_ROUTES)
+def test_invalid_utf8_in_a_document_names_the_file_and_item(route, tmp_path):
+    got = routes.run(route, [b'{"id":"a"}', b'{"id":"b","output":"\xf4"}'], tmp_path)
+    assert got.error is not None and got.error.source.endswith("rows.json")
+    assert "item 2 of the array: invalid UTF-8" in str(got.error)
+
+
+@pytest.mark.parametrize("route", ["data", "items", "array", "csv", "exact"])
+def test_500_nested_arrays_are_one_bad_row_under_quarantine(route, tmp_path):
+    rows = [b'{"id":"a","output":1}', b'{"id":"b","output":%s%s}' % (b"[" * 500, b"]" * 500)]
+    got = routes.run(route, rows, tmp_path)
+    assert got.table is not None, got.error
+    assert set(got.table) == {"a"}
+    assert [why for _, why in got.rejects] == ["invalid JSON: nested too deeply"]
+
+
+# numbers and strings of every kind the routes have spelled differently
+TEXTS = st.sampled_from([
+    "123456789012345678901234567890", "-9223372036854775809", "1234567890123456789", "-0",
+    "1e400", "1E+400", "-2.5e-999", "0.1000000000000000055511151231257827", "1e23", "1E23",
+    "5.49822e19", "2.2250738585072014E-308", "1.5e-7", "0.000001", "-0.0", "7", "1.50",
+    '"\\u001f\\u001F"', '"\\u00e9\\/\\n"', '"\\ud83d\\ude00"', "true", "null", '""',
+])  # fmt: skip
+
+
+@st.composite
+def json_values(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.sampled_from(["text", "text", "array", "object", "deep"]))
+    if kind == "text" or depth >= 3:
+        return draw(TEXTS)
+    if kind == "deep":  # deep nesting, sometimes past the 254 levels a value may have
+        levels = draw(st.sampled_from([10, 200, 300]))
+        return "[" * levels + draw(TEXTS) + "]" * levels
+    items = draw(st.lists(json_values(depth + 1), max_size=3))
+    if kind == "array":
+        return "[" + ",".join(items) + "]"
+    return "{" + ",".join(f'"k{i}":{v}' for i, v in enumerate(items)) + "}"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(json_values(), min_size=1, max_size=4))
+def test_random_values_store_one_table_on_every_route_whatever_their_neighbours(values):
+    """Each value as a row's output, all in one file, then each alone: every route stores the
+    same table (or the same bad rows), and each row as it is stored alone."""
+    rows = [b'{"id":"r%d","output":%s}' % (i, v.encode()) for i, v in enumerate(values)]
+    with tempfile.TemporaryDirectory() as folder:
+        outcomes = {}
+        for route in routes.ROUTES:
+            (Path(folder) / route).mkdir()
+            outcomes[route] = routes.run(route, rows, Path(folder) / route)
+        reference = outcomes["exact"]
+        assert reference.table is not None
+        for route, got in outcomes.items():
+            assert got.table == reference.table, route
+            assert [why for _, why in got.rejects] == [why for _, why in reference.rejects], route
+        for i, row in enumerate(rows):
+            (Path(folder) / f"alone{i}").mkdir()
+            alone = routes.run("fast", [row], Path(folder) / f"alone{i}")
+            assert alone.table is not None
+            assert alone.table.get(f"r{i}") == reference.table.get(f"r{i}")

@@ -24,6 +24,8 @@ def ijson_reason(exc: Exception) -> tuple[str, bool]:
     if text[:2] in ("b'", 'b"'):  # some ijson errors carry the repr of a bytes message
         text = text[2:-1].replace("\\n", "\n")
     lines = text.splitlines()
+    if "invalid bytes in UTF8" in text:
+        return "invalid UTF-8", True  # a JSONL line's reason
     known = _from_excerpt(lines[1], lines[2]) if len(lines) >= 3 else None
     if known:
         return known, True

@@ -1,5 +1,6 @@
 """The reader between a JSON document's stream and ijson: drops a BOM, marks lone surrogate
-escapes, and keeps an item longer than max_line_bytes from being held whole."""
+escapes, cuts the document where it nests too deeply, and keeps an item longer than
+max_line_bytes from being held whole."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from .._errors import ParseError
+from ._depth import DepthCount
 from ._surrogates import LONE_SURROGATE, MARK, MARK_BYTES, mark_lone_surrogates, safe_cut
 
 # ijson's reads: at its default 64 KiB, a string spanning many reads costs yajl quadratic time
@@ -28,6 +30,8 @@ class ItemGuard:
     since_item: int = 0
     active: bool = True  # not while the document is copied to a file for DuckDB
     marked: bool = False  # a lone surrogate escape was marked (_surrogates.py)
+    too_deep: bool = False  # the document was cut where it nests too deeply (_depth.py)
+    not_blank: bool = False  # ... or at a form feed or vertical tab, which yajl takes as blank
 
     def read(self, size: int) -> None:
         self.since_item += size
@@ -52,6 +56,16 @@ class ItemGuard:
             raise ParseError(self.source, 0, -1, f"{what}: {LONE_SURROGATE}", NOT_JSON_HINT)
 
 
+NOT_BLANK = "invalid JSON: a form feed or vertical tab (JSON's blanks: space, tab, LF, CR)"
+
+
+def _first_odd_blank(data: bytes) -> int:
+    """Where the first form feed or vertical tab is, or -1: yajl reads them as blanks."""
+    if b"\x0c" not in data and b"\x0b" not in data:
+        return -1
+    return min(i for i in (data.find(b"\x0c"), data.find(b"\x0b")) if i >= 0)
+
+
 class NoBom:
     """What ijson reads: the stream without a leading UTF-8 BOM (which ijson rejects as an
     invalid character), lone surrogate escapes marked, every byte counted by the guard."""
@@ -60,9 +74,13 @@ class NoBom:
         self.stream, self.guard, self.first, self.pending = stream, guard, True, b""
         self.recorded: list[bytes] | None = None
         self.held = b""  # the end of the last read, which may be part of an escape
+        self.depth = DepthCount()
+        self.cut = False  # the rest is past the nesting limit: ijson sees the document end
 
     def _checked(self, size: int) -> bytes:
         """The next bytes, with lone surrogate escapes marked; never cut inside an escape."""
+        if self.cut:
+            return b""
         data = self._raw(size)
         if size == 0:
             return data
@@ -78,6 +96,12 @@ class NoBom:
             self.held, data = data, self._raw(size)
         data, found = mark_lone_surrogates(data)
         self.guard.marked = self.guard.marked or found
+        keep = self.depth.fits(data)
+        if keep < len(data):
+            data, self.cut, self.guard.too_deep = data[:keep], True, True
+        odd = _first_odd_blank(data)
+        if odd >= 0:  # JSON's blanks are space, tab, LF and CR; inside strings none is allowed
+            data, self.cut, self.guard.not_blank = data[:odd], True, True
         return data
 
     def _raw(self, size: int) -> bytes:

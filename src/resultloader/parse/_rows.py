@@ -17,6 +17,7 @@ import orjson
 
 from .._mapping import RowMapping
 from .._model import RowBatch
+from ._numbers import canonical_json, canonical_number
 from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 
 _STANDARD = ("output", "metadata", "url")
@@ -42,10 +43,12 @@ class RawNumber(str):
 
 
 def _raw_default(value: Any) -> Any:
-    if isinstance(value, RawNumber):
+    if isinstance(value, RawNumber):  # canonical already (_exact_number)
         return orjson.Fragment(str.__str__(value))
     if isinstance(value, Decimal):  # ijson's numbers
-        return orjson.Fragment(str(value) if value.is_finite() else _not_json(value))
+        return orjson.Fragment(
+            canonical_number(str(value)) if value.is_finite() else _not_json(value)
+        )
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
@@ -68,8 +71,12 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _exact_number(text: str) -> RawNumber:
+    return RawNumber(canonical_number(text))
+
+
 _exact_decoder = json.JSONDecoder(
-    parse_int=RawNumber, parse_float=RawNumber, parse_constant=_refuse_constant
+    parse_int=_exact_number, parse_float=_exact_number, parse_constant=_refuse_constant
 )
 
 
@@ -127,15 +134,17 @@ def dumps(value: Any, exact: bool) -> str:
     """
     try:
         if not exact:
-            return orjson.dumps(value).decode()
+            return canonical_json(orjson.dumps(value).decode(), floats=True)
         option = orjson.OPT_PASSTHROUGH_SUBCLASS
         try:
-            return orjson.dumps(value, default=_raw_default, option=option).decode()
+            text = orjson.dumps(value, default=_raw_default, option=option).decode()
+            return canonical_json(text, floats=False)
         except orjson.JSONEncodeError as exc:
             if "ecursion" in str(exc):
                 raise
             value = _big_ints_as_text(value)
-            return orjson.dumps(value, default=_raw_default, option=option).decode()
+            text = orjson.dumps(value, default=_raw_default, option=option).decode()
+            return canonical_json(text, floats=False)
     except (orjson.JSONEncodeError, RecursionError) as exc:
         if isinstance(exc, RecursionError) or "ecursion" in str(exc):
             raise ValueError(NESTED_TOO_DEEPLY) from None

@@ -20,8 +20,9 @@ from typing import IO
 
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
-from ._rows import dumps, line_needs_exact, may_hold_long_numbers
+from ._rows import NESTED_TOO_DEEPLY, dumps, line_needs_exact, may_hold_long_numbers
 from .jsonl import decode_line
+from .jsonl import why_not_json as reason_of
 
 csv.field_size_limit(sys.maxsize)  # max_line_bytes guards memory, not the csv module's 128 KiB
 
@@ -151,13 +152,17 @@ def _add_row(batch: RowBatch, layout: _Layout, cells: list[str], line: int, raw:
         return
     url = cells[layout.url_at] or None if layout.url_at is not None else None
     extra = {name: cells[i] for name, i in layout.extra}
+    try:
+        output, metadata = (
+            _json_cell(cells, layout.output_at),
+            _json_cell(cells, layout.metadata_at),
+        )
+    except ValueError as exc:  # JSON nested too deeply: a bad row, as on the JSONL routes
+        text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        batch.rejects.append(Reject(line, -1, str(exc), text))
+        return
     batch.append(
-        cells[layout.key_at],
-        _json_cell(cells, layout.output_at),
-        _json_cell(cells, layout.metadata_at),
-        url,
-        dumps(extra, False) if extra else None,
-        line,
+        cells[layout.key_at], output, metadata, url, dumps(extra, False) if extra else None, line
     )
 
 
@@ -185,12 +190,16 @@ def _has_bad_utf8(text: str) -> bool:
 def _json_cell(cells: list[str], index: int | None) -> str | None:
     """A cell that is JSON text, read as a JSONL line would be (RFC 8259, numbers exactly as
     written: `1e400` is a number like `123`), is stored as that JSON; any other text (`nan`,
-    `hello`, `[1,]`) as a JSON string; an empty cell as no value."""
+    `hello`, `[1,]`) as a JSON string; an empty cell as no value.
+
+    Raises ValueError(NESTED_TOO_DEEPLY) for JSON nested too deeply, as a JSONL line would be."""
     if index is None or cells[index] == "":
         return None
     cell = cells[index].encode("utf-8", "surrogateescape")
     try:
         value, exact = decode_line(cell, may_hold_long_numbers(cell) and line_needs_exact(cell))
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError) as exc:
+        if reason_of(exc, cell) == NESTED_TOO_DEEPLY:
+            raise ValueError(NESTED_TOO_DEEPLY) from None
         return dumps(cells[index], False)
     return None if value is None else dumps(value, exact)

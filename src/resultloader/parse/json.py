@@ -13,6 +13,7 @@ number in the array: that number is the reject's `line`.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import os
 from codecs import BOM_UTF8
 from collections.abc import Iterator
@@ -23,13 +24,16 @@ import orjson
 
 from .._errors import ParseError
 from .._model import LoadOptions, Reject, RowBatch
+from ._depth import DepthCount
 from ._ijson_errors import ijson_reason
-from ._reader import NOT_JSON_HINT, READ_BYTES, ItemGuard, NoBom
-from ._rows import _raw_default, add_object, dumps, kind_of
+from ._numbers import HUGE_EXPONENT
+from ._reader import NOT_BLANK, NOT_JSON_HINT, READ_BYTES, ItemGuard, NoBom
+from ._rows import NESTED_TOO_DEEPLY, _raw_default, add_object, dumps, kind_of
 from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 from .json_array import Refused, native_items, spooled
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
+INVALID_UTF8 = "invalid UTF-8"  # a JSONL line's reason
 _BLANK = b" \t\r\n"  # JSON's whitespace
 _NOT_A_ROW_HINT = "Check that the source is one JSON document, or pass --format."
 
@@ -48,13 +52,26 @@ def parse_json(
             yield from _nested_array_as_lines(reader, source, options)
         else:
             yield from _parse(reader, source, options)
-    except ijson.JSONError as exc:
-        reason, as_jsonl = ijson_reason(exc)
+    except (ijson.JSONError, UnicodeDecodeError, decimal.InvalidOperation) as exc:
+        reason, as_jsonl = _reason(exc, guard)
         if as_jsonl:  # a fault a JSONL line would have, named as there, in the item it is in
             what = f"item {guard.items + 1} of the array: {reason}"
             raise ParseError(source, 0, -1, what, NOT_JSON_HINT) from None
         where = f" (after item {guard.items} of the array)" if guard.items else ""
         raise ParseError(source, 0, -1, reason + where, _NOT_A_ROW_HINT) from None
+
+
+def _reason(exc: Exception, guard: ItemGuard) -> tuple[str, bool]:
+    """Why ijson stopped, and whether it is a JSONL line's reason (named by its item)."""
+    if guard.too_deep:  # the reader cut the document there: ijson found it ending early
+        return NESTED_TOO_DEEPLY, True
+    if guard.not_blank:
+        return NOT_BLANK, True
+    if isinstance(exc, UnicodeDecodeError):  # yajl's strings are decoded by Python
+        return INVALID_UTF8, True
+    if isinstance(exc, decimal.InvalidOperation):  # ijson's Decimal of a number's text
+        return HUGE_EXPONENT, True
+    return ijson_reason(exc)
 
 
 def _array_natively(
@@ -280,12 +297,21 @@ def _add(batch: RowBatch, value: Any, options: LoadOptions, number: int, guard: 
             guard.check(dumps(value, True), number)
     if not isinstance(value, dict):
         why = f"not a JSON object ({kind_of(value)})"
-        _reject(batch, number, why, dumps(value, True), options, source)
+        _reject(batch, number, why, _raw_text(value), options, source)
         return
-    raw = dumps(value, True) if options.on_error == "quarantine" else ""  # before add_object pops
+    raw = _raw_text(value) if options.on_error == "quarantine" else ""  # before add_object pops
     reason = add_object(batch, value, options.key, number, True, options.id_prefix, options.mapping)
     if reason:
         _reject(batch, number, reason, raw, options, source)
+
+
+def _raw_text(value: Any) -> str:
+    """An item's JSON text for the rejects table; a value too deep to write is kept as its
+    repr's first KiB (add_object then refuses it for its depth)."""
+    try:
+        return dumps(value, True)
+    except ValueError:
+        return repr(value)[:1024]
 
 
 def _reject(
@@ -304,11 +330,15 @@ def document_row(stream: IO[bytes], source: str, row_id: str) -> RowBatch:
         text = text[len(BOM_UTF8) :]
     if mark_lone_surrogates(text)[1]:
         raise ParseError(source, 0, -1, f"the document: {LONE_SURROGATE}", NOT_JSON_HINT)
+    if DepthCount().fits(text) < len(text):
+        raise ParseError(source, 0, -1, f"the document: {NESTED_TOO_DEEPLY}", NOT_JSON_HINT)
     try:
         for _ in ijson.parse(text, use_float=False):
             pass
     except ijson.JSONError as exc:
         raise ParseError(source, 0, -1, ijson_reason(exc)[0], _NOT_A_ROW_HINT) from None
+    except UnicodeDecodeError:
+        raise ParseError(source, 0, -1, f"the document: {INVALID_UTF8}", NOT_JSON_HINT) from None
     batch = RowBatch()
     batch.append(row_id, text.decode("utf-8").strip(), None, None, None, 1)
     return batch

@@ -103,7 +103,7 @@ def parse_chunk(chunk: JsonlChunk, options: LoadOptions) -> RowBatch:
         try:
             obj, exact = decode_line(line, exact_possible and line_needs_exact(line))
         except (ValueError, RecursionError) as exc:
-            _reject(batch, number, start, _why(exc, line), line)
+            _reject(batch, number, start, why_not_json(exc, line), line)
             continue
         if not isinstance(obj, dict):
             _reject(batch, number, start, f"not a JSON object ({kind_of(obj)})", line)
@@ -155,7 +155,8 @@ NOT_A_NUMBER = "invalid JSON: NaN and Infinity are not JSON numbers"
 _NOT_NUMBERS = (b"nan", b"inf", b"-nan", b"-inf")
 
 
-def _why(exc: Exception, line: bytes) -> str:
+def why_not_json(exc: Exception, line: bytes) -> str:
+    """The reason a line is refused, in our words, from the decoder's error."""
     at = getattr(exc, "pos", None)
     if isinstance(at, int) and line[at : at + 4].lower().startswith(_NOT_NUMBERS):
         return NOT_A_NUMBER  # orjson words each spelling its own way
@@ -166,4 +167,4 @@ def _why(exc: Exception, line: bytes) -> str:
     if "surrogate" in str(exc):  # orjson's three wordings of one fault, as documents say it
         return LONE_SURROGATE
     text = str(exc).split(": line ")[0]
-    return f"invalid JSON: {text}"
+    return text if text.startswith("invalid JSON") else f"invalid JSON: {text}"

@@ -44,12 +44,16 @@ def split_lines(chunk: JsonlChunk) -> pa.Table | None:
 
 # What DuckDB's reader accepts or rounds though the exact parser would not (mark 2): NaN and
 # Infinity in any case and sign as a value (after `:`, `[`, `,` or `-`, blanks allowed), a
-# trailing comma (`,]`, `,}`), and negative exponents of 3+ digits (DuckDB reads 1e-400 as 0.0
-# and rounds subnormals; 1e400 it keeps as written). By context, not substring: "information"
-# or "finance" inside a string match only right after one of those marks, and a false alarm
-# only costs Python time.
+# trailing comma (`,]`, `,}`), and exponents of 3+ digits (DuckDB reads 1e-400 as 0.0 and
+# rounds subnormals; 1e400 it keeps as written, `1E+400` too, where every route stores 1e400).
+# The positive ones only where a number starts: a UUID's "550e8400" is no number. By context,
+# not substring: "information" or "finance" inside a string match only right after one of
+# those marks, and a false alarm only costs Python time.
 _BLANKS = "[ \t\r]*"
-_SUSPECT = rf"[:\[,-]{_BLANKS}(?i:nan|inf)|,{_BLANKS}[\]}}]|[eE]-[0-9]{{3}}"
+_SUSPECT = (
+    rf"[:\[,-]{_BLANKS}(?i:nan|inf)|,{_BLANKS}[\]}}]|[eE]-[0-9]{{3}}"
+    rf"|[:\[,]{_BLANKS}-?[0-9.]+[eE]\+?[0-9]{{3}}"  # a number DuckDB may keep as written
+)
 _LONG = "[0-9.]{15}"  # 15+ digits and dots (mark 1): the SQL's regex decides
 _ONE = pa.scalar(1, pa.uint8())
 
