@@ -263,6 +263,17 @@ class SinkContract:
         load(target, write(tmp_path, "q.jsonl", text), on_error="quarantine")  # adds none
         assert target.rejects() == rejects
 
+    def test_the_rejects_table_is_made_by_the_first_load_with_quarantine(
+        self, target: ContractTarget, tmp_path: Path
+    ) -> None:
+        source = write(tmp_path, "r.jsonl", jsonl('{"id":"a"}', "oops"))
+        load(target, source, on_error="skip")
+        load(target, source, on_error="skip")
+        assert not target.has_rejects_table()  # no table a load would never fill
+        clean = write(tmp_path, "c.jsonl", jsonl('{"id":"b"}'))
+        load(target, clean, on_error="quarantine")  # no bad row, and yet: made
+        assert target.has_rejects_table() and target.rejects() == []
+
     # -- names ---------------------------------------------------------------------------------
 
     @pytest.mark.parametrize("table", ["x; DROP TABLE y", "1abc", "_resultloader_loads", "a-b"])

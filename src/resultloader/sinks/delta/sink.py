@@ -155,6 +155,8 @@ class DeltaSink:
         self._info, self._load_id = info, uuid.uuid4().hex
         with self._errors("could not start the load"):
             self._table(self.path, TABLE_SCHEMA)
+            if info.options.on_error == "quarantine":  # made by the first such load, as in DuckDB
+                self._table(f"{self.path}/{REJECTS}", REJECTS_SCHEMA)
             self._abandon_killed()
             ledger_row = pa.Table.from_pylist([self._ledger_row(info)], schema=LEDGER_SCHEMA)
             self._append(LEDGER, LEDGER_SCHEMA, ledger_row)

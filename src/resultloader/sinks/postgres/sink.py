@@ -169,8 +169,10 @@ class PostgresSink:
             # connection, even when the process is killed
             conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [_LOCK_CLASS, self.table])
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_CLASS])  # DDL, one at once
-            for ddl in (_TARGET_DDL, _REJECTS_DDL, _LEDGER_DDL):
+            for ddl in (_TARGET_DDL, _LEDGER_DDL):
                 conn.execute(self._sql(ddl))
+            if self._quarantine:  # no rejects table a load would never fill, as in DuckDB
+                conn.execute(self._sql(_REJECTS_DDL))
             conn.execute(self._sql(_ABANDON), {"table": self.table, "now": _now()})
             row = running_row(self._load_id, self.table, info, _now())
             columns, values = ", ".join(row), ", ".join(["%s"] * len(row))
@@ -227,9 +229,9 @@ class PostgresSink:
                     copy.write_row((r["line"], r["byte_offset"], r["reason"], _text(r["raw"])))
         upserted = conn.execute(self._sql(_MERGE), {"source": source, "now": now}).rowcount
         unchanged = staged - duplicates - upserted
-        conn.execute(
-            self._sql(_REJECTS_INSERT), {"source": source, "now": now, "id": self._load_id}
-        )
+        if self._quarantine:
+            keys = {"source": source, "now": now, "id": self._load_id}
+            conn.execute(self._sql(_REJECTS_INSERT), keys)
         conn.execute(
             self._sql(
                 "UPDATE {ledger} SET status = 'committed', finished_at = %s, job_status = %s,"
@@ -313,6 +315,10 @@ class PostgresSink:
     def _ident(self, name: str) -> sql.Identifier:
         """`name` in the table's schema (none given: the first of the search path)."""
         return sql.Identifier(self._schema, name) if self._schema else sql.Identifier(name)
+
+    @property
+    def _quarantine(self) -> bool:
+        return self._info is not None and self._info.options.on_error == "quarantine"
 
     def _require(self) -> Connection:
         if self._conn is None:
