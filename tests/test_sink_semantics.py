@@ -1,6 +1,7 @@
 """The sink contract (resultloader.testing.SinkContract: the guarantees of sinks/__init__.py)
-run against every table sink of ours: DuckDB, PostgreSQL (a real server on loopback) and Delta
-Lake (a local path and moto's S3), as a sink's author runs it against theirs.
+run against every table sink of ours: DuckDB, PostgreSQL (a real server on loopback; both also
+with a table in a schema) and Delta Lake (a local path and moto's S3), as a sink's author runs
+it against theirs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from tests.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget
 from tests.test_jobs import serve_batch
 from tests.test_providers import oai  # noqa: F401  (a fixture: the fake OpenAI API)
 
-KINDS = ["duckdb", "postgres", "delta", "delta-s3"]
+# duckdb-schema and postgres-schema: a table in a schema of its own (`--table staging.results`)
+KINDS = ["duckdb", "duckdb-schema", "postgres", "postgres-schema", "delta", "delta-s3"]
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -31,12 +33,15 @@ class TestOurSinks(SinkContract):
     @pytest.fixture(params=KINDS)
     def target(self, request, tmp_path, monkeypatch) -> ContractTarget:
         kind = request.param
-        if kind == "duckdb":
-            return DuckDBTarget(str(tmp_path / "r.duckdb"))
-        if kind == "postgres":
+        if kind.startswith("duckdb"):
+            table = "staging.results" if kind == "duckdb-schema" else "results"
+            return DuckDBTarget(str(tmp_path / "r.duckdb"), table)
+        if kind.startswith("postgres"):
             url = request.getfixturevalue("postgres_url")
             monkeypatch.setenv("PGPASSWORD", PASSWORD)
             table = f"t_{uuid.uuid4().hex[:10]}"
+            if kind == "postgres-schema":
+                table = f"s_{uuid.uuid4().hex[:10]}.{table}"
             return PostgresTarget(url, table, env={"PGPASSWORD": PASSWORD})
         if kind == "delta":
             return DeltaTarget(f"delta:{tmp_path / 'lake'}")

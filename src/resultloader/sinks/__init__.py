@@ -23,7 +23,8 @@ suite, tests/test_sink_semantics.py, run against each):
   offset, reason, raw text) next to the table: `<table>_rejects`, made by the first load with
   quarantine (a load without it makes none), and a re-run keeps none twice.
 - **Names are checked** before anything is run, and credentials never reach a repr, an error,
-  the ledger or `_source`.
+  the ledger or `_source`. Where the engine has schemas (DuckDB, PostgreSQL), `SCHEMA.TABLE`
+  puts the table, its rejects and its ledger in that schema, made if missing.
 
 `resultloader.testing.SinkContract` states these as tests, for any sink. Which sink a target
 string means is decided by the sinks registered by scheme (`registry.py`).
@@ -91,9 +92,20 @@ def ledger_schema() -> pa.Schema:
 
 
 def split_table(table: str) -> tuple[str | None, str]:
-    """A table's name as (schema, table): each a plain identifier (checked); no schema: None."""
-    check_name("table", table)
-    return None, table
+    """A table's name, schema-qualified or not (`staging.results`), as (schema, table), each
+    a plain identifier (checked); no schema: None. A sink quotes both."""
+    parts = table.split(".") if isinstance(table, str) else [table]
+    try:
+        if len(parts) > 2:
+            raise ValueError("at most one dot")
+        for part in parts:
+            check_name("table", part)
+    except ValueError:
+        raise ValueError(
+            f"invalid table name {table!r}: TABLE or SCHEMA.TABLE, each of letters, digits and "
+            "underscores, starting with a letter or underscore"
+        ) from None
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
 class CommittedLoad(NamedTuple):

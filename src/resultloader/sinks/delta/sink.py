@@ -104,6 +104,11 @@ class DeltaSink:
     @classmethod
     def from_target(cls, path: str, table: str) -> DeltaSink:
         """The sink `delta:PATH` names: the path is the table, `table` the default only."""
+        if "." in table:  # a location is the table's whole name: delta:lake/staging/results
+            raise ValueError(
+                f"a Delta table has no schema: table {table!r} does not apply; its location "
+                "names it (delta:PATH, e.g. delta:lake/staging/results)"
+            )
         check_name("table", table)
         if table != "results":  # the default, which `--table` always passes
             raise ValueError(

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from ..._errors import SinkError
 from .. import LEDGER, LEDGER_COLUMNS, REJECTS_SUFFIX, CommittedLoad
-from .names import Names
+from .names import Names, quote
 from .sql import _LEDGER_DDL, TYPES
 
 Database = str | os.PathLike[str] | duckdb.DuckDBPyConnection
@@ -86,14 +86,20 @@ def committed_loads(database: Database, table: str) -> list[CommittedLoad]:
 
 
 def read_ledger(database: Database) -> pa.Table | None:
-    """Every load the database's ledger holds; None if it has none (or there is no file)."""
+    """Every load the database's ledgers hold, in whichever schema; None if it has none (or
+    there is no file)."""
     with reading(database) as con:
         if con is None:
             return None
-        names = Names.of("results", con)
-        if not columns(con, names, LEDGER):
+        schemas = con.execute(
+            "SELECT DISTINCT schema_name FROM duckdb_tables()"
+            " WHERE database_name = current_database() AND table_name = ? ORDER BY ALL",
+            [LEDGER],
+        ).fetchall()
+        if not schemas:
             return None
-        ledger: pa.Table = con.sql(f"SELECT * FROM {names.ledger}").to_arrow_table()
+        ledgers = [f"SELECT * FROM {quote(schema)}.{quote(LEDGER)}" for (schema,) in schemas]
+        ledger: pa.Table = con.sql(" UNION ALL BY NAME ".join(ledgers)).to_arrow_table()
         return ledger
 
 

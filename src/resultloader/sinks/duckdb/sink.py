@@ -135,6 +135,8 @@ class DuckDBSink:
         columns = info.options.columns
         self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}"
         self._names = names = Names.of(self.table, con)
+        if names.schema_sql:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema_sql}")
         check_target(con, names, _TARGET_DDL, self._where())  # before creating anything
         check_columns(con, self.table, columns, self._where())
         create_target(con, names.target)

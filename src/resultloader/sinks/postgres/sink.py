@@ -169,6 +169,8 @@ class PostgresSink:
             # connection, even when the process is killed
             conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [_LOCK_CLASS, self.table])
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_CLASS])  # DDL, one at once
+            if self._schema:
+                conn.execute(self._sql("CREATE SCHEMA IF NOT EXISTS {schema}"))
             for ddl in (_TARGET_DDL, _LEDGER_DDL):
                 conn.execute(self._sql(ddl))
             if self._quarantine:  # no rejects table a load would never fill, as in DuckDB
