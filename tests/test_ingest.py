@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 import resultloader
-from resultloader import LoadOptions, PollPolicy
+from resultloader import LoadOptions
 from resultloader.providers.poll import next_delay
 from resultloader.testing import FakeClock, MemorySink
 from tests.conftest import SEED_ROWS
