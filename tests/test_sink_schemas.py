@@ -16,6 +16,7 @@ import pytest
 
 import resultloader
 from resultloader import DuckDBSink
+from resultloader._columns import parse_column
 from tests.conftest import query
 from tests.pg_server import PASSWORD
 
@@ -128,3 +129,13 @@ def test_a_delta_table_has_no_schema(tmp_path, write):
         resultloader.load(write("r.jsonl", '{"id":"a"}\n'), f"delta:{tmp_path}", table="s.t")
     assert "\n" not in str(caught.value)
     assert not list(tmp_path.glob("_delta_log"))
+
+
+def test_typed_columns_of_a_table_in_a_schema_keep_their_type(write, tmp_path):
+    path, db = write("r.jsonl", '{"id":"a","output":{"n":12}}\n'), tmp_path / "r.duckdb"
+    bigint = resultloader.LoadOptions(columns=(parse_column("n=output.n::bigint"),))
+    resultloader.load(path, db, bigint, table="staging.results")
+    assert query(db, "SELECT id, n FROM staging.results") == [("a", 12)]
+    double = resultloader.LoadOptions(columns=(parse_column("n=output.n::double"),))
+    with pytest.raises(resultloader.SinkError, match=r"'n' of table 'staging\.results' is BIGINT"):
+        resultloader.load(path, db, double, table="staging.results")

@@ -138,7 +138,7 @@ class DuckDBSink:
         if names.schema_sql:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema_sql}")
         check_target(con, names, _TARGET_DDL, self._where())  # before creating anything
-        check_columns(con, self.table, columns, self._where())
+        check_columns(con, self.table, columns, self._where(), names.schema)
         create_target(con, names.target)
         add_columns(con, names.target, columns)
         if info.options.on_error == "quarantine":  # no rejects table a load would never fill
