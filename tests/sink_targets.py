@@ -1,5 +1,5 @@
-"""The three table sinks behind one test interface: where a load goes (`into`, as `--into` and
-`load(src, TARGET)` take it) and what the engine holds afterwards, read back with its own client.
+"""Our three table sinks as the sink contract's targets (resultloader.testing.ContractTarget):
+what each engine holds after a load, read back with the engine's own client.
 
 Values are decoded with exact numbers (Decimal for decimals, int for integers), so a sink that
 keeps `1e400` as `1000...0` (PostgreSQL's NUMERIC) and one that keeps the text agree.
@@ -7,20 +7,15 @@ keeps `1e400` as `1000...0` (PostgreSQL's NUMERIC) and one that keeps the text a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import duckdb
 
+from resultloader.testing import ContractTarget
+from resultloader.testing.contract import decode
+
 Row = dict[str, Any]
-
-
-def decode(text: str | None) -> Any:
-    return None if text is None else json.loads(text, parse_float=Decimal)
 
 
 def _row(r: tuple[Any, ...]) -> tuple[str, Row]:
@@ -41,39 +36,7 @@ def _one_row_an_id(rows: list[tuple[str, Row]]) -> dict[str, Row]:
     return found
 
 
-@dataclass
-class Target:
-    kind: str
-    into: str
-    table: str = "results"
-    env: dict[str, str] = field(default_factory=dict)  # for a CLI in a subprocess
-
-    def rows(self) -> dict[str, Row]:
-        raise NotImplementedError
-
-    def ledger(self) -> list[Row]:
-        """Ledger rows of this table, oldest first."""
-        raise NotImplementedError
-
-    def rejects(self) -> list[tuple[int, str, str]]:
-        """(line, reason, raw) of the kept rejects, by line."""
-        raise NotImplementedError
-
-    def checksum(self) -> str:
-        """The table's content (not `_loaded_at`), as one digest."""
-        rows = sorted(
-            (k, json.dumps({c: v[c] for c in ("output", "metadata", "url", "extra")}, default=str))
-            for k, v in self.rows().items()
-        )
-        return hashlib.sha256(repr(rows).encode()).hexdigest()
-
-
-_LEDGER_COLUMNS = (
-    "status, source, rows_read, rows_upserted, rows_unchanged, duplicates, bad_rows, error"
-)
-
-
-class SqlTarget(Target):
+class SqlTarget(ContractTarget):
     """DuckDB and PostgreSQL: the same queries, JSON read back as text."""
 
     as_text = ""  # PostgreSQL's JSONB needs a cast to text
@@ -89,15 +52,16 @@ class SqlTarget(Target):
         )
         return _one_row_an_id([_row(r) for r in got])
 
-    def ledger(self) -> list[Row]:
-        got = self._query(
-            f"SELECT {_LEDGER_COLUMNS} FROM _resultloader_loads"
-            f" WHERE target = '{self.table}' ORDER BY started_at"
+    def has_rejects_table(self) -> bool:
+        schema, _, name = self.table.rpartition(".")
+        found = self._query(
+            "SELECT count(*) FROM information_schema.tables"
+            f" WHERE table_schema = {self.schema(schema)} AND table_name = '{name}_rejects'"
         )
-        return [dict(zip(_LEDGER_COLUMNS.split(", "), r, strict=True)) for r in got]
+        return bool(found and found[0][0])
 
-    def rejects(self) -> list[tuple[int, str, str]]:
-        return sorted(self._query(f"SELECT line, reason, raw FROM {self.table}_rejects"))
+    def schema(self, given: str) -> str:
+        return f"'{given}'" if given else "current_schema()"
 
 
 class DuckDBTarget(SqlTarget):
@@ -126,37 +90,33 @@ class PostgresTarget(SqlTarget):
                 return []
 
 
-class DeltaTarget(Target):
+class DeltaTarget(ContractTarget):
     storage_options: dict[str, str] | None = None
+
+    def ledger_target(self) -> str:
+        return self.path  # a Delta ledger names its table by its location
 
     @property
     def path(self) -> str:
         return self.into.removeprefix("delta:")
 
-    def _read(self, path: str) -> list[Row]:
+    def _table(self, path: str) -> Any:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
         try:
-            table = DeltaTable(path, storage_options=self.storage_options)
+            return DeltaTable(path, storage_options=self.storage_options)
         except TableNotFoundError:
-            return []
-        return table.to_pyarrow_table().to_pylist()  # type: ignore[no-any-return]
+            return None
 
     def version(self) -> int:
-        from deltalake import DeltaTable
-
-        return DeltaTable(self.path, storage_options=self.storage_options).version()
+        return int(self._table(self.path).version())
 
     def rows(self) -> dict[str, Row]:
         columns = ("id", "output", "metadata", "url", "extra", "_source", "_loaded_at")
-        return _one_row_an_id([_row(tuple(r[c] for c in columns)) for r in self._read(self.path)])
+        table = self._table(self.path)
+        found = [] if table is None else table.to_pyarrow_table().to_pylist()
+        return _one_row_an_id([_row(tuple(r[c] for c in columns)) for r in found])
 
-    def ledger(self) -> list[Row]:
-        rows = sorted(self._read(f"{self.path}/_resultloader_loads"), key=lambda r: r["started_at"])
-        return [{c: r[c] for c in _LEDGER_COLUMNS.split(", ")} for r in rows]
-
-    def rejects(self) -> list[tuple[int, str, str]]:
-        return sorted(
-            (r["line"], r["reason"], r["raw"]) for r in self._read(f"{self.path}/_rejects")
-        )
+    def has_rejects_table(self) -> bool:
+        return self._table(f"{self.path}/_rejects") is not None

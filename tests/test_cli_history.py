@@ -55,7 +55,10 @@ def test_history_of_one_load_shows_its_rejects(write, tmp_path):
 
 def test_history_errors_are_one_line(tmp_path):
     done = run("history", "--into", "nope.duckdb", cwd=tmp_path)
-    assert (done.returncode, done.stderr) == (1, "error: nope.duckdb: no such file\n")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "error: nope.duckdb: no loads recorded (it has no _resultloader_loads table)\n",
+    )
 
 
 def test_history_is_in_the_help():

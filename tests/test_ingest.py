@@ -16,9 +16,9 @@ import duckdb
 import pytest
 
 import resultloader
-from resultloader import LoadOptions, PollPolicy
-from resultloader.providers.poll import Clock, next_delay
-from resultloader.testing import MemorySink
+from resultloader import LoadOptions
+from resultloader.providers.poll import next_delay
+from resultloader.testing import FakeClock, MemorySink
 from tests.conftest import SEED_ROWS
 from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
 
@@ -26,24 +26,6 @@ NS, REQ = "products", "req_01h2m7qdmdjckc30e1mnq6xqfd"
 STATUS = f"/v1/data/{NS}/requests/{REQ}"
 DOWNLOAD_URL = f"{STATUS}/results/download-url"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def policy(self, **kw: float) -> PollPolicy:
-        return PollPolicy(
-            clock=Clock(sleep=self.sleep, monotonic=self.monotonic, now=lambda: NOW), **kw
-        )
 
 
 @pytest.fixture
@@ -63,7 +45,7 @@ def fake(monkeypatch):
 
 @pytest.fixture
 def clock():
-    return FakeTime()
+    return FakeClock(start=NOW)
 
 
 def sk(status: str, **fields: object) -> dict[str, object]:
@@ -71,7 +53,7 @@ def sk(status: str, **fields: object) -> dict[str, object]:
 
 
 def sk_ingest(
-    clock: FakeTime,
+    clock: FakeClock,
     sink: object,
     *,
     timeout: float | None = None,
@@ -421,7 +403,7 @@ def pulse(status: str, **fields: object) -> dict[str, object]:
 
 
 def pulse_ingest(
-    clock: FakeTime, sink: object, *, api_key: str | None = None, items_path: str | None = None
+    clock: FakeClock, sink: object, *, api_key: str | None = None, items_path: str | None = None
 ) -> resultloader.LoadReport:
     options = LoadOptions(items_path=items_path)
     access = resultloader.ApiAccess(key=api_key)

@@ -1,7 +1,7 @@
 """openai-batch, anthropic-batch, gemini-batch and shopify-bulk end to end, against a real API on
 loopback (resultloader.testing.FakeApi) whose payloads the official SDKs parse as their own.
 
-Time is faked (tests.test_ingest.FakeTime): what is checked is what was asked to be slept.
+Time is faked (resultloader.testing.FakeClock): what is checked is what was asked to be slept.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 import resultloader
 from resultloader.cli import main
-from resultloader.testing import FakeApi, MemorySink, Reply
-from tests.test_ingest import FakeTime
+from resultloader.testing import FakeApi, FakeClock, MemorySink, Reply
+from tests.test_ingest import NOW
 
 OKEY, AKEY, GKEY, SKEY = "sk-oai-0123456789", "sk-ant-0123456789", "AIza-0123456789", "shpat_0123"
 BIG = 123456789012345678901234567890
@@ -28,7 +28,7 @@ BIG = 123456789012345678901234567890
 
 @pytest.fixture
 def clock():
-    return FakeTime()
+    return FakeClock(start=NOW)
 
 
 def serve(monkeypatch, auth: dict[str, str], env: dict[str, str], base: str = ""):
@@ -579,7 +579,7 @@ def bulk(status: str, field: str = "bulkOperation", **more: Any) -> dict[str, An
     return {"data": {field: node}, "extensions": {"cost": {"requestedQueryCost": 1}}}
 
 
-def shop_ingest(fake: FakeApi, clock: FakeTime, sink: Any, op: str = OP, **kw: Any):
+def shop_ingest(fake: FakeApi, clock: FakeClock, sink: Any, op: str = OP, **kw: Any):
     job = resultloader.Job(op, params={"shop": "demo.myshopify.com"})
     return resultloader.ingest(
         "shopify-bulk",

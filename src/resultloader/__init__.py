@@ -82,9 +82,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """PostgresSink and DeltaSink need their extras: imported when first named."""
-    if name in ("PostgresSink", "DeltaSink"):
-        from .sinks import registry
+    """The built-in sinks that need an extra (PostgresSink, DeltaSink): imported when named."""
+    from .sinks import registry
 
-        return getattr(registry.optional_sink_module(name), name)
-    raise AttributeError(f"module 'resultloader' has no attribute {name!r}")
+    found = registry.builtin_class(name)
+    if found is None:
+        raise AttributeError(f"module 'resultloader' has no attribute {name!r}")
+    return found

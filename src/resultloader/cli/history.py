@@ -1,34 +1,28 @@
 """`resultloader history`: the ledger of past loads, and one load with its rejects.
 
-`--into` takes the targets `load --into` does. A DuckDB file is queried in place; a Postgres or
-Delta ledger (small: a row a load) is read by its sink's module into an in-memory DuckDB, so the
-same queries list it, and a load's rejects come from that sink's rejects table.
+`--into` takes the targets `load --into` does. The target's sink reads its ledger (small: a row
+a load) into an in-memory DuckDB, where the same queries list it, and a load's rejects (the
+`LedgerSink` protocol): no engine is special here.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import click
 import duckdb
 import orjson
+import pyarrow as pa
 
 from .._errors import SinkError
 from .._redact import display_name
-from ..sinks.duckdb.sql import LEDGER
-from ..sinks.registry import optional_sink_module
+from ..sinks import LEDGER, LEDGER_COLUMNS, REJECTS_SUFFIX, LedgerSink
+from ..sinks.registry import sink_for
 from ._common import handle_errors
 
-Rejects = Callable[[dict[str, Any]], list[dict[str, Any]]]  # a load's rejects
-
-_COLUMNS = (
-    "load_id, target, source, provider, job_id, job_status, status, rows_read, rows_upserted,"
-    " rows_unchanged, duplicates, bad_rows, bytes, started_at, finished_at, error"
-)
-_REJECT_COLUMNS = ("line", "byte_offset", "reason", "raw")
+_COLUMNS = ", ".join(name for name, _ in LEDGER_COLUMNS)
+_TYPES = {"text": "VARCHAR", "integer": "BIGINT", "timestamp": "TIMESTAMP"}
 
 
 @click.command("history")
@@ -57,64 +51,40 @@ def history_command(load_id: str | None, into: str, limit: int, as_json: bool) -
     quarantined.
     """
     with handle_errors():
-        con, rejects = _open(into)
+        sink = _ledger_sink(into)
+        con = _in_memory(sink.ledger(), into)
         try:
             if load_id is None:
                 _print_loads(_loads(con, limit), as_json)
             else:
                 load = _one_load(con, load_id, display_name(into))
-                _print_load(load, rejects(load), as_json)
+                _print_load(load, sink.rejects(load), as_json)
         finally:
             con.close()
 
 
-def _open(into: str) -> tuple[duckdb.DuckDBPyConnection, Rejects]:
-    """A DuckDB connection holding the ledger, and how to read a load's rejects."""
-    lower = into.lower()
-    if lower.startswith(("postgresql://", "postgres://")):
-        module = optional_sink_module("PostgresSink")
-        return _in_memory(module.ledger(into), into), lambda load: module.rejects(into, load)
-    if lower.startswith("delta:"):
-        path = into[len("delta:") :]
-        module = optional_sink_module("DeltaSink")
-        return _in_memory(module.ledger(path), into), lambda load: module.rejects(path, load)
-    con = _open_file(into.removeprefix("duckdb:"))
-    return con, lambda load: _rejects(con, load)
+def _ledger_sink(into: str) -> LedgerSink:
+    sink = sink_for(into)
+    if not sink.capabilities.reads_ledger:
+        raise SinkError(f"{display_name(into)}: {type(sink).__name__} keeps no ledger to list")
+    return sink  # type: ignore[return-value]  # reads_ledger: a LedgerSink, as declared
 
 
-def _in_memory(ledger: Any, into: str) -> duckdb.DuckDBPyConnection:
-    """The ledger (Arrow) as the table a DuckDB file holds, its times as UTC without a zone."""
+def _in_memory(ledger: pa.Table | None, into: str) -> duckdb.DuckDBPyConnection:
+    """The ledger (Arrow) as one DuckDB table of LEDGER_COLUMNS, its times in UTC without a
+    zone; a column an older ledger lacks is NULL."""
     if ledger is None:
         raise SinkError(f"{display_name(into)}: no loads recorded (it has no {LEDGER} table)")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("_rl_ledger", ledger)
-    con.execute(
-        f"CREATE TABLE {LEDGER} AS SELECT * REPLACE (started_at::TIMESTAMP AS started_at,"
-        " finished_at::TIMESTAMP AS finished_at) FROM _rl_ledger"
-    )
+    columns = [
+        f"{name if name in ledger.column_names else 'NULL'}::{_TYPES[kind]} AS {name}"
+        for name, kind in LEDGER_COLUMNS
+    ]
+    con.execute(f"CREATE TABLE {LEDGER} AS SELECT {', '.join(columns)} FROM _rl_ledger")
     con.unregister("_rl_ledger")
     return con
-
-
-def _open_file(path: str) -> duckdb.DuckDBPyConnection:
-    if not os.path.exists(path):
-        raise SinkError(f"{path}: no such file")
-    try:
-        con = duckdb.connect(path, read_only=True)
-    except duckdb.Error as exc:
-        raise SinkError(f"{path}: cannot open the database: {exc}") from None
-    if not _has_table(con, LEDGER):
-        con.close()
-        raise SinkError(f"{path}: no loads recorded (it has no {LEDGER} table)")
-    return con
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(found and found[0])
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, args: list[Any]) -> list[dict[str, Any]]:
@@ -145,15 +115,6 @@ def _with_seconds(load: dict[str, Any]) -> dict[str, Any]:
     if isinstance(started, datetime) and isinstance(finished, datetime):
         seconds = round((finished - started).total_seconds(), 3)
     return {**load, "seconds": seconds}
-
-
-def _rejects(con: duckdb.DuckDBPyConnection, load: dict[str, Any]) -> list[dict[str, Any]]:
-    table = f"{load['target']}_rejects"
-    if not load["target"] or not _has_table(con, table):
-        return []
-    columns = ", ".join(_REJECT_COLUMNS)
-    sql = f"SELECT {columns} FROM {table} WHERE load_id = ? ORDER BY line"
-    return _rows(con, sql, [load["load_id"]])
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -214,7 +175,7 @@ def _print_load(load: dict[str, Any], rejects: list[dict[str, Any]], as_json: bo
     kept = len(rejects)
     bad = load["bad_rows"] or 0
     if kept:
-        click.echo(f"rejects ({kept}, in {load['target']}_rejects):")
+        click.echo(f"rejects ({kept}, in {load['target']}{REJECTS_SUFFIX}):")
         for reject in rejects:
             where = f"line {reject['line']}"
             click.echo(f"  {where}: {reject['reason']}: {_short(reject['raw'])}")

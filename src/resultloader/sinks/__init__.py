@@ -16,23 +16,31 @@ suite, tests/test_sink_semantics.py, run against each):
   collapsed as duplicates.
 - **One load, one transaction.** The rows land whole at commit or not at all: a failure, an
   abort or the process killed mid-load leaves the previous state.
-- **A ledger.** Each load leaves a row in `_resultloader_loads` (source, provider, job, counts,
-  `running` -> `committed` or `failed`).
+- **A ledger.** Each load leaves a row in `_resultloader_loads` (the columns of
+  `LEDGER_COLUMNS`: source, provider, job, counts, `running` -> `committed` or `failed`; a
+  killed load's row `abandoned` by the next load), which the sink reads back (`LedgerSink`).
 - **Rejects.** Under `on_error="quarantine"` a batch's `rejects` are kept (source, line, byte
-  offset, reason, raw text) next to the table: `<table>_rejects`.
+  offset, reason, raw text) next to the table: `<table>_rejects`, made by the first load with
+  quarantine (a load without it makes none), and a re-run keeps none twice.
 - **Names are checked** before anything is run, and credentials never reach a repr, an error,
-  the ledger or `_source`.
+  the ledger or `_source`. Where the engine has schemas (DuckDB, PostgreSQL), `SCHEMA.TABLE`
+  puts the table, its rejects and its ledger in that schema, made if missing.
 
-Which sink a target string means is decided in `targets.py`.
+`resultloader.testing.SinkContract` states these as tests, for any sink. Which sink a target
+string means is decided by the sinks registered by scheme (`registry.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+
+import pyarrow as pa
 
 from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
+from .._names import check_name
 from ..parse import JsonlChunk
 
 
@@ -49,6 +57,55 @@ class SinkCapabilities:
     keeps_rejects: bool = False
     reads_jsonl: bool = False
     reads_ledger: bool = False
+
+
+LEDGER = "_resultloader_loads"
+Kind = Literal["text", "integer", "timestamp"]
+# The ledger's columns, the one declaration every sink's ledger (its DDL or schema) is made
+# from, in this order; a sink may add its own after them (Delta: the load's host and pid).
+LEDGER_COLUMNS: tuple[tuple[str, Kind], ...] = (
+    ("load_id", "text"),
+    ("target", "text"),  # the table, as the sink names it (schema-qualified where given)
+    ("source", "text"),
+    ("provider", "text"),
+    ("job_id", "text"),
+    ("job_status", "text"),
+    ("status", "text"),  # running, committed, failed, abandoned
+    ("rows_read", "integer"),
+    ("rows_upserted", "integer"),
+    ("rows_unchanged", "integer"),
+    ("duplicates", "integer"),
+    ("bad_rows", "integer"),
+    ("bytes", "integer"),
+    ("started_at", "timestamp"),  # UTC
+    ("finished_at", "timestamp"),
+    ("error", "text"),
+    ("version", "text"),  # the source's, for load_many's skip of unchanged sources
+)
+REJECTS_SUFFIX = "_rejects"  # a table's rejects: <table>_rejects
+_ARROW = {"text": pa.string(), "integer": pa.int64(), "timestamp": pa.timestamp("us", "UTC")}
+
+
+def ledger_schema() -> pa.Schema:
+    """The ledger's columns as Arrow, times in UTC."""
+    return pa.schema([(name, _ARROW[kind]) for name, kind in LEDGER_COLUMNS])
+
+
+def split_table(table: str) -> tuple[str | None, str]:
+    """A table's name, schema-qualified or not (`staging.results`), as (schema, table), each
+    a plain identifier (checked); no schema: None. A sink quotes both."""
+    parts = table.split(".") if isinstance(table, str) else [table]
+    try:
+        if len(parts) > 2:
+            raise ValueError("at most one dot")
+        for part in parts:
+            check_name("table", part)
+    except ValueError:
+        raise ValueError(
+            f"invalid table name {table!r}: TABLE or SCHEMA.TABLE, each of letters, digits and "
+            "underscores, starting with a letter or underscore"
+        ) from None
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
 class CommittedLoad(NamedTuple):
@@ -113,8 +170,19 @@ class JsonlChunkSink(Sink, Protocol):
 
 @runtime_checkable
 class LedgerSink(Sink, Protocol):
-    """A sink whose ledger can be read back (`capabilities.reads_ledger`)."""
+    """A sink whose ledger can be read back (`capabilities.reads_ledger`): by a re-run of many
+    sources or jobs (`committed_loads`), and by `resultloader history` (`ledger`, `rejects`)."""
 
     def committed_loads(self) -> list[CommittedLoad]:
         """The committed loads into this sink's table; none when there is no ledger yet."""
+        ...
+
+    def ledger(self) -> pa.Table | None:
+        """Every load its ledger holds, of every table (and schema) beside this one: the
+        `LEDGER_COLUMNS` a ledger of its age has, times in UTC. None when there is no ledger."""
+        ...
+
+    def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rejects `load` (a row of `ledger()`) kept: `line`, `byte_offset`, `reason` and
+        `raw`, by line; none when its table has no rejects table."""
         ...

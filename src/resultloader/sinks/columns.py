@@ -275,15 +275,21 @@ def typed(columns: Sequence[Column], prefix: str = "") -> str:
 
 
 def check_columns(
-    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column], where: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[Column],
+    where: str,
+    schema: str | None = None,
 ) -> None:
-    """Refuse, before anything is written, a column the table has with another type."""
+    """Refuse, before anything is written, a column the table (in `schema`, or the current
+    one) has with another type."""
+    name = table.rpartition(".")[2]
     found = dict(
         con.execute(
             "SELECT lower(column_name), data_type FROM duckdb_columns() WHERE database_name ="
-            " current_database() AND schema_name = current_schema() AND lower(table_name) ="
-            " lower(?)",
-            [table],
+            " current_database() AND schema_name = coalesce(?, current_schema())"
+            " AND lower(table_name) = lower(?)",
+            [schema, name],
         ).fetchall()
     )
     for column in columns:

@@ -22,7 +22,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,13 +34,14 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from ..._errors import SinkError
 from ..._leftovers import alive
 from ..._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
+from ..._names import check_name
 from ..._redact import display_name
 from ...parse import JsonlChunk
-from .. import CommittedLoad, SinkCapabilities, running_row
+from .. import LEDGER, CommittedLoad, SinkCapabilities, ledger_schema, running_row
 from .._stage import DuckDBStage
 from .files import commit, discard, local_files, writes_files
 
-LEDGER, REJECTS = "_resultloader_loads", "_rejects"
+REJECTS = "_rejects"
 _FIELDS = ("output", "metadata", "url", "extra")
 _TS = pa.timestamp("us", "UTC")
 TABLE_SCHEMA = pa.schema(
@@ -65,29 +66,10 @@ REJECTS_SCHEMA = pa.schema(
         ("load_id", pa.string()),
     ]
 )
-LEDGER_SCHEMA = pa.schema(
-    [
-        ("load_id", pa.string()),
-        ("target", pa.string()),
-        ("source", pa.string()),
-        ("provider", pa.string()),
-        ("job_id", pa.string()),
-        ("job_status", pa.string()),
-        ("status", pa.string()),
-        ("rows_read", pa.int64()),
-        ("rows_upserted", pa.int64()),
-        ("rows_unchanged", pa.int64()),
-        ("duplicates", pa.int64()),
-        ("bad_rows", pa.int64()),
-        ("bytes", pa.int64()),
-        ("started_at", _TS),
-        ("finished_at", _TS),
-        ("error", pa.string()),
-        ("host", pa.string()),  # where the load runs, and its process: a killed one's
-        ("pid", pa.int64()),  # `running` row is marked `abandoned` by a later load
-        ("version", pa.string()),  # the source's, for load_many's skip of unchanged sources
-    ]
-)
+# the ledger's columns, and where the load runs and its process: a killed one's `running` row
+# is marked `abandoned` by a later load
+LEDGER_SCHEMA = ledger_schema().append(pa.field("host", pa.string()))
+LEDGER_SCHEMA = LEDGER_SCHEMA.append(pa.field("pid", pa.int64()))
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
 # row groups of 64k rows, not one of the whole file: deltalake's writer holds a row group in memory
 _WRITER = WriterProperties(max_row_group_size=65536)
@@ -119,6 +101,22 @@ class DeltaSink:
     def __repr__(self) -> str:
         return f"DeltaSink({display_name(self.path)!r})"
 
+    @classmethod
+    def from_target(cls, path: str, table: str) -> DeltaSink:
+        """The sink `delta:PATH` names: the path is the table, `table` the default only."""
+        if "." in table:  # a location is the table's whole name: delta:lake/staging/results
+            raise ValueError(
+                f"a Delta table has no schema: table {table!r} does not apply; its location "
+                "names it (delta:PATH, e.g. delta:lake/staging/results)"
+            )
+        check_name("table", table)
+        if table != "results":  # the default, which `--table` always passes
+            raise ValueError(
+                f"a Delta target is a table itself: table {table!r} does not apply (its "
+                "location is delta:PATH)"
+            )
+        return cls(path)
+
     def committed_loads(self) -> list[CommittedLoad]:
         where = f"{self.path}/{LEDGER}"
         with self._errors("cannot read the ledger"):
@@ -130,6 +128,23 @@ class DeltaSink:
         return [
             CommittedLoad(r["source"], r["provider"], r.get("version")) for r in rows.to_pylist()
         ]
+
+    def ledger(self) -> pa.Table | None:
+        with self._errors("cannot read the ledger"):
+            if (table := self._existing(f"{self.path}/{LEDGER}")) is None:
+                return None
+            rows: pa.Table = table.to_pyarrow_table()
+            return rows
+
+    def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self._errors("cannot read the rejects"):
+            if (table := self._existing(f"{self.path}/{REJECTS}")) is None:
+                return []
+            found = table.to_pyarrow_table(
+                columns=["line", "byte_offset", "reason", "raw"],
+                filters=[("load_id", "=", load["load_id"])],
+            )
+        return sorted(found.to_pylist(), key=lambda r: r["line"] or 0)
 
     def _existing(self, path: str) -> DeltaTable | None:
         """The Delta table at `path`, or None. (Not `is_deltatable`: against an S3 endpoint
@@ -145,6 +160,8 @@ class DeltaSink:
         self._info, self._load_id = info, uuid.uuid4().hex
         with self._errors("could not start the load"):
             self._table(self.path, TABLE_SCHEMA)
+            if info.options.on_error == "quarantine":  # made by the first such load, as in DuckDB
+                self._table(f"{self.path}/{REJECTS}", REJECTS_SCHEMA)
             self._abandon_killed()
             ledger_row = pa.Table.from_pylist([self._ledger_row(info)], schema=LEDGER_SCHEMA)
             self._append(LEDGER, LEDGER_SCHEMA, ledger_row)
@@ -364,26 +381,3 @@ class DeltaSink:
         stage, self._stage = self._stage, None
         if stage is not None:
             stage.close()
-
-
-def ledger(path: str) -> pa.Table | None:
-    """The ledger's rows (for `resultloader history`), or None if there is no ledger."""
-    sink = DeltaSink(path)
-    with sink._errors("cannot read the ledger"):
-        if (table := sink._existing(f"{sink.path}/{LEDGER}")) is None:
-            return None
-        rows: pa.Table = table.to_pyarrow_table()
-        return rows
-
-
-def rejects(path: str, load: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rejects a load kept, by line (for `resultloader history`)."""
-    sink = DeltaSink(path)
-    with sink._errors("cannot read the rejects"):
-        if (table := sink._existing(f"{sink.path}/{REJECTS}")) is None:
-            return []
-        found = table.to_pyarrow_table(
-            columns=["line", "byte_offset", "reason", "raw"],
-            filters=[("load_id", "=", load["load_id"])],
-        )
-        return sorted(found.to_pylist(), key=lambda r: r["line"] or 0)

@@ -18,7 +18,9 @@ import contextlib
 import dataclasses
 import os
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -47,12 +49,13 @@ from ..columns import (
     typed,
     with_values,
 )
-from .lines import split_lines
+from .ledger import committed_loads, finish_row, prepare_ledger, read_ledger, read_rejects
+from .lines import longest, split_lines
+from .names import Names
 from .setup import check_database_file, configure, restore
 from .sql import (
     _BLANK,
     _DUPS,
-    _LEDGER_DDL,
     _LINES,
     _NATIVE_ROWS,
     _NEEDS_PYTHON,
@@ -65,17 +68,8 @@ from .sql import (
     _STAGE_REJECTS,
     _STAGE_REJECTS_DDL,
     _TARGET_DDL,
-    _TARGET_DDL_ZSTD,
-    LEDGER,
 )
-from .tidy import (
-    ACTIVE_LOADS,
-    check_table,
-    check_target,
-    committed_loads,
-    mark_abandoned,
-    temp_directory,
-)
+from .tidy import ACTIVE_LOADS, check_target, create_target, mark_abandoned, temp_directory
 
 
 class DuckDBSink:
@@ -94,7 +88,8 @@ class DuckDBSink:
         database: str | os.PathLike[str] | duckdb.DuckDBPyConnection = "results.duckdb",
         table: str = "results",
     ) -> None:
-        self.table = check_table(table)
+        self._names = Names.of(table)  # checks the name
+        self.table = table
         self.database = database
         if not isinstance(database, duckdb.DuckDBPyConnection):
             check_database_file(os.fspath(database))  # before a load reads its source
@@ -113,8 +108,19 @@ class DuckDBSink:
     def _owns_no_connection(self) -> bool:
         return isinstance(self.database, duckdb.DuckDBPyConnection)
 
+    @classmethod
+    def from_target(cls, location: str, table: str) -> DuckDBSink:
+        """The sink `duckdb:PATH` (or a plain path) names."""
+        return cls(location, table)
+
     def committed_loads(self) -> list[CommittedLoad]:
         return committed_loads(self.database, self.table)
+
+    def ledger(self) -> pa.Table | None:
+        return read_ledger(self.database)
+
+    def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return read_rejects(self.database, load)
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -128,21 +134,24 @@ class DuckDBSink:
         )
         columns = info.options.columns
         self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}"
-        check_target(con, self.table, _TARGET_DDL, self._where())  # before creating anything
-        check_columns(con, self.table, columns, self._where())
-        _create_target(con, self.table)
-        add_columns(con, self.table, columns)
+        self._names = names = Names.of(self.table, con)
+        if names.schema_sql:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema_sql}")
+        check_target(con, names, _TARGET_DDL, self._where())  # before creating anything
+        check_columns(con, self.table, columns, self._where(), names.schema)
+        create_target(con, names.target)
+        add_columns(con, names.target, columns)
         if info.options.on_error == "quarantine":  # no rejects table a load would never fill
-            con.execute(_REJECTS_DDL.format(t=self.table))
-        con.execute(_LEDGER_DDL)
-        mark_abandoned(con, ACTIVE_LOADS)
+            con.execute(_REJECTS_DDL.format(r=names.rejects))
+        prepare_ledger(con, names)
+        mark_abandoned(con, names, ACTIVE_LOADS)
         ACTIVE_LOADS.add(self._load_id)
         remove_dead_spools()  # temp copies of JSON arrays left by killed loads
         con.execute(_STAGE_DDL.format(values=staged_ddl(columns)))
         con.execute(_STAGE_REJECTS_DDL)
         row = running_row(self._load_id, self.table, info, _now())
         con.execute(
-            f"INSERT INTO {LEDGER} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            f"INSERT INTO {names.ledger} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
             list(row.values()),
         )
 
@@ -174,7 +183,7 @@ class DuckDBSink:
         lines = ahead[0] if isinstance(ahead, tuple) else split_lines(chunk)
         if lines is None:
             return None  # not UTF-8: Python finds the line and says so
-        if _longest(lines) > self._options().max_line_bytes:
+        if longest(lines) > self._options().max_line_bytes:
             return None  # DuckDB would take it: Python rejects it by on_error, like any bad row
         con.register(_LINES, lines)
         try:
@@ -216,11 +225,8 @@ class DuckDBSink:
     def _mark_failed(self, con: duckdb.DuckDBPyConnection, error: str | None) -> None:
         # if this fails the ledger row stays 'running'; the target is untouched either way
         with contextlib.suppress(duckdb.Error, RuntimeError):
-            con.execute(
-                f"UPDATE {LEDGER} SET status = 'failed', finished_at = ?, error = ?"
-                " WHERE load_id = ?",
-                [_now(), (error or "aborted")[:500], self._load_id],
-            )
+            error = (error or "aborted")[:500]
+            finish_row(con, self._names.ledger, self._load_id, status="failed", error=error)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -274,7 +280,7 @@ class DuckDBSink:
         The dedupe is an anti-join against the few duplicated ids, not a window over the stage:
         a window would hold every staged row in memory, this streams them.
         """
-        t, now = self.table, _now()
+        t, now = self._names.target, _now()
         source = self._info.source if self._info else ""
         columns = self._options().columns
         r = report or LoadReport(source)
@@ -314,28 +320,26 @@ class DuckDBSink:
             upserted = int(row[0]) if row else 0
         if self._options().on_error == "quarantine":
             con.execute(
-                _REJECTS_INSERT.format(t=t, stage=_STAGE_REJECTS),
+                _REJECTS_INSERT.format(r=self._names.rejects, stage=_STAGE_REJECTS),
                 [source, now, self._load_id, source],
             )
         null_outputs, missing_metadata = con.execute(
             f"""SELECT count(*) FILTER (output IS NULL), count(*) FILTER (metadata IS NULL)
                 FROM {_STAGE}"""
         ).fetchone() or (0, 0)
-        con.execute(
-            f"""UPDATE {LEDGER} SET status = 'committed', finished_at = ?, job_status = ?,
-                rows_read = ?, rows_upserted = ?, rows_unchanged = ?, duplicates = ?,
-                bad_rows = ?, bytes = ? WHERE load_id = ?""",
-            [
-                now,
-                r.status,
-                r.rows_read,
-                upserted,
-                unchanged,
-                duplicates,
-                r.bad_rows,
-                r.bytes_read,
-                self._load_id,
-            ],
+        finish_row(
+            con,
+            self._names.ledger,
+            self._load_id,
+            status="committed",
+            finished_at=now,
+            job_status=r.status,
+            rows_read=r.rows_read,
+            rows_upserted=upserted,
+            rows_unchanged=unchanged,
+            duplicates=duplicates,
+            bad_rows=r.bad_rows,
+            bytes=r.bytes_read,
         )
         return CommitResult(
             upserted=upserted,
@@ -411,15 +415,6 @@ class DuckDBSink:
             con.close()
 
 
-def _create_target(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """The target table, if new, with zstd for its text; a file of an older storage version
-    (or an older DuckDB) refuses zstd, and gets DuckDB's default compression."""
-    try:
-        con.execute(_TARGET_DDL_ZSTD.format(t=table))
-    except duckdb.Error:
-        con.execute(_TARGET_DDL.format(t=table))
-
-
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(sql).fetchone()
     return int(row[0]) if row else 0
@@ -427,9 +422,3 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _longest(lines: pa.Table) -> int:
-    """The longest line's length in bytes, counting its newline: a line at the limit is
-    declined too, and Python, which counts exactly, accepts it."""
-    return int(pc.max(pc.binary_length(lines["raw"])).as_py() or 0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-LEDGER = "_resultloader_loads"
-# Internal tables live in DuckDB's `temp` catalog, always named with it: no user table (the
-# check refuses target names starting with `_rl_`) is read, filled or dropped in their place.
-INTERNAL_PREFIX = "_rl_"
+from .. import LEDGER_COLUMNS
+
+TYPES = {"text": "VARCHAR", "integer": "BIGINT", "timestamp": "TIMESTAMP"}  # LEDGER_COLUMNS'
+# Internal tables live in DuckDB's `temp` catalog, always named with it (names.py)
 _STAGE, _STAGE_REJECTS = "temp.main._rl_stage", "temp.main._rl_stage_rejects"
 _DUPS, _SAME = "temp.main._rl_dups", "temp.main._rl_same"
 _LINES = "_rl_lines"  # a registered Arrow view: DuckDB puts those in `temp` too
@@ -37,27 +37,25 @@ _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
 _TARGET_DDL_ZSTD = _TARGET_DDL.replace(" JSON,", " JSON USING COMPRESSION zstd,").replace(
     "url VARCHAR,", "url VARCHAR USING COMPRESSION zstd,"
 )
-_REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {t}_rejects (
+_REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {r} (
     _source VARCHAR, line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR,
     _loaded_at TIMESTAMP, load_id VARCHAR);
 -- a rejects table from before rejects carried their load: NULL for its old rows
-ALTER TABLE {t}_rejects ADD COLUMN IF NOT EXISTS load_id VARCHAR"""
+ALTER TABLE {r} ADD COLUMN IF NOT EXISTS load_id VARCHAR"""
 # Rejects of a re-run: those already kept for the same source, line, offset, reason and raw text
 # are not added again, so re-running a load changes nothing; each keeps the load_id that first
 # quarantined it.
-_REJECTS_INSERT = """INSERT INTO {t}_rejects
+_REJECTS_INSERT = """INSERT INTO {r}
     (_source, line, byte_offset, reason, raw, _loaded_at, load_id)
 SELECT ?, s.line, s.byte_offset, s.reason, s.raw, ?, ? FROM {stage} s
 WHERE NOT EXISTS (
-    SELECT 1 FROM {t}_rejects r WHERE r._source = ? AND r.line = s.line
+    SELECT 1 FROM {r} r WHERE r._source = ? AND r.line = s.line
         AND r.byte_offset = s.byte_offset AND r.reason = s.reason AND r.raw = s.raw)"""
-_LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
-    load_id VARCHAR, target VARCHAR, source VARCHAR, provider VARCHAR, job_id VARCHAR,
-    job_status VARCHAR, status VARCHAR, rows_read BIGINT, rows_upserted BIGINT,
-    rows_unchanged BIGINT, duplicates BIGINT, bad_rows BIGINT, bytes BIGINT,
-    started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR);
--- the source's version (size and ETag or mtime), for load_many's skip of unchanged sources
-ALTER TABLE {LEDGER} ADD COLUMN IF NOT EXISTS version VARCHAR"""
+_LEDGER_DDL = (
+    "CREATE TABLE IF NOT EXISTS {ledger} ("
+    + ", ".join(f"{name} {TYPES[kind]}" for name, kind in LEDGER_COLUMNS)
+    + ")"
+)
 # JSON columns: DuckDB validates text cast to JSON; the native path's values are JSON already
 # then the typed columns' values (sinks/columns.py), `{values}`
 _STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (

@@ -20,7 +20,7 @@ import contextlib
 import io
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -30,19 +30,27 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
-from .._errors import SinkError
-from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
-from .._names import check_name
-from .._redact import display_name
-from ..parse import JsonlChunk
-from . import CommittedLoad, SinkCapabilities, running_row
-from ._stage import DuckDBStage
+from ..._errors import SinkError
+from ..._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
+from ..._redact import display_name
+from ...parse import JsonlChunk
+from .. import (
+    LEDGER,
+    LEDGER_COLUMNS,
+    REJECTS_SUFFIX,
+    CommittedLoad,
+    SinkCapabilities,
+    ledger_schema,
+    running_row,
+    split_table,
+)
+from .._stage import DuckDBStage
 
-LEDGER = "_resultloader_loads"
 Connection = psycopg.Connection[tuple[Any, ...]]
 _COLUMNS = ["id", "output", "metadata", "url", "extra"]
 _LOCK_CLASS = 0x52_4C  # "RL": the advisory lock space of resultloader's loads
-_SUFFIX = "_rejects"
+_SUFFIX = REJECTS_SUFFIX
+_TYPES = {"text": "TEXT", "integer": "BIGINT", "timestamp": "TIMESTAMPTZ"}  # LEDGER_COLUMNS'
 
 _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
     id TEXT PRIMARY KEY, output JSONB, metadata JSONB NOT NULL, url TEXT, extra JSONB,
@@ -50,12 +58,13 @@ _TARGET_DDL = """CREATE TABLE IF NOT EXISTS {t} (
 _REJECTS_DDL = """CREATE TABLE IF NOT EXISTS {r} (
     _source TEXT, line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT,
     _loaded_at TIMESTAMPTZ, load_id TEXT)"""
-_LEDGER_DDL = """CREATE TABLE IF NOT EXISTS {ledger} (
-    load_id TEXT PRIMARY KEY, target TEXT, source TEXT, provider TEXT, job_id TEXT,
-    job_status TEXT, status TEXT, rows_read BIGINT, rows_upserted BIGINT, rows_unchanged BIGINT,
-    duplicates BIGINT, bad_rows BIGINT, bytes BIGINT, started_at TIMESTAMPTZ,
-    finished_at TIMESTAMPTZ, error TEXT, version TEXT);
-ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS version TEXT"""
+# the ledger, made if new; the columns a ledger from before lacks are added
+_LEDGER_DDL = (
+    "CREATE TABLE IF NOT EXISTS {ledger} ("
+    + ", ".join(f"{name} {_TYPES[kind]}" for name, kind in LEDGER_COLUMNS)
+    + ", PRIMARY KEY (load_id));\nALTER TABLE {ledger} "
+    + ", ".join(f"ADD COLUMN IF NOT EXISTS {n} {_TYPES[k]}" for n, k in LEDGER_COLUMNS)
+)
 # pg_temp: the staging tables are this session's own, out of every user's schema
 _STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
     id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT) ON COMMIT DROP;
@@ -96,7 +105,8 @@ class PostgresSink:
     prepare_jsonl = staticmethod(DuckDBStage.prepare_jsonl)
 
     def __init__(self, url: str, table: str = "results") -> None:
-        self.table = check_table(table)
+        self._schema, self._name = _names(table)
+        self.table = table
         self._url = url
         self._stage = DuckDBStage()
         self._conn: Connection | None = None
@@ -106,9 +116,14 @@ class PostgresSink:
     def __repr__(self) -> str:
         return f"PostgresSink({display_name(self._url)!r}, table={self.table!r})"
 
+    @classmethod
+    def from_target(cls, url: str, table: str) -> PostgresSink:
+        """The sink `postgresql://...` names."""
+        return cls(url, table)
+
     def committed_loads(self) -> list[CommittedLoad]:
         with self._reading("cannot read the ledger") as conn:
-            if not _exists(conn, LEDGER):
+            if not _exists(conn, self._ident(LEDGER)):
                 return []
             # the version through to_jsonb: a ledger from before it has no such column
             cur = conn.execute(
@@ -120,6 +135,30 @@ class PostgresSink:
             )
             return [CommittedLoad(*row) for row in cur]
 
+    def ledger(self) -> pa.Table | None:
+        """The loads of every ledger in the database, whichever schema holds it."""
+        with self._reading("cannot read the ledger") as conn:
+            schemas = conn.execute(_LEDGER_SCHEMAS, [LEDGER]).fetchall()
+            rows: list[dict[str, Any]] = []
+            for (schema,) in schemas:
+                rows += _dicts(conn.execute(_select_all(sql.Identifier(schema, LEDGER))))
+        if not schemas:
+            return None
+        names = ledger_schema().names  # a ledger from before lacks some: NULL
+        return pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], ledger_schema())
+
+    def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
+        try:
+            schema, name = _names(str(load.get("target") or ""))
+        except ValueError:
+            return []  # not a table name a load could have had
+        table = sql.Identifier(*(p for p in (schema, name + _SUFFIX) if p))
+        with self._reading("cannot read the rejects") as conn:
+            if not _exists(conn, table):
+                return []
+            query = "SELECT line, byte_offset, reason, raw FROM {} WHERE load_id = %s ORDER BY line"
+            return _dicts(conn.execute(sql.SQL(query).format(table), [load["load_id"]]))
+
     # -- the Sink protocol -------------------------------------------------------------------
 
     def begin(self, info: LoadInfo) -> None:
@@ -130,8 +169,12 @@ class PostgresSink:
             # connection, even when the process is killed
             conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [_LOCK_CLASS, self.table])
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_CLASS])  # DDL, one at once
-            for ddl in (_TARGET_DDL, _REJECTS_DDL, _LEDGER_DDL):
+            if self._schema:
+                conn.execute(self._sql("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            for ddl in (_TARGET_DDL, _LEDGER_DDL):
                 conn.execute(self._sql(ddl))
+            if self._quarantine:  # no rejects table a load would never fill, as in DuckDB
+                conn.execute(self._sql(_REJECTS_DDL))
             conn.execute(self._sql(_ABANDON), {"table": self.table, "now": _now()})
             row = running_row(self._load_id, self.table, info, _now())
             columns, values = ", ".join(row), ", ".join(["%s"] * len(row))
@@ -188,9 +231,9 @@ class PostgresSink:
                     copy.write_row((r["line"], r["byte_offset"], r["reason"], _text(r["raw"])))
         upserted = conn.execute(self._sql(_MERGE), {"source": source, "now": now}).rowcount
         unchanged = staged - duplicates - upserted
-        conn.execute(
-            self._sql(_REJECTS_INSERT), {"source": source, "now": now, "id": self._load_id}
-        )
+        if self._quarantine:
+            keys = {"source": source, "now": now, "id": self._load_id}
+            conn.execute(self._sql(_REJECTS_INSERT), keys)
         conn.execute(
             self._sql(
                 "UPDATE {ledger} SET status = 'committed', finished_at = %s, job_status = %s,"
@@ -264,11 +307,20 @@ class PostgresSink:
 
     def _sql(self, template: str) -> sql.Composed:
         return sql.SQL(template).format(  # type: ignore[arg-type,unused-ignore]
-            t=sql.Identifier(self.table),
-            rejects=sql.Identifier(self.table + _SUFFIX),
-            r=sql.Identifier(self.table + _SUFFIX),
-            ledger=sql.Identifier(LEDGER),
+            t=self._ident(self._name),
+            rejects=self._ident(self._name + _SUFFIX),
+            r=self._ident(self._name + _SUFFIX),
+            ledger=self._ident(LEDGER),
+            schema=sql.Identifier(self._schema or ""),
         )
+
+    def _ident(self, name: str) -> sql.Identifier:
+        """`name` in the table's schema (none given: the first of the search path)."""
+        return sql.Identifier(self._schema, name) if self._schema else sql.Identifier(name)
+
+    @property
+    def _quarantine(self) -> bool:
+        return self._info is not None and self._info.options.on_error == "quarantine"
 
     def _require(self) -> Connection:
         if self._conn is None:
@@ -282,43 +334,25 @@ class PostgresSink:
             conn.close()  # ends the session: temp tables and the advisory lock go with it
 
 
-def ledger(url: str) -> pa.Table | None:
-    """The ledger's rows (for `resultloader history`), or None if there is no ledger."""
-    sink = PostgresSink(url)
-    with sink._reading("cannot read the ledger") as conn:
-        if not _exists(conn, LEDGER):
-            return None
-        return pa.Table.from_pylist(_dicts(conn.execute(sink._sql("SELECT * FROM {ledger}"))))
-
-
-def rejects(url: str, load: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rejects a load kept, by line (for `resultloader history`)."""
-    table = str(load["target"] or "")
-    if not table or len(table) > 63 - len(_SUFFIX):
-        return []
-    sink = PostgresSink(url, check_table(table))
-    with sink._reading("cannot read the rejects") as conn:
-        if not _exists(conn, table + _SUFFIX):
-            return []
-        cur = conn.execute(
-            sink._sql(
-                "SELECT line, byte_offset, reason, raw FROM {rejects}"
-                " WHERE load_id = %s ORDER BY line"
-            ),
-            [load["load_id"]],
-        )
-        return _dicts(cur)
-
-
-def check_table(name: str) -> str:
-    """A plain identifier that leaves room for `_rejects` in PostgreSQL's 63 bytes (longer
-    names would be cut short silently), and not the ledger's."""
-    check_name("table", name)
-    if len(name) > 63 - len(_SUFFIX) or name.lower() == LEDGER:
+def _names(table: str) -> tuple[str | None, str]:
+    """(schema, table): plain identifiers, the table leaving room for `_rejects` in
+    PostgreSQL's 63 bytes (longer names would be cut short silently), and not the ledger's."""
+    schema, name = split_table(table)
+    if len(name) > 63 - len(_SUFFIX) or name.lower() == LEDGER or len(schema or "") > 63:
         raise ValueError(
-            f"invalid table name {name!r}: at most {63 - len(_SUFFIX)} characters, and not {LEDGER}"
+            f"invalid table name {table!r}: at most {63 - len(_SUFFIX)} characters, "
+            f"and not {LEDGER}"
         )
-    return name
+    return schema, name
+
+
+_LEDGER_SCHEMAS = """SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = %s AND c.relkind IN ('r', 'p') AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY n.nspname"""
+
+
+def _select_all(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL("SELECT * FROM {}").format(table)
 
 
 def _password(url: str) -> str | None:
@@ -335,8 +369,8 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _exists(conn: Connection, table: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
+def _exists(conn: Connection, table: sql.Identifier) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table.as_string(conn)]).fetchone()
     return bool(row and row[0])
 
 
