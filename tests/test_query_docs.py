@@ -49,3 +49,28 @@ def test_each_query_answers_on_duckdb(write, tmp_path, n):
         ]
     else:
         assert rows == ANSWERS[n]
+
+
+@pytest.mark.parametrize("n", range(len(ANSWERS)))
+def test_each_query_answers_on_postgres(write, postgres_url, monkeypatch, n):
+    import psycopg
+
+    from tests.pg_server import PASSWORD
+
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    schema = f"q{n}"  # each query its own `results`, as the page names it
+    first = write("first.jsonl", "".join(json.dumps(line) + "\n" for line in LINES[:3]))
+    rest = write("rest.jsonl", "".join(json.dumps(line) + "\n" for line in LINES))
+    for path in (first, rest):
+        sink = resultloader.PostgresSink(postgres_url, f"{schema}.results")
+        resultloader.load(path, sink, LoadOptions(provider="openai-batch"))
+    with psycopg.connect(postgres_url, password=PASSWORD) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        rows = [tuple(r) for r in conn.execute(QUERIES[n]).fetchall()]  # type: ignore[arg-type]
+    if ANSWERS[n] is None:
+        assert rows == [
+            ("request-4", "expired", str(rest)),
+            ("request-5", "cancelled", str(rest)),
+        ]
+    else:
+        assert rows == ANSWERS[n]

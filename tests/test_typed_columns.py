@@ -220,3 +220,35 @@ def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write
     with pytest.raises(resultloader.SinkError, match="'total' of table 'results' is BIGINT"):
         resultloader.load(path, db, LoadOptions(columns=(wider,)))
     assert query(db, "SELECT count(*) FROM _resultloader_loads WHERE status = 'failed'") == [(0,)]
+
+
+def test_postgres_gets_the_same_typed_columns_in_its_own_types(postgres_url, write, monkeypatch):
+    import psycopg
+
+    from tests.pg_server import PASSWORD
+
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    table = "typed_openai"
+    path = write("out.jsonl", jsonl(OPENAI_LINES))
+    sink = resultloader.PostgresSink(postgres_url, table)
+    report = resultloader.load(path, sink, LoadOptions(provider="openai-batch"))
+    assert report.statuses == {"succeeded": 2, "errored": 1, "expired": 1, "cancelled": 1}
+    assert report.tokens == 33
+    with psycopg.connect(postgres_url, password=PASSWORD) as conn:
+        rows = conn.execute(TYPED.replace("FROM results", f"FROM {table}")).fetchall()
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = %s",
+                [table],
+            ).fetchall()
+        )
+    assert rows == EXPECTED
+    assert (types["total_tokens"], types["status"]) == ("bigint", "text")
+    again = resultloader.load(path, resultloader.PostgresSink(postgres_url, table),
+                              LoadOptions(provider="openai-batch"))  # fmt: skip
+    assert (again.rows_upserted, again.rows_unchanged) == (0, 5)
+    columns = (parse_column("total_tokens=output.usage.total_tokens::double"),)
+    with pytest.raises(resultloader.SinkError, match="'total_tokens' of table 'typed_openai'"):
+        resultloader.load(path, resultloader.PostgresSink(postgres_url, table),
+                          LoadOptions(provider="openai-batch", columns=columns))  # fmt: skip

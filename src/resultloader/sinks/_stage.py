@@ -19,9 +19,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .._columns import Column
 from .._memory import MIN_MEMORY, MiB
-from .._model import BatchStats, LoadInfo, RowBatch
+from .._model import BatchStats, LoadInfo, LoadReport, RowBatch
 from ..parse import JsonlChunk
+from .columns import tally, typed
 from .duckdb.setup import configure
 from .duckdb.sink import DuckDBSink
 from .duckdb.sql import _STAGE, _STAGE_REJECTS
@@ -60,6 +62,7 @@ class DuckDBStage:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sink: DuckDBSink | None = None
         self._only_changed = False
+        self._columns: tuple[Column, ...] = ()
 
     prepare_jsonl = staticmethod(DuckDBSink.prepare_jsonl)
 
@@ -73,6 +76,7 @@ class DuckDBStage:
         configure(con, budget)  # a connection of its own: nothing to restore
         con.execute("SET temp_directory = ?", [self._spill.name])
         con.execute("SET TimeZone = 'UTC'")
+        self._columns = info.options.columns
         self._con, self._sink = con, DuckDBSink(con, "unused_target")
         self._sink.begin(info)  # its stage tables are ours; its own table stays empty
 
@@ -84,9 +88,12 @@ class DuckDBStage:
         assert self._sink is not None
         return self._sink.write_jsonl(chunk)
 
-    def counts(self) -> tuple[int, int, int, int]:
-        """(rows staged, duplicates, null outputs, rows without metadata)."""
+    def counts(self, report: LoadReport) -> tuple[int, int, int, int]:
+        """(rows staged, duplicates, null outputs, rows without metadata), after the rows
+        whose typed values do not fit their columns are refused (counted in `report`)."""
         con = self._require()
+        assert self._sink is not None
+        report.bad_rows += self._sink.refuse_bad_values(con, report.source)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _rl_dups AS SELECT id, max(seq) AS seq,"
             f" count(*) - 1 AS extra_rows FROM {_STAGE} GROUP BY id HAVING count(*) > 1"
@@ -106,8 +113,18 @@ class DuckDBStage:
         con = self._require()
         if self._only_changed:
             return con.table("_rl_changed").to_arrow_reader(batch_rows)
-        rel = con.sql(_WINNERS, params={"source": source, "now": now})
+        typed_too = _WINNERS.replace(
+            " AS _loaded_at", f" AS _loaded_at{typed(self._columns, 's.')}"
+        )
+        rel = con.sql(typed_too, params={"source": source, "now": now})
         return rel.to_arrow_reader(batch_rows)
+
+    def tally(self) -> tuple[dict[str, int] | None, int | None]:
+        """The winners by `status` and their `total_tokens`, where declared (after counts)."""
+        winners = (
+            f"(SELECT s.* FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq)"
+        )
+        return tally(self._require(), winners, self._columns)
 
     def keep_changed(self, current: list[str] | object, source: str, now: datetime) -> int:
         """Keep the winners that are not in `current` (the target's Parquet files, or an Arrow

@@ -346,6 +346,6 @@ def tally(
         statuses = {str(status): int(n) for status, n in found if status is not None}
     if "total_tokens" in names:
         cast = _cast(columns[names["total_tokens"]].type, f"_v{names['total_tokens']}")
-        row = con.execute(f"SELECT sum({cast}) FROM {rows}").fetchone()
-        tokens = int(row[0]) if row and row[0] is not None else 0
+        ((total,),) = con.execute(f"SELECT sum({cast}) FROM {rows}").fetchall()
+        tokens = int(total) if total is not None else 0
     return statuses, tokens

@@ -284,7 +284,7 @@ class DuckDBSink:
         source = self._info.source if self._info else ""
         columns = self._options().columns
         r = report or LoadReport(source)
-        r.bad_rows += self._refuse(con, source)
+        r.bad_rows += self.refuse_bad_values(con, source)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_DUPS} AS SELECT id, max(seq) AS seq,
                 count(*) - 1 AS extra_rows FROM {_STAGE} GROUP BY id HAVING count(*) > 1"""
@@ -351,7 +351,7 @@ class DuckDBSink:
             tokens=tokens,
         )
 
-    def _refuse(self, con: duckdb.DuckDBPyConnection, source: str) -> int:
+    def refuse_bad_values(self, con: duckdb.DuckDBPyConnection, source: str) -> int:
         """The staged rows whose typed values do not fit their columns, by on_error: the
         load fails naming the first, or they are dropped (and kept as rejects); how many."""
         options = self._options()

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
+from ..._columns import Column, decimal_digits
 from ..._errors import SinkError
 from ..._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from ..._redact import display_name
@@ -67,17 +68,27 @@ _LEDGER_DDL = (
 )
 # pg_temp: the staging tables are this session's own, out of every user's schema
 _STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
-    id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT) ON COMMIT DROP;
+    id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT{typed}) ON COMMIT DROP;
 CREATE TEMP TABLE _rl_stage_rejects (
     line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT) ON COMMIT DROP"""
-_MERGE = """INSERT INTO {t} AS t (id, output, metadata, url, extra, _source, _loaded_at)
-SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, %(source)s, %(now)s
+# `{{names}}`, `{{casts}}`, `{{sets}}`, `{{old}}`, `{{new}}`: the typed columns, after the row's
+_MERGE = """INSERT INTO {{t}} AS t (id, output, metadata, url, extra, _source, _loaded_at{names})
+SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, %(source)s, %(now)s{casts}
 FROM pg_temp._rl_stage
 ON CONFLICT (id) DO UPDATE SET output = EXCLUDED.output, metadata = EXCLUDED.metadata,
     url = EXCLUDED.url, extra = EXCLUDED.extra, _source = EXCLUDED._source,
-    _loaded_at = EXCLUDED._loaded_at
-WHERE (t.output::text, t.metadata::text, t.url, t.extra::text) IS DISTINCT FROM
-    (EXCLUDED.output::text, EXCLUDED.metadata::text, EXCLUDED.url, EXCLUDED.extra::text)"""
+    _loaded_at = EXCLUDED._loaded_at{sets}
+WHERE (t.output::text, t.metadata::text, t.url, t.extra::text{old}) IS DISTINCT FROM
+    (EXCLUDED.output::text, EXCLUDED.metadata::text, EXCLUDED.url, EXCLUDED.extra::text{new})"""
+# A typed column's type here, and as format_type() names it (to refuse a changed one)
+_PG_TYPES = {
+    "text": ("text", "text"),
+    "bigint": ("bigint", "bigint"),
+    "double": ("double precision", "double precision"),
+    "boolean": ("boolean", "boolean"),
+    "timestamp": ("timestamp", "timestamp without time zone"),
+    "json": ("jsonb", "jsonb"),
+}
 # Rejects a re-run would add again (same source, line, offset, reason and raw text) are not:
 # re-running a load changes nothing, as in DuckDB; each keeps the load_id that first kept it.
 _REJECTS_INSERT = """INSERT INTO {rejects}
@@ -173,6 +184,7 @@ class PostgresSink:
                 conn.execute(self._sql("CREATE SCHEMA IF NOT EXISTS {schema}"))
             for ddl in (_TARGET_DDL, _LEDGER_DDL):
                 conn.execute(self._sql(ddl))
+            self._add_columns(conn, info.options.columns)
             if self._quarantine:  # no rejects table a load would never fill, as in DuckDB
                 conn.execute(self._sql(_REJECTS_DDL))
             conn.execute(self._sql(_ABANDON), {"table": self.table, "now": _now()})
@@ -217,19 +229,30 @@ class PostgresSink:
         """The load's transaction: the deduped rows COPY'd into a temp table, one upsert."""
         source = self._info.source if self._info else ""
         now = _now()
-        staged, duplicates, null_outputs, missing_metadata = self._stage.counts()
-        conn.execute(_STAGE_DDL)
+        staged, duplicates, null_outputs, missing_metadata = self._stage.counts(report)
+        statuses, tokens = self._stage.tally()
+        columns = self._info.options.columns if self._info else ()
+        names = [f'"{c.name}"' for c in columns]
+        conn.execute(_STAGE_DDL.format(typed="".join(f", {n} TEXT" for n in names)))
         with conn.cursor() as cur:
             with cur.copy("COPY pg_temp._rl_stage FROM STDIN (FORMAT csv)") as copy:
                 # batches of 16k rows (~4 MB of CSV): the DuckDB stage is at its peak meanwhile
                 for batch in self._stage.winners(source, now, batch_rows=16384):
                     buffer = io.BytesIO()
-                    pa_csv.write_csv(batch.select(_COLUMNS), buffer, _CSV)
+                    typed = [c.name for c in columns]
+                    pa_csv.write_csv(batch.select(_COLUMNS + typed), buffer, _CSV)
                     copy.write(buffer.getbuffer())
             with cur.copy("COPY pg_temp._rl_stage_rejects FROM STDIN") as copy:
                 for r in self._stage.rejects().to_pylist():  # few: bad rows only
                     copy.write_row((r["line"], r["byte_offset"], r["reason"], _text(r["raw"])))
-        upserted = conn.execute(self._sql(_MERGE), {"source": source, "now": now}).rowcount
+        merge = _MERGE.format(
+            names="".join(f", {n}" for n in names),
+            casts="".join(f", {n}::{pg_type(c.type)}" for n, c in zip(names, columns, strict=True)),
+            sets="".join(f", {n} = EXCLUDED.{n}" for n in names),
+            old="".join(f", t.{n}" for n in names),
+            new="".join(f", EXCLUDED.{n}" for n in names),
+        )
+        upserted = conn.execute(self._sql(merge), {"source": source, "now": now}).rowcount
         unchanged = staged - duplicates - upserted
         if self._quarantine:
             keys = {"source": source, "now": now, "id": self._load_id}
@@ -258,7 +281,34 @@ class PostgresSink:
             duplicates=duplicates,
             null_outputs=null_outputs,
             missing_metadata=missing_metadata,
+            statuses=statuses,
+            tokens=tokens,
         )
+
+    def _add_columns(self, conn: Connection, columns: tuple[Column, ...]) -> None:
+        """The declared typed columns the table lacks, added; one it has with another type is
+        refused, before anything is written."""
+        if not columns:
+            return
+        table = self._ident(self._name).as_string(conn)
+        had: dict[str, str] = dict(
+            conn.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                [table],
+            ).fetchall()
+        )
+        for column in columns:
+            kind = pg_type(column.type)
+            found = had.get(column.name)
+            if found is not None and found != _PG_TYPES.get(column.type, (kind, kind))[1]:
+                raise SinkError(
+                    f"{display_name(self._url)}: column {column.name!r} of table "
+                    f"{self.table!r} is {found}, this load declares it {kind}: give the column "
+                    "another name (a column's type never changes under its rows)"
+                )
+            add = f'ALTER TABLE {{t}} ADD COLUMN IF NOT EXISTS "{column.name}" {kind}'
+            conn.execute(self._sql(add))
 
     def _fail(self, conn: Connection, error: str | None) -> None:
         """Roll the load back and mark its ledger row; if that fails too, the row stays
@@ -377,3 +427,9 @@ def _exists(conn: Connection, table: sql.Identifier) -> bool:
 def _dicts(cur: psycopg.Cursor[tuple[Any, ...]]) -> list[dict[str, Any]]:
     names = [d.name for d in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def pg_type(column_type: str) -> str:
+    """A typed column's type in PostgreSQL (decimal(p,s) as numeric(p,s))."""
+    digits = decimal_digits(column_type)
+    return f"numeric({digits[0]},{digits[1]})" if digits else _PG_TYPES[column_type][0]
