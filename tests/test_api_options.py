@@ -39,7 +39,8 @@ def test_options_may_be_passed_by_position_and_shorthands_alone_still_work(write
 
 def test_table_with_a_sink_object_is_refused_not_ignored(write, tmp_path):
     path = write("r.jsonl", SEED_ROWS)
-    with pytest.raises(TypeError, match=r"table='t2' applies to a DuckDB file given by its path"):
+    refused = r"table='t2' applies to a DuckDB file or connection given as the sink"
+    with pytest.raises(TypeError, match=refused):
         resultloader.load(path, DuckDBSink(tmp_path / "x.duckdb"), table="t2")
     resultloader.load(path, tmp_path / "y.duckdb", table="t2")
     assert query(tmp_path / "y.duckdb", "SELECT count(*) FROM t2") == [(2,)]

@@ -336,6 +336,38 @@ def test_duckdb_sink_on_an_open_connection(write):
     assert con.execute("SELECT id, output FROM mine").fetchall() == [("n", "1")]
 
 
+def _settings(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    names = ("threads", "memory_limit", "preserve_insertion_order", "TimeZone")
+    sql = "SELECT name, value FROM duckdb_settings() WHERE name IN ?"
+    return sorted(con.execute(sql, [list(names)]).fetchall())
+
+
+def test_an_open_connection_is_a_sink_left_as_it_was(write, tmp_path):
+    # the README promises "an open connection given as the sink is used with its own
+    # settings, untouched": given bare, as a path would be, with table= as for a path
+    con = duckdb.connect(str(tmp_path / "mine.duckdb"))
+    con.execute("SET threads = 3; SET memory_limit = '321MB'; SET preserve_insertion_order = true")
+    con.execute("CREATE TEMP TABLE scratch AS SELECT 42 AS answer")
+    before = _settings(con)
+    report = resultloader.load(write("r.jsonl", '{"id":"a","output":1}\n'), con, table="answers")
+    assert report.rows_upserted == 1
+    assert con.execute("SELECT id, output FROM answers").fetchall() == [("a", "1")]
+    assert _settings(con) == before  # neither closed nor reconfigured
+    assert con.execute("SELECT answer FROM scratch").fetchall() == [(42,)]
+    resultloader.load(write("r.jsonl", '{"id":"b","output":2}\n'), con)  # default table
+    assert con.execute("SELECT id FROM results").fetchall() == [("b",)]
+
+
+def test_load_many_takes_an_open_connection(write):
+    con = duckdb.connect()
+    sources = [str(write(f"{n}.jsonl", f'{{"id":"{n}","output":1}}\n')) for n in "ab"]
+    results = resultloader.load_many(sources, con, table="many")
+    assert [r.outcome for r in results] == ["loaded", "loaded"]
+    assert con.execute("SELECT id FROM many ORDER BY id").fetchall() == [("a",), ("b",)]
+    again = resultloader.load_many(sources, con, table="many")  # its ledger: skipped
+    assert [r.outcome for r in again] == ["skipped", "skipped"]
+
+
 def test_duckdb_quarantine_stores_raw_line_number_and_reason(write, tmp_path):
     db = tmp_path / "r.duckdb"
     text = '{"id":"a"}\n{"bad json\n{"id":"b"}\n7\n'
