@@ -104,3 +104,16 @@ def test_index_ids_are_the_same_on_every_route_and_sink(write, tmp_path, name):
     resultloader.load(write(name, text), tmp_path / "x.duckdb", options)
     got = query(tmp_path / "x.duckdb", "SELECT id FROM results ORDER BY id")
     assert got == [("job7/0",), ("job7/2",), ("own",)]
+
+
+def test_sizes_take_the_clis_syntax_in_python(write):
+    path = write("r.jsonl", '{"id":"a","output":"' + "x" * 3000 + '"}\n{"id":"b"}\n')
+    options = LoadOptions(max_line_bytes="1KiB", max_bytes="1MB", memory="256MiB", on_error="skip")
+    assert (options.max_line_bytes, options.max_bytes) == (1024, 2**20)  # read back as ints
+    assert resultloader.load(path, MemorySink(), options).bad_rows == 1
+    with pytest.raises(resultloader.DownloadError, match="more than 1,024 bytes"):
+        resultloader.load(path, MemorySink(), LoadOptions(max_bytes="1KB"))
+    with pytest.raises(ValueError, match="max_bytes: not a size: 'lots'"):
+        LoadOptions(max_bytes="lots")
+    with pytest.raises(ValueError, match="max_line_bytes must be positive"):
+        LoadOptions(max_line_bytes=0)

@@ -346,3 +346,35 @@ def test_a_database_in_use_by_another_process_is_a_one_line_error(write, tmp_pat
     finally:
         holder.close()
     assert_one_line_error(done, "busy.duckdb", "in use")
+
+
+LONG_LINE = '{"id":"a","output":"' + "x" * 3000 + '"}\n{"id":"b"}\n'
+
+
+def test_every_size_option_takes_one_size_syntax(write, tmp_path):
+    write("r.jsonl", LONG_LINE)
+    skipped = run("load", "r.jsonl", "--max-line-bytes", "1KiB", "--on-error", "skip", "--json",
+                  cwd=tmp_path)  # fmt: skip
+    assert skipped.returncode == 0, skipped.stderr
+    assert json.loads(skipped.stdout)["bad_rows"] == 1  # the 3,000-byte line: over 1 KiB
+    bomb = run("load", "r.jsonl", "--max-bytes", "1KB", cwd=tmp_path)  # KB: binary, as --memory
+    assert bomb.returncode == 1 and "more than 1,024 bytes" in bomb.stderr
+    sized = ("--max-bytes", "1MB", "--max-line-bytes", "4k", "--memory", "0.5GiB")
+    assert run("load", "r.jsonl", *sized, cwd=tmp_path).returncode == 0
+    for option in ("--max-bytes", "--max-line-bytes", "--memory"):
+        refused = run("load", "r.jsonl", option, "lots", cwd=tmp_path)
+        assert refused.returncode == 2 and "not a size: 'lots'" in refused.stderr
+
+
+def test_help_shows_sizes_in_units(tmp_path):
+    from click.testing import CliRunner
+
+    from resultloader.cli import main
+
+    for command in (["load"], ["ingest", "safetykit"], ["ingest", "openai-batch"]):
+        done = CliRunner().invoke(main, [*command, "--help"])
+        text = " ".join(done.output.split())
+        assert done.exit_code == 0 and "268435456" not in text
+        assert "[default: 256MiB]" in text and "[default: 512MiB]" in text
+        for option in ("--max-line-bytes SIZE", "--max-bytes SIZE", "--memory SIZE"):
+            assert option in text

@@ -16,11 +16,32 @@ import orjson
 
 from .._columns import TYPES_HELP, Column, parse_column
 from .._errors import ParseError, ResultLoaderError, Terminated
-from .._model import FORMATS, LoadReport, human_size
+from .._memory import DEFAULT_MEMORY, parse_size, size_text
+from .._model import FORMATS, LoadOptions, LoadReport, human_size
 from .._redact import display_name
 from ..pipeline.load import Progress, report_of, stop_on_sigterm
 from ..providers.poll import PollPolicy
 from ..sources.download import HttpPolicy
+
+
+# click.ParamType is generic from click 8.2 on, not before: the ignore covers both
+class Size(click.ParamType):  # type: ignore[type-arg, unused-ignore]
+    """A size in bytes, `1048576`, `512KB`, `256MiB` or `1.5GB`: binary units with or without
+    the i (1KB = 1KiB = 1024 bytes), one syntax for every size option (parse_size)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if size < 1:
+            self.fail(f"must be positive, not {value!r}", param, ctx)
+        return size
+
+
+SIZE = Size()
 
 _COMMON = [
     click.option(
@@ -90,19 +111,19 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--max-line-bytes",
-            default=256 * 2**20,
+            default=size_text(LoadOptions.max_line_bytes),
             show_default=True,
-            type=click.IntRange(min=1),
-            metavar="N",
-            help="Longest line (or CSV record) accepted, in bytes; guards memory.",
+            type=SIZE,
+            metavar="SIZE",
+            help="Longest line (or CSV record) accepted, a size such as 1MiB; guards memory.",
         ),
         click.option(
             "--max-bytes",
             default=None,
-            type=int,
-            metavar="N",
-            help="Most bytes a source may yield after decompression (stops a decompression "
-            "bomb); no limit by default.",
+            type=SIZE,
+            metavar="SIZE",
+            help="Most bytes a source may yield after decompression, e.g. 10GB (stops a "
+            "decompression bomb); no limit by default.",
         ),
         click.option(
             "--download-timeout",
@@ -115,9 +136,10 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--memory",
             default=None,
+            type=SIZE,
             metavar="SIZE",
             help="Memory the load may use beyond Python itself, e.g. 512MB or 2GB; more "
-            "spills less to <DB>.tmp/ [default: 512MB].",
+            f"spills less to <DB>.tmp/ [default: {size_text(DEFAULT_MEMORY)}].",
         ),
         click.option(
             "--column",
