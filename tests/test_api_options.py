@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 
 import resultloader
 from resultloader import DuckDBSink, Job, LoadOptions
+from resultloader._errors import BAD_ROWS, HINTS
+from resultloader.cli import main
+from resultloader.cli._common import in_cli_words
 from resultloader.testing import MemorySink
 
 from .conftest import SEED_ROWS, query
@@ -117,3 +121,35 @@ def test_sizes_take_the_clis_syntax_in_python(write):
         LoadOptions(max_bytes="lots")
     with pytest.raises(ValueError, match="max_line_bytes must be positive"):
         LoadOptions(max_line_bytes=0)
+
+
+def test_a_parse_error_in_python_names_options_the_python_way(write, tmp_path):
+    path = write("r.jsonl", '{"id":"a"}\nnot json\n')
+    with pytest.raises(resultloader.ParseError) as info:
+        resultloader.load(path, MemorySink())
+    error = info.value
+    assert (error.source, error.line, error.offset) == (str(path), 2, 11)
+    assert error.reason.startswith("invalid JSON")
+    assert error.hint is BAD_ROWS and str(error).endswith(BAD_ROWS.python)
+    assert 'on_error="skip"' in str(error) and "--on-error" not in str(error)
+    with pytest.raises(resultloader.ParseError, match='pass key="COLUMN"') as info:
+        resultloader.load(write("r.csv", "custom_id\nx\n"), MemorySink())
+    assert "--key" not in str(info.value)
+
+
+def test_the_cli_says_each_hint_in_its_own_words(write, tmp_path, monkeypatch):
+    for hint in HINTS:
+        assert "--" in hint.cli and "--" not in hint.python
+        assert (
+            in_cli_words(f"r.jsonl: line 2: why. {hint.python}")
+            == f"r.jsonl: line 2: why. {hint.cli}"
+        )
+    monkeypatch.chdir(tmp_path)
+    write("r.jsonl", '{"id":"a"}\nnot json\n')
+    write("ok.jsonl", '{"id":"b"}\n')
+    one = CliRunner().invoke(main, ["load", "r.jsonl"])
+    assert one.exit_code == 1 and BAD_ROWS.cli in one.output and "on_error=" not in one.output
+    many = CliRunner().invoke(main, ["load", "ok.jsonl", "r.jsonl", "--json"])
+    failed = [json.loads(line) for line in many.stdout.splitlines() if '"failed"' in line]
+    assert many.exit_code == 1 and len(failed) == 1 and BAD_ROWS.cli in failed[0]["error"]
+    assert "on_error=" not in many.output

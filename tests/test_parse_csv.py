@@ -82,8 +82,8 @@ def test_a_missing_key_column_is_a_clear_error_naming_the_columns():
     message = str(info.value)
     assert "no 'id' column" in message
     assert "'custom_id'" in message and "'output'" in message
-    assert "--key" in message
-    assert "--on-error" not in message  # skipping rows cannot fix a header
+    assert 'key="COLUMN"' in message
+    assert "on_error" not in message  # skipping rows cannot fix a header
 
 
 def test_a_repeated_column_name_is_an_error():

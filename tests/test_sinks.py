@@ -206,6 +206,40 @@ def test_a_function_that_raises_aborts_the_load_and_calls_on_abort(write):
     assert events == ["abort", "commit"]
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("r.jsonl", '{"id":"a"}\n\n{"id":"b","output":1}\n', "line 3"),
+        ("r.csv", "id,output\na,1\nb,2\n", "line 3"),
+        ("r.json", '[{"id":"a"},{"id":"b"}]', "item 2"),
+    ],
+)
+def test_an_error_in_a_row_function_keeps_its_type_and_names_the_row(write, name, text, where):
+    class StoreDown(Exception):
+        pass
+
+    def upsert_result(id, output, metadata, url):
+        if id == "b":
+            raise StoreDown("store is down")
+
+    path = write(name, text)
+    with pytest.raises(StoreDown, match="store is down") as info:  # still the user's own type
+        resultloader.load(path, upsert_result)
+    (note,) = info.value.__notes__
+    assert "upsert_result" in note and "row 'b'" in note and f"{path}, {where}" in note
+
+
+def test_an_error_in_a_batch_function_names_the_batchs_source_and_lines(write):
+    def store(batch):
+        raise KeyError("no such table")
+
+    path = write("r.jsonl", '{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n')
+    with pytest.raises(KeyError) as info:
+        resultloader.load(path, store)
+    (note,) = info.value.__notes__
+    assert "store" in note and "3 rows" in note and f"{path}, lines 1 to 3" in note
+
+
 @pytest.mark.parametrize("fn", [lambda i, o, m, u: None, lambda batch: None])
 def test_quarantine_is_refused_for_functions_which_cannot_keep_rejects(write, fn):
     with pytest.raises(ResultLoaderError, match="cannot keep rejected rows"):

@@ -263,6 +263,9 @@ class LoadInfo:
     # what identifies the source's content (size and ETag or mtime), for the ledger: a re-run
     # of `load_many` skips a source committed with the same version
     version: str | None = None
+    # the format the source is read as (jsonl, json, csv, tsv), once the load has decided it;
+    # None for rows that are not read from one source as they come (parts of many sources)
+    format: str | None = None
 
     def __post_init__(self) -> None:
         if self.provider is None:  # `load --as NAME`: the provider's file

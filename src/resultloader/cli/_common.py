@@ -15,7 +15,7 @@ import click
 import orjson
 
 from .._columns import TYPES_HELP, Column, parse_column
-from .._errors import ParseError, ResultLoaderError, Terminated
+from .._errors import HINTS, ParseError, ResultLoaderError, Terminated
 from .._memory import DEFAULT_MEMORY, parse_size, size_text
 from .._model import FORMATS, LoadOptions, LoadReport, human_size
 from .._redact import display_name
@@ -204,6 +204,7 @@ def handle_errors(as_json: bool = False, source: str | None = None) -> Iterator[
 
 
 def fail(exc: BaseException, line: str, code: int, as_json: bool, source: str | None) -> None:
+    line = in_cli_words(line)
     click.echo(line, err=True)
     if as_json:
         click.echo(orjson.dumps(failure_report(exc, line, source)).decode())
@@ -240,6 +241,21 @@ def _sigterm_stops() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def result_line(fields: dict[str, Any]) -> str:
+    """One source's or job's result as a JSON line, its error in the command line's words."""
+    if isinstance(fields.get("error"), str):
+        fields = {**fields, "error": in_cli_words(fields["error"])}
+    return orjson.dumps(fields).decode()
+
+
+def in_cli_words(text: str) -> str:
+    """A library message as the command line says it: its hint names options as flags
+    (`--on-error skip`), where Python's words (`on_error="skip"`) were."""
+    for hint in HINTS:
+        text = text.replace(hint.python, hint.cli)
+    return text
 
 
 def on_one_line(text: str) -> str:

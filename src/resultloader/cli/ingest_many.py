@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-import orjson
 
 from .._errors import Terminated
 from .._model import LoadOptions
@@ -19,7 +18,14 @@ from ..pipeline.ingest_many import JobResult, JobTally, ingest_many
 from ..providers._client import ApiAccess
 from ..providers.base import Job, Provider, provider_names
 from ..sinks.registry import sink_for
-from ._common import handle_errors, http_policy, notices, poll_policy
+from ._common import (
+    handle_errors,
+    http_policy,
+    in_cli_words,
+    notices,
+    poll_policy,
+    result_line,
+)
 
 
 def many_options(prov: Provider) -> list[Callable[..., Any]]:
@@ -73,7 +79,7 @@ def run_many(
         done.append(result)
         line.clear()
         if as_json:
-            click.echo(orjson.dumps(result.to_dict()).decode())
+            click.echo(result_line(result.to_dict()))
         elif not quiet and result.outcome != "failed":  # failures: listed at the end
             click.echo(_said(prov, result), err=True)
 
@@ -164,7 +170,7 @@ def _said(prov: Provider, result: JobResult) -> str:
     what = f"{prov.name} {result.job}"
     if result.outcome == "skipped":
         return f"{what}: skipped: committed before"
-    error = result.error or "no details"
+    error = in_cli_words(result.error or "no details")
     return error if result.job in error else f"{what}: {error}"  # (most errors name their job)
 
 

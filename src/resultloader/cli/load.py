@@ -6,7 +6,6 @@ import sys
 from typing import Any, cast
 
 import click
-import orjson
 
 from .._columns import Column
 from .._errors import ResultLoaderError
@@ -24,6 +23,7 @@ from ._common import (
     print_report,
     progress_bar,
     read_options,
+    result_line,
 )
 
 
@@ -152,7 +152,7 @@ def load_many_cli(
     def show(result: SourceResult) -> None:
         results.append(result)
         if as_json:
-            click.echo(orjson.dumps(result.to_dict()).decode())
+            click.echo(result_line(result.to_dict()))
         elif not quiet and result.outcome != "failed":  # a failure: the error line says it
             click.echo(f"{result.source}: {_line(result)}", err=True)
 

@@ -165,6 +165,7 @@ def run_load(
         head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""
         fmt = detect_format(name_hint(info.source), opened.content_type, head, options.key)  # type: ignore[assignment]
     report.format = fmt
+    info = dataclasses.replace(info, format=fmt)
     native = cast(JsonlChunkSink, sink).write_jsonl if sink.capabilities.reads_jsonl else None
     if options.mapping is not None:
         native = None  # DuckDB's JSON functions know nothing of a provider's mapping: Python maps
