@@ -153,3 +153,16 @@ def test_the_cli_says_each_hint_in_its_own_words(write, tmp_path, monkeypatch):
     failed = [json.loads(line) for line in many.stdout.splitlines() if '"failed"' in line]
     assert many.exit_code == 1 and len(failed) == 1 and BAD_ROWS.cli in failed[0]["error"]
     assert "on_error=" not in many.output
+
+
+def test_a_key_is_a_field_or_a_dotted_path_of_fields(write):
+    assert LoadOptions(key="response.request_id").key == "response.request_id"
+    for bad in ("response..id", ".id", "id.", "a.b c", "a.1b"):
+        with pytest.raises(ValueError, match="invalid key name"):
+            LoadOptions(key=bad)
+    path = write("r.jsonl", '{"meta":{"page":3},"output":1}\n{"output":2}\n')
+    sink = MemorySink()
+    resultloader.load(path, sink, LoadOptions(key="meta.page", index_ids="job7"))
+    assert set(sink.rows) == {"3", "job7/1"}  # a row without the path: its index, as without a key
+    with pytest.raises(resultloader.ParseError, match=r"line 2 .*no 'meta.page' field"):
+        resultloader.load(path, MemorySink(), key="meta.page")

@@ -378,3 +378,19 @@ def test_help_shows_sizes_in_units(tmp_path):
         assert "[default: 256MiB]" in text and "[default: 512MiB]" in text
         for option in ("--max-line-bytes SIZE", "--max-bytes SIZE", "--memory SIZE"):
             assert option in text
+
+
+def test_key_takes_a_dotted_path(write, tmp_path):
+    write("r.jsonl", '{"response":{"request_id":"r1"},"output":1}\n{"response":{}}\n')
+    done = run("load", "r.jsonl", "--key", "response.request_id", "--on-error", "quarantine",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    db = tmp_path / "results.duckdb"
+    assert query(db, "SELECT id, output, extra FROM results") == [
+        ("r1", "1", '{"response":{"request_id":"r1"}}')
+    ]
+    assert query(db, "SELECT line, reason FROM results_rejects") == [
+        (2, "no 'response.request_id' field")
+    ]
+    help_text = " ".join(run("load", "--help", cwd=tmp_path).stdout.split())
+    assert "dotted path" in help_text and "response.request_id" in help_text

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ._mapping import RowMapping
 from ._memory import Budget, parse_size
-from ._names import check_name
+from ._names import check_key
 
 OnError = Literal["fail", "skip", "quarantine"]
 Format = Literal["auto", "jsonl", "json", "csv", "tsv"]
@@ -70,6 +70,8 @@ class LoadOptions:
     """How to read a source: format, key field, items path, and what to do with bad rows."""
 
     format: Format = "auto"
+    # the field holding the row's id, or a dotted path to it (response.request_id); in CSV
+    # the name of a column, dots and all
     key: str = "id"
     items_path: str | None = None
     on_error: OnError = "fail"
@@ -104,7 +106,7 @@ class LoadOptions:
         return self.index_ids or None
 
     def __post_init__(self) -> None:
-        check_name("key", self.key)
+        check_key(self.key)
         if self.on_error not in ("fail", "skip", "quarantine"):
             raise ValueError(f"on_error must be fail, skip or quarantine, not {self.on_error!r}")
         if self.format not in FORMATS:

@@ -93,7 +93,8 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--key",
             default="id",
             show_default=True,
-            help="Field (or CSV column) that identifies a row, e.g. custom_id.",
+            help="Field (or CSV column) that identifies a row, e.g. custom_id, or a dotted "
+            "path to it in JSON, e.g. response.request_id.",
         ),
         click.option(
             "--items-path",

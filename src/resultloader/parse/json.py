@@ -23,12 +23,13 @@ import ijson
 import orjson
 
 from .._errors import NO_ITEMS_ARRAY, NOT_ONE_DOCUMENT, ROWS_IN_AN_ARRAY, ParseError
+from .._mapping import MISSING
 from .._model import LoadOptions, Reject, RowBatch
 from ._depth import DepthCount
 from ._ijson_errors import ijson_reason
 from ._numbers import HUGE_EXPONENT
 from ._reader import NOT_BLANK, NOT_JSON_HINT, READ_BYTES, ItemGuard, NoBom
-from ._rows import NESTED_TOO_DEEPLY, _raw_default, add_object, dumps, kind_of
+from ._rows import NESTED_TOO_DEEPLY, _raw_default, add_object, dumps, key_value, kind_of
 from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 from .json_array import Refused, native_items, spooled
 from .jsonl import CHUNK_BYTES, JsonlChunk
@@ -185,7 +186,7 @@ def _plain_line(value: Any, key: str) -> bytes | None:
     """The item as one JSON line, exactly (Decimals as written); None if it is not a plain row
     (not an object, an odd key) or orjson cannot write it (big ints, deep nesting): those take
     the RowBatch path, which knows what to do with each."""
-    if not isinstance(value, dict) or type(value.get(key)) not in (str, int):
+    if not isinstance(value, dict) or type(key_value(value, key)) not in (str, int):
         return None
     try:
         return orjson.dumps(value, default=_raw_default, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
@@ -249,7 +250,7 @@ def _add_document(batch: RowBatch, top: Any, guard: ItemGuard, options: LoadOpti
             source, 0, -1, f"the document is {kind}, not an array or an object", NOT_ONE_DOCUMENT
         )
     arrays = [k for k, v in top.value.items() if isinstance(v, list)]
-    if options.key not in top.value and arrays:
+    if key_value(top.value, options.key) is MISSING and arrays:
         # most likely the rows are in one of these arrays, not the document itself
         raise ParseError(
             source,

@@ -167,8 +167,10 @@ def run_load(
     report.format = fmt
     info = dataclasses.replace(info, format=fmt)
     native = cast(JsonlChunkSink, sink).write_jsonl if sink.capabilities.reads_jsonl else None
-    if options.mapping is not None:
-        native = None  # DuckDB's JSON functions know nothing of a provider's mapping: Python maps
+    if options.mapping is not None or "." in options.key:
+        # DuckDB's native insert reads a top-level key and knows nothing of a provider's
+        # mapping: Python reads dotted keys and maps rows (as exactly, more slowly)
+        native = None
     with _interrupts() as stops:
         try:
             sink.begin(info)
