@@ -67,6 +67,12 @@ def _columns(
         raise click.BadParameter(str(exc)) from None
 
 
+def examples(*lines: str) -> str:
+    """A command's --help epilog: example command lines, kept as written (click's \\b marks a
+    paragraph it must not rewrap). tests/test_cli_help.py parses each one."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_COMMON):
         fn = option(fn)

@@ -29,14 +29,10 @@ from ._common import (
 
 
 def many_options(prov: Provider) -> list[Callable[..., Any]]:
-    """`--ids-file`, `--since` (refused by a provider that cannot list, in one line) and
-    `--concurrency`, on every provider's command."""
-    since = (
-        "Reconcile: ingest every job created since DATE (YYYY-MM-DD or an ISO 8601 time, UTC "
-        "unless it says) that has ended and is not in the ledger."
-        if prov.listing is not None
-        else f"(Not for {prov.name}: it cannot list its {prov.noun}s.)"
-    )
+    """`--ids-file`, `--since` and `--concurrency`, on every provider's command. `--since` is
+    listed only where the provider can list its jobs; elsewhere it is hidden, and refused in
+    one line that names the providers that can."""
+    many = "--ids-file" if prov.listing is None else "--ids-file or --since"
     return [
         click.option(
             "--ids-file",
@@ -45,14 +41,21 @@ def many_options(prov: Provider) -> list[Callable[..., Any]]:
             help="Ingest every job named in FILE (- for stdin): one id a line; blank lines and "
             "# comments are ignored.",
         ),
-        click.option("--since", default=None, metavar="DATE", help=since),
+        click.option(
+            "--since",
+            default=None,
+            metavar="DATE",
+            hidden=prov.listing is None,
+            help="Reconcile: ingest every job created since DATE (YYYY-MM-DD or an ISO 8601 "
+            "time, UTC unless it says) that has ended and is not in the ledger.",
+        ),
         click.option(
             "--concurrency",
             default=8,
             show_default=True,
             type=click.IntRange(min=1),
             metavar="N",
-            help="With --ids-file or --since: poll N jobs at once (one 429 holds them all).",
+            help=f"With {many}: poll N jobs at once (one 429 holds them all).",
         ),
     ]
 

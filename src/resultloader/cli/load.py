@@ -17,6 +17,7 @@ from ..sinks.registry import sink_for
 from ..sources.expand import is_glob
 from ._common import (
     common_options,
+    examples,
     handle_errors,
     http_policy,
     notices,
@@ -27,7 +28,13 @@ from ._common import (
 )
 
 
-@click.command("load")
+@click.command(
+    "load",
+    epilog=examples(
+        "resultloader load results.jsonl.gz --into lake.duckdb",
+        "resultloader load 'exports/**/*.csv' --key custom_id --on-error quarantine --workers 4",
+    ),
+)
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @read_options
 @common_options
