@@ -15,7 +15,7 @@ import pytest
 
 import resultloader
 from resultloader import LoadOptions
-from resultloader._memory import Budget, parse_size
+from resultloader._memory import Budget, parse_size, size_text
 
 from .conftest import query
 
@@ -57,10 +57,18 @@ def test_the_threads_follow_from_the_memory_and_too_many_are_refused_up_front():
         LoadOptions(memory="512MB", threads=64)
     with pytest.raises(ValueError, match="at least 192MB"):
         LoadOptions(memory="100MB")
-    with pytest.raises(ValueError, match="not a memory size"):
+    with pytest.raises(ValueError, match="not a size"):
         LoadOptions(memory="lots")
     assert parse_size("1.5 GiB") == parse_size("1.5G") == 3 * 2**29
     assert parse_size(" 256MB ") == 256 * 2**20
+    assert parse_size("1KB") == parse_size("1kib") == parse_size("1k") == 1024  # binary units
+    assert parse_size("9007199254740993") == 9007199254740993  # digits: exact, not via float
+
+
+def test_a_size_is_shown_as_it_is_read_back():
+    for size in (1, 1000, 1024, 1536, 256 * 2**20, 3 * 2**30, 2**40):
+        assert parse_size(size_text(size)) == size
+    assert (size_text(256 * 2**20), size_text(2**30), size_text(1536)) == ("256MiB", "1GiB", "1536")
 
 
 def test_a_load_into_a_database_the_user_has_open_leaves_its_settings_alone(write, tmp_path):

@@ -346,3 +346,50 @@ def test_a_database_in_use_by_another_process_is_a_one_line_error(write, tmp_pat
     finally:
         holder.close()
     assert_one_line_error(done, "busy.duckdb", "in use")
+
+
+LONG_LINE = '{"id":"a","output":"' + "x" * 3000 + '"}\n{"id":"b"}\n'
+
+
+def test_every_size_option_takes_one_size_syntax(write, tmp_path):
+    write("r.jsonl", LONG_LINE)
+    skipped = run("load", "r.jsonl", "--max-line-bytes", "1KiB", "--on-error", "skip", "--json",
+                  cwd=tmp_path)  # fmt: skip
+    assert skipped.returncode == 0, skipped.stderr
+    assert json.loads(skipped.stdout)["bad_rows"] == 1  # the 3,000-byte line: over 1 KiB
+    bomb = run("load", "r.jsonl", "--max-bytes", "1KB", cwd=tmp_path)  # KB: binary, as --memory
+    assert bomb.returncode == 1 and "more than 1,024 bytes" in bomb.stderr
+    sized = ("--max-bytes", "1MB", "--max-line-bytes", "4k", "--memory", "0.5GiB")
+    assert run("load", "r.jsonl", *sized, cwd=tmp_path).returncode == 0
+    for option in ("--max-bytes", "--max-line-bytes", "--memory"):
+        refused = run("load", "r.jsonl", option, "lots", cwd=tmp_path)
+        assert refused.returncode == 2 and "not a size: 'lots'" in refused.stderr
+
+
+def test_help_shows_sizes_in_units(tmp_path):
+    from click.testing import CliRunner
+
+    from resultloader.cli import main
+
+    for command in (["load"], ["ingest", "safetykit"], ["ingest", "openai-batch"]):
+        done = CliRunner().invoke(main, [*command, "--help"])
+        text = " ".join(done.output.split())
+        assert done.exit_code == 0 and "268435456" not in text
+        assert "256MiB]" in text and "[default: 512MiB]" in text  # --max-line-bytes, --memory
+        assert text.count("SIZE") >= 3  # --max-line-bytes, --max-bytes, --memory
+
+
+def test_key_takes_a_dotted_path(write, tmp_path):
+    write("r.jsonl", '{"response":{"request_id":"r1"},"output":1}\n{"response":{}}\n')
+    done = run("load", "r.jsonl", "--key", "response.request_id", "--on-error", "quarantine",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    db = tmp_path / "results.duckdb"
+    assert query(db, "SELECT id, output, extra FROM results") == [
+        ("r1", "1", '{"response":{"request_id":"r1"}}')
+    ]
+    assert query(db, "SELECT line, reason FROM results_rejects") == [
+        (2, "no 'response.request_id' field")
+    ]
+    help_text = " ".join(run("load", "--help", cwd=tmp_path).stdout.split())
+    assert "dotted path" in help_text and "response.request_id" in help_text

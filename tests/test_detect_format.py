@@ -253,3 +253,9 @@ def test_a_long_first_row_is_known_by_the_key_it_names(write):
         write("r.json", head + b'"}\n{"custom_id":"b"}\n'), key="custom_id"
     )
     assert sorted(sink.rows) == ["a", "b"] and report.bad_rows == 0
+
+
+def test_a_long_first_row_is_known_by_the_first_field_of_a_dotted_key():
+    head = b'{"response":{"request_id":"a"},"output":"' + b"x, " * 30_000  # longer than the head
+    assert detect_format("r.json", None, head, key="response.request_id") == "jsonl"
+    assert detect_format("r.json", None, head, key="request.id") == "json"  # undecided

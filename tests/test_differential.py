@@ -73,7 +73,11 @@ def document(route: str, lines: list[bytes]) -> tuple[bytes, LoadOptions]:
 
 
 def run(
-    route: str, lines: list[bytes], compress: bool = False, threads: int | None = None
+    route: str,
+    lines: list[bytes],
+    compress: bool = False,
+    threads: int | None = None,
+    key: str = "id",
 ) -> Outcome:
     if route in JSONL_ROUTES:
         data = b"".join(line + b"\n" for line in lines)
@@ -81,7 +85,7 @@ def run(
         options = LoadOptions(format="jsonl", on_error=on_error)  # a stream has no name
     else:
         data, options = document(route, lines)
-    options = replace(options, threads=threads)
+    options = replace(options, threads=threads, key=key)
     if compress:
         data = gzip.compress(data)
     rows: dict[str, tuple[Any, ...]] = {}
@@ -130,9 +134,9 @@ def _exact(n: int | float | Decimal) -> Decimal:
     return Decimal(repr(n)) if isinstance(n, float) else Decimal(n)
 
 
-def check_every_route(lines: list[bytes]) -> dict[str, Outcome]:
+def check_every_route(lines: list[bytes], key: str = "id") -> dict[str, Outcome]:
     """Run `lines` through every route and assert that they agree with the exact parser."""
-    outcomes = {route: run(route, lines) for route in ROUTES}
+    outcomes = {route: run(route, lines, key=key) for route in ROUTES}
     reference = outcomes["exact"]
     assert reference.table is not None, reference.error
     for route in JSONL_ROUTES:
@@ -281,6 +285,33 @@ def test_1_50_and_1_5_are_one_row_whichever_path_reads_each_line():
     lines = [b'{"id":1.50,"output":0.12345678901234567890}', b'{"id":1.5,"output":2}']
     outcomes = check_every_route(lines)
     assert outcomes["fast"].table == {"1.5": (2, {}, None, None)}
+
+
+def test_a_dotted_key_finds_the_id_on_every_route():
+    lines = [
+        b'{"response":{"request_id":"r1","status":200},"output":1}',
+        b'{"response":{"request_id":"r2"},"output":2}',
+        b'{"response":{"request_id":"r1"},"output":3}',  # the last of an id wins
+        b'{"response":{"status":500},"output":4}',  # no such path: a bad row, as no key is
+        b'{"response":"r9","output":5}',  # a path through a string: no such path either
+        b'{"response":{"request_id":{"x":1}}}',
+        b'{"response":{"request_id":7}}',
+        b'{"response.request_id":"flat"}',  # a field whose name has a dot is not the path
+    ]
+    outcomes = check_every_route(lines, key="response.request_id")
+    for route, outcome in outcomes.items():
+        assert outcome.table is not None and sorted(outcome.table) == ["7", "r1", "r2"], route
+        row = outcome.table["r1"]
+        assert row[0] == 3, route
+        if route != "function":  # (a function is not given `extra`)
+            assert row[3] == {"response": {"request_id": "r1"}}, route  # the path stays
+        assert outcome.bad_rows == 4, route
+    assert outcomes["exact"].rejects == [
+        (4, "no 'response.request_id' field"),
+        (5, "no 'response.request_id' field"),
+        (6, "'response.request_id' must be a string or a number"),
+        (8, "no 'response.request_id' field"),
+    ]
 
 
 def test_lone_surrogates_are_refused_without_crashing_skip_or_quarantine():

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -238,6 +239,25 @@ def test_python_namespace_for_all_and_one_id_given_as_text(sk):
     # a sink without a ledger to read skips nothing: the job is loaded again, unchanged
     (again,) = resultloader.ingest_many("safetykit", ["shop/req_a"], sink)
     assert again.outcome == "loaded" and sk.hits("/v1/data/shop/requests/req_a") == 2
+
+
+def test_ingest_and_ingest_many_take_an_open_connection(sk):
+    sk_request(sk, "shop", "req_a")
+    sk_request(sk, "shop", "req_b")
+    con = duckdb.connect()
+    con.execute("SET threads = 3")
+    report = resultloader.ingest("safetykit", "shop/req_a", con)
+    assert report.rows_upserted == 1
+    results = resultloader.ingest_many("safetykit", ["shop/req_a", "shop/req_b"], con)
+    assert sorted((r.job, r.outcome) for r in results) == [
+        ("shop/req_a", "skipped"),  # the connection's ledger says it is loaded
+        ("shop/req_b", "loaded"),
+    ]
+    assert con.execute("SELECT id FROM results ORDER BY id").fetchall() == [
+        ("shop-req_a",),
+        ("shop-req_b",),
+    ]
+    assert con.execute("SELECT current_setting('threads')").fetchall() == [(3,)]
 
 
 def test_safetykit_line_without_namespace_is_named_before_anything_is_polled(sk, tmp_path):

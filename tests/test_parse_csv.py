@@ -82,8 +82,16 @@ def test_a_missing_key_column_is_a_clear_error_naming_the_columns():
     message = str(info.value)
     assert "no 'id' column" in message
     assert "'custom_id'" in message and "'output'" in message
-    assert "--key" in message
-    assert "--on-error" not in message  # skipping rows cannot fix a header
+    assert 'key="COLUMN"' in message
+    assert "on_error" not in message  # skipping rows cannot fix a header
+
+
+def test_a_dotted_key_names_a_column_whose_name_has_the_dot():
+    # a CSV has no nesting: --key response.request_id is the header's `response.request_id`
+    got = parse("response.request_id,output,response\nr1,1,x\n,2,y\n", key="response.request_id",
+                on_error="skip")  # fmt: skip
+    assert got.ids == ["r1"] and got.extras == ['{"response":"x"}']
+    assert [r.reason for r in got.rejects] == ["empty 'response.request_id'"]
 
 
 def test_a_repeated_column_name_is_an_error():

@@ -206,6 +206,40 @@ def test_a_function_that_raises_aborts_the_load_and_calls_on_abort(write):
     assert events == ["abort", "commit"]
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("r.jsonl", '{"id":"a"}\n\n{"id":"b","output":1}\n', "line 3"),
+        ("r.csv", "id,output\na,1\nb,2\n", "line 3"),
+        ("r.json", '[{"id":"a"},{"id":"b"}]', "item 2"),
+    ],
+)
+def test_an_error_in_a_row_function_keeps_its_type_and_names_the_row(write, name, text, where):
+    class StoreDown(Exception):
+        pass
+
+    def upsert_result(id, output, metadata, url):
+        if id == "b":
+            raise StoreDown("store is down")
+
+    path = write(name, text)
+    with pytest.raises(StoreDown, match="store is down") as info:  # still the user's own type
+        resultloader.load(path, upsert_result)
+    (note,) = info.value.__notes__
+    assert "upsert_result" in note and "row 'b'" in note and f"{path}, {where}" in note
+
+
+def test_an_error_in_a_batch_function_names_the_batchs_source_and_lines(write):
+    def store(batch):
+        raise KeyError("no such table")
+
+    path = write("r.jsonl", '{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n')
+    with pytest.raises(KeyError) as info:
+        resultloader.load(path, store)
+    (note,) = info.value.__notes__
+    assert "store" in note and "3 rows" in note and f"{path}, lines 1 to 3" in note
+
+
 @pytest.mark.parametrize("fn", [lambda i, o, m, u: None, lambda batch: None])
 def test_quarantine_is_refused_for_functions_which_cannot_keep_rejects(write, fn):
     with pytest.raises(ResultLoaderError, match="cannot keep rejected rows"):
@@ -334,6 +368,38 @@ def test_duckdb_sink_on_an_open_connection(write):
     assert con.execute("SELECT output FROM mine").fetchall() == [(str(BIG),)]
     resultloader.load(write("r.jsonl", '{"id":"n","output":1}\n'), sink)
     assert con.execute("SELECT id, output FROM mine").fetchall() == [("n", "1")]
+
+
+def _settings(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    names = ("threads", "memory_limit", "preserve_insertion_order", "TimeZone")
+    sql = "SELECT name, value FROM duckdb_settings() WHERE name IN ?"
+    return sorted(con.execute(sql, [list(names)]).fetchall())
+
+
+def test_an_open_connection_is_a_sink_left_as_it_was(write, tmp_path):
+    # the README promises "an open connection given as the sink is used with its own
+    # settings, untouched": given bare, as a path would be, with table= as for a path
+    con = duckdb.connect(str(tmp_path / "mine.duckdb"))
+    con.execute("SET threads = 3; SET memory_limit = '321MB'; SET preserve_insertion_order = true")
+    con.execute("CREATE TEMP TABLE scratch AS SELECT 42 AS answer")
+    before = _settings(con)
+    report = resultloader.load(write("r.jsonl", '{"id":"a","output":1}\n'), con, table="answers")
+    assert report.rows_upserted == 1
+    assert con.execute("SELECT id, output FROM answers").fetchall() == [("a", "1")]
+    assert _settings(con) == before  # neither closed nor reconfigured
+    assert con.execute("SELECT answer FROM scratch").fetchall() == [(42,)]
+    resultloader.load(write("r.jsonl", '{"id":"b","output":2}\n'), con)  # default table
+    assert con.execute("SELECT id FROM results").fetchall() == [("b",)]
+
+
+def test_load_many_takes_an_open_connection(write):
+    con = duckdb.connect()
+    sources = [str(write(f"{n}.jsonl", f'{{"id":"{n}","output":1}}\n')) for n in "ab"]
+    results = resultloader.load_many(sources, con, table="many")
+    assert [r.outcome for r in results] == ["loaded", "loaded"]
+    assert con.execute("SELECT id FROM many ORDER BY id").fetchall() == [("a",), ("b",)]
+    again = resultloader.load_many(sources, con, table="many")  # its ledger: skipped
+    assert [r.outcome for r in again] == ["skipped", "skipped"]
 
 
 def test_duckdb_quarantine_stores_raw_line_number_and_reason(write, tmp_path):

@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_MISSING = object()
+MISSING = object()  # what at_path finds where nothing is
 
 
 def at_path(obj: Any, path: str) -> Any:
-    """The value at dotted `path` inside `obj`, or `_MISSING`."""
+    """The value at dotted `path` inside `obj`, or `MISSING`."""
     node = obj
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
+            return MISSING
         node = node[part]
     return node
 
@@ -36,7 +36,7 @@ class When:
 
     def holds(self, obj: Mapping[str, Any]) -> bool:
         value = at_path(obj, self.path)
-        if value is _MISSING or value is None or isinstance(value, bool):
+        if value is MISSING or value is None or isinstance(value, bool):
             return False
         if self.equals and str(value) in self.equals:
             return True
@@ -66,7 +66,7 @@ class RowMapping:
     def apply(self, obj: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]] | str:
         """(id value, output or None, extra) of one line, or the reason it is no row."""
         row_id = at_path(obj, self.key)
-        if row_id is _MISSING:
+        if row_id is MISSING:
             return f"no {self.key!r} field"
         extra = _kept(obj, self.keep)
         if self.output_when is not None and not self.output_when.holds(obj):
@@ -74,7 +74,7 @@ class RowMapping:
         if self.output == "*":
             return row_id, _rest(obj, {self.key, *self.keep}), extra
         output = at_path(obj, self.output)
-        return row_id, (None if output is _MISSING else output), extra
+        return row_id, (None if output is MISSING else output), extra
 
 
 def _kept(
@@ -85,7 +85,7 @@ def _kept(
     kept: dict[str, Any] = {} if into is None else into
     for path in paths:
         value = at_path(obj, path)
-        if value is not _MISSING and value is not None:
+        if value is not MISSING and value is not None:
             _put(kept, path, value)
     return kept
 

@@ -31,13 +31,26 @@ _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
 def parse_size(size: int | str) -> int:
-    """Bytes from 268435456, '256MB', '256 MiB', '1.5G' or '2GB' (binary units: MB = MiB)."""
+    """Bytes from 268435456, '256MB', '256 MiB', '1.5G' or '2GB': the one size syntax of every
+    option (--memory, --max-bytes, --max-line-bytes and LoadOptions). Units are binary, with or
+    without the i (KB = KiB = 1024 bytes, MB = MiB), as --memory always read them: a budget in
+    MB then means what the summary and the progress bar count in MiB."""
     if isinstance(size, int) and not isinstance(size, bool):
         return size
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", str(size), re.IGNORECASE)
     if not match:
-        raise ValueError(f"not a memory size: {size!r} (e.g. 256MB, 1GB)")
-    return int(float(match[1]) * _UNITS[match[2].upper()])
+        raise ValueError(f"not a size: {size!r} (e.g. 512KB, 256MiB, 1.5GB; KB = KiB = 1024)")
+    number, unit = match[1], _UNITS[match[2].upper()]
+    return int(number) * unit if number.isdigit() else int(float(number) * unit)
+
+
+def size_text(size: int) -> str:
+    """`size` in the largest binary unit that holds it whole, as parse_size reads it back:
+    268435456 -> '256MiB', 1536 -> '1536', 2**30 -> '1GiB'."""
+    for unit in ("T", "G", "M", "K"):
+        if size and size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit}iB"
+    return str(size)
 
 
 @dataclass(frozen=True)

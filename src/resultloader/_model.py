@@ -11,12 +11,58 @@ if TYPE_CHECKING:
 import pyarrow as pa
 
 from ._mapping import RowMapping
-from ._memory import Budget
-from ._names import check_name
+from ._memory import Budget, parse_size
+from ._names import check_key
 
 OnError = Literal["fail", "skip", "quarantine"]
 Format = Literal["auto", "jsonl", "json", "csv", "tsv"]
 FORMATS: tuple[Format, ...] = get_args(Format)  # the one list of input formats
+
+
+class ByteSize:
+    """A LoadOptions field that is a number of bytes: given as an int or a size string
+    (`"1MiB"`, `"512KB"`: parse_size, the syntax of --max-bytes and --max-line-bytes too),
+    read as an int. (A descriptor: the dataclass's __init__ sets it, and type checkers see
+    `int | str` going in and `int` coming out.)"""
+
+    def __init__(self, default: int) -> None:
+        self.default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> int:
+        if obj is None:
+            return self.default  # what the dataclass takes as the field's default
+        value: int = obj.__dict__[self.name]
+        return value
+
+    def __set__(self, obj: object, value: int | str) -> None:
+        obj.__dict__[self.name] = positive_size(self.name, value)
+
+
+class ByteSizeOrNone:
+    """A ByteSize that may be None (no limit)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> int | None:
+        value: int | None = None if obj is None else obj.__dict__[self.name]
+        return value
+
+    def __set__(self, obj: object, value: int | str | None) -> None:
+        obj.__dict__[self.name] = None if value is None else positive_size(self.name, value)
+
+
+def positive_size(name: str, value: int | str) -> int:
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if size < 1:
+        raise ValueError(f"{name} must be positive, not {value!r}")
+    return size
 
 
 @dataclass(frozen=True)
@@ -24,20 +70,23 @@ class LoadOptions:
     """How to read a source: format, key field, items path, and what to do with bad rows."""
 
     format: Format = "auto"
+    # the field holding the row's id, or a dotted path to it (response.request_id); in CSV
+    # the name of a column, dots and all
     key: str = "id"
     items_path: str | None = None
     on_error: OnError = "fail"
-    max_line_bytes: int = 256 * 1024 * 1024
+    # sizes: an int or a size string, "1MiB" (binary units: KB = KiB), read back as an int
+    max_line_bytes: ByteSize = ByteSize(256 * 1024 * 1024)
     batch_rows: int = 50_000
-    max_bytes: int | None = None  # decompressed bytes a source may yield: stops gzip bombs
+    max_bytes: ByteSizeOrNone = ByteSizeOrNone()  # decompressed bytes a source may yield
     # a row without the key gets the id "<index_ids>/<index>" (index from 0); True (ingest):
     # the job's own id, for items that have no key of their own; None: such a row is a bad row
     index_ids: str | bool | None = None
     delimiter: str | None = None  # CSV's field separator; None: "," for csv, a tab for tsv
     # a provider's row mapping (key path, output path, kept fields); None: the usual fields
     mapping: RowMapping | None = None
-    # the load's memory beyond the interpreter ('512MB' by default), and DuckDB's threads
-    # (by default the cores, as many as the memory allows): see _budget.Budget
+    # the load's memory beyond the interpreter ('512MiB' by default; a size as above), and
+    # DuckDB's threads (by default the cores, as many as the memory allows): see _memory.Budget
     memory: int | str | None = None
     threads: int | None = None
     # ingest: load what a job that failed, expired or was cancelled left behind, where the API
@@ -57,7 +106,7 @@ class LoadOptions:
         return self.index_ids or None
 
     def __post_init__(self) -> None:
-        check_name("key", self.key)
+        check_key(self.key)
         if self.on_error not in ("fail", "skip", "quarantine"):
             raise ValueError(f"on_error must be fail, skip or quarantine, not {self.on_error!r}")
         if self.format not in FORMATS:
@@ -67,8 +116,6 @@ class LoadOptions:
                 f"delimiter must be one character other than a quote or newline, "
                 f"not {self.delimiter!r}"
             )
-        if self.max_bytes is not None and self.max_bytes <= 0:
-            raise ValueError(f"max_bytes must be positive, not {self.max_bytes}")
         self.budget()  # refuses a size it cannot read, or too many threads for the memory
 
     def budget(self) -> Budget:
@@ -218,6 +265,9 @@ class LoadInfo:
     # what identifies the source's content (size and ETag or mtime), for the ledger: a re-run
     # of `load_many` skips a source committed with the same version
     version: str | None = None
+    # the format the source is read as (jsonl, json, csv, tsv), once the load has decided it;
+    # None for rows that are not read from one source as they come (parts of many sources)
+    format: str | None = None
 
     def __post_init__(self) -> None:
         if self.provider is None:  # `load --as NAME`: the provider's file

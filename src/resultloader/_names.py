@@ -15,3 +15,15 @@ def check_name(kind: str, name: str) -> str:
             "starting with a letter or underscore"
         )
     return name
+
+
+def check_key(key: str) -> str:
+    """A key is a field name or a dotted path of them (`response.request_id`), as provider
+    mappings name fields; each part a plain identifier, as check_name wants."""
+    if not isinstance(key, str) or not all(_NAME.fullmatch(p) for p in key.split(".")):
+        raise ValueError(
+            f"invalid key name {key!r}: a field name, or a dotted path of them "
+            "(response.request_id); letters, digits and underscores, each starting with a "
+            "letter or underscore"
+        )
+    return key

@@ -12,10 +12,14 @@ from .ingest import ingest_group
 from .load import load_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Start with: resultloader load FILE (then resultloader load --help).",
+)
 @click.version_option(package_name="resultloader")
 def main() -> None:
-    """Land the results of asynchronous API jobs in DuckDB (or your own sink), streaming."""
+    """Land the results of asynchronous API jobs in DuckDB, Postgres or Delta (or your own
+    sink), streaming."""
 
 
 main.add_command(load_command)

@@ -15,12 +15,33 @@ import click
 import orjson
 
 from .._columns import TYPES_HELP, Column, parse_column
-from .._errors import ParseError, ResultLoaderError, Terminated
-from .._model import FORMATS, LoadReport, human_size
+from .._errors import HINTS, ParseError, ResultLoaderError, Terminated
+from .._memory import DEFAULT_MEMORY, parse_size, size_text
+from .._model import FORMATS, LoadOptions, LoadReport, human_size
 from .._redact import display_name
 from ..pipeline.load import Progress, report_of, stop_on_sigterm
 from ..providers.poll import PollPolicy
 from ..sources.download import HttpPolicy
+
+
+# click.ParamType is generic from click 8.2 on, not before: the ignore covers both
+class Size(click.ParamType):  # type: ignore[type-arg, unused-ignore]
+    """A size in bytes, `1048576`, `512KB`, `256MiB` or `1.5GB`: binary units with or without
+    the i (1KB = 1KiB = 1024 bytes), one syntax for every size option (parse_size)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if size < 1:
+            self.fail(f"must be positive, not {value!r}", param, ctx)
+        return size
+
+
+SIZE = Size()
 
 _COMMON = [
     click.option(
@@ -44,6 +65,12 @@ def _columns(
         return tuple(parse_column(spec) for spec in specs)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def examples(*lines: str) -> str:
+    """A command's --help epilog: example command lines, kept as written (click's \\b marks a
+    paragraph it must not rewrap). tests/test_cli_help.py parses each one."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +99,8 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--key",
             default="id",
             show_default=True,
-            help="Field (or CSV column) that identifies a row, e.g. custom_id.",
+            help="Field (or CSV column) that identifies a row, e.g. custom_id, or a dotted "
+            "path to it in JSON, e.g. response.request_id.",
         ),
         click.option(
             "--items-path",
@@ -90,19 +118,19 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--max-line-bytes",
-            default=256 * 2**20,
+            default=size_text(LoadOptions.max_line_bytes),
             show_default=True,
-            type=click.IntRange(min=1),
-            metavar="N",
-            help="Longest line (or CSV record) accepted, in bytes; guards memory.",
+            type=SIZE,
+            metavar="SIZE",
+            help="Longest line (or CSV record) accepted, a size such as 1MiB; guards memory.",
         ),
         click.option(
             "--max-bytes",
             default=None,
-            type=int,
-            metavar="N",
-            help="Most bytes a source may yield after decompression (stops a decompression "
-            "bomb); no limit by default.",
+            type=SIZE,
+            metavar="SIZE",
+            help="Most bytes a source may yield after decompression, e.g. 10GB (stops a "
+            "decompression bomb); no limit by default.",
         ),
         click.option(
             "--download-timeout",
@@ -115,9 +143,10 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--memory",
             default=None,
+            type=SIZE,
             metavar="SIZE",
             help="Memory the load may use beyond Python itself, e.g. 512MB or 2GB; more "
-            "spills less to <DB>.tmp/ [default: 512MB].",
+            f"spills less to <DB>.tmp/ [default: {size_text(DEFAULT_MEMORY)}].",
         ),
         click.option(
             "--column",
@@ -182,6 +211,7 @@ def handle_errors(as_json: bool = False, source: str | None = None) -> Iterator[
 
 
 def fail(exc: BaseException, line: str, code: int, as_json: bool, source: str | None) -> None:
+    line = in_cli_words(line)
     click.echo(line, err=True)
     if as_json:
         click.echo(orjson.dumps(failure_report(exc, line, source)).decode())
@@ -218,6 +248,21 @@ def _sigterm_stops() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def result_line(fields: dict[str, Any]) -> str:
+    """One source's or job's result as a JSON line, its error in the command line's words."""
+    if isinstance(fields.get("error"), str):
+        fields = {**fields, "error": in_cli_words(fields["error"])}
+    return orjson.dumps(fields).decode()
+
+
+def in_cli_words(text: str) -> str:
+    """A library message as the command line says it: its hint names options as flags
+    (`--on-error skip`), where Python's words (`on_error="skip"`) were."""
+    for hint in HINTS:
+        text = text.replace(hint.python, hint.cli)
+    return text
 
 
 def on_one_line(text: str) -> str:

@@ -1,8 +1,8 @@
 """`resultloader history`: the ledger of past loads, and one load with its rejects.
 
-`--into` takes the targets `load --into` does. The target's sink reads its ledger (small: a row
-a load) into an in-memory DuckDB, where the same queries list it, and a load's rejects (the
-`LedgerSink` protocol): no engine is special here.
+`--from` (or `--into`, its older name) takes the targets `load --into` does. The target's sink
+reads its ledger (small: a row a load) into an in-memory DuckDB, where the same queries list
+it, and a load's rejects (the `LedgerSink` protocol): no engine is special here.
 """
 
 from __future__ import annotations
@@ -19,20 +19,29 @@ from .._errors import SinkError
 from .._redact import display_name
 from ..sinks import LEDGER, LEDGER_COLUMNS, REJECTS_SUFFIX, LedgerSink
 from ..sinks.registry import sink_for
-from ._common import handle_errors
+from ._common import examples, handle_errors
 
 _COLUMNS = ", ".join(name for name, _ in LEDGER_COLUMNS)
 _TYPES = {"text": "VARCHAR", "integer": "BIGINT", "timestamp": "TIMESTAMP"}
 
 
-@click.command("history")
+@click.command(
+    "history",
+    epilog=examples(
+        "resultloader history --from lake.duckdb --limit 5",
+        "resultloader history 3f9c2a1b --from postgresql://loader@db:5432/app --json",
+    ),
+)
 @click.argument("load_id", required=False)
 @click.option(
+    "--from",
     "--into",
+    "target",
     default="results.duckdb",
     show_default=True,
     metavar="TARGET",
-    help="Whose loads to list: a DuckDB file, postgresql://... or delta:PATH, as load --into.",
+    help="The database whose loads to read: a DuckDB file, postgresql://... or delta:PATH, "
+    "as load --into takes them (--into is the older name of --from).",
 )
 @click.option(
     "--limit",
@@ -43,7 +52,7 @@ _TYPES = {"text": "VARCHAR", "integer": "BIGINT", "timestamp": "TIMESTAMP"}
     help="Show the N newest loads.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the loads as JSON, one per line.")
-def history_command(load_id: str | None, into: str, limit: int, as_json: bool) -> None:
+def history_command(load_id: str | None, target: str, limit: int, as_json: bool) -> None:
     """The loads recorded in a database, newest first: when, source, provider and job,
     status, rows read / upserted / unchanged / bad, and seconds.
 
@@ -51,30 +60,30 @@ def history_command(load_id: str | None, into: str, limit: int, as_json: bool) -
     quarantined.
     """
     with handle_errors():
-        sink = _ledger_sink(into)
-        con = _in_memory(sink.ledger(), into)
+        sink = _ledger_sink(target)
+        con = _in_memory(sink.ledger(), target)
         try:
             if load_id is None:
                 _print_loads(_loads(con, limit), as_json)
             else:
-                load = _one_load(con, load_id, display_name(into))
+                load = _one_load(con, load_id, display_name(target))
                 _print_load(load, sink.rejects(load), as_json)
         finally:
             con.close()
 
 
-def _ledger_sink(into: str) -> LedgerSink:
-    sink = sink_for(into)
+def _ledger_sink(target: str) -> LedgerSink:
+    sink = sink_for(target)
     if not sink.capabilities.reads_ledger:
-        raise SinkError(f"{display_name(into)}: {type(sink).__name__} keeps no ledger to list")
+        raise SinkError(f"{display_name(target)}: {type(sink).__name__} keeps no ledger to list")
     return sink  # type: ignore[return-value]  # reads_ledger: a LedgerSink, as declared
 
 
-def _in_memory(ledger: pa.Table | None, into: str) -> duckdb.DuckDBPyConnection:
+def _in_memory(ledger: pa.Table | None, target: str) -> duckdb.DuckDBPyConnection:
     """The ledger (Arrow) as one DuckDB table of LEDGER_COLUMNS, its times in UTC without a
     zone; a column an older ledger lacks is NULL."""
     if ledger is None:
-        raise SinkError(f"{display_name(into)}: no loads recorded (it has no {LEDGER} table)")
+        raise SinkError(f"{display_name(target)}: no loads recorded (it has no {LEDGER} table)")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("_rl_ledger", ledger)

@@ -21,6 +21,7 @@ from ..providers.poll import JobStatus
 from ..sinks.registry import sink_for
 from ._common import (
     common_options,
+    examples,
     handle_errors,
     http_policy,
     notices,
@@ -107,9 +108,17 @@ class _ProviderGroup(click.Group):
         super().format_epilog(ctx, formatter)
 
 
-@click.group("ingest", cls=_ProviderGroup)
+@click.group(
+    "ingest",
+    cls=_ProviderGroup,
+    epilog=examples(
+        "resultloader ingest openai-batch --batch-id batch_abc123 --into llm.duckdb",
+        "resultloader ingest safetykit --namespace products --ids-file ids.txt --on-error skip",
+    ),
+)
 def ingest_group() -> None:
-    """Poll an API job until it ends, then load its results into DuckDB in one transaction.
+    """Poll an API job until it ends, then load its results into the --into target in one
+    transaction: a DuckDB file (results.duckdb by default), postgresql://... or delta:PATH.
 
     Each provider reads its API key from its own environment variable (see NAME --help).
     Many jobs: --ids-file FILE (one id a line) or, where the API lists its jobs, --since DATE;
@@ -143,14 +152,41 @@ def provider_command(prov: Provider) -> click.Command:
         )
         for o in prov.options
     ]
-    extra.insert(0, click.option(prov.job_flag, "job_id", default=None, help=prov.job_help))
+    job = click.option(
+        prov.job_flag, "job_id", default=None, metavar=_job_metavar(prov), help=prov.job_help
+    )
+    extra.insert(0, job)
     for option in reversed(extra):
         fn = option(fn)
     own = vars(type(prov)).get("__doc__")  # not the base class's docstring
     text = inspect.cleandoc(own) if own else ""
     key = f"The API key is read from ${prov.key_env}."
     help_text = "\n\n".join(t for t in (prov.title, text, key) if t)
-    return click.command(prov.name, help=help_text, short_help=prov.title or None)(fn)
+    command = click.command(
+        prov.name, help=help_text, short_help=prov.title or None, epilog=_examples(prov)
+    )
+    return command(fn)
+
+
+def _examples(prov: Provider) -> str:
+    """One job, and many (listed since a date where the provider can list, else a file)."""
+    start = " ".join(["resultloader ingest", prov.name, *_needed_options(prov)])
+    many = "--since 2026-01-01" if prov.listing is not None else "--ids-file ids.txt"
+    one = f"{start} {prov.job_flag} {_job_metavar(prov)} --into results.duckdb"
+    return examples(one, f"{start} {many}")
+
+
+def _job_metavar(prov: Provider) -> str:
+    return prov.job_flag.removeprefix("--").replace("-", "_").upper()  # --batch-id: BATCH_ID
+
+
+def _needed_options(prov: Provider) -> list[str]:
+    """The provider's own options without a default (--namespace, --shop), with placeholders."""
+    return [
+        f"{o.flag} {o.dest.upper() if o.metavar == 'TEXT' else o.metavar}"
+        for o in prov.options
+        if o.default is None
+    ]
 
 
 def _base_url_option(prov: Provider) -> Callable[..., Any]:

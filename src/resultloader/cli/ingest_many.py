@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-import orjson
 
 from .._errors import Terminated
 from .._model import LoadOptions
@@ -19,18 +18,21 @@ from ..pipeline.ingest_many import JobResult, JobTally, ingest_many
 from ..providers._client import ApiAccess
 from ..providers.base import Job, Provider, provider_names
 from ..sinks.registry import sink_for
-from ._common import handle_errors, http_policy, notices, poll_policy
+from ._common import (
+    handle_errors,
+    http_policy,
+    in_cli_words,
+    notices,
+    poll_policy,
+    result_line,
+)
 
 
 def many_options(prov: Provider) -> list[Callable[..., Any]]:
-    """`--ids-file`, `--since` (refused by a provider that cannot list, in one line) and
-    `--concurrency`, on every provider's command."""
-    since = (
-        "Reconcile: ingest every job created since DATE (YYYY-MM-DD or an ISO 8601 time, UTC "
-        "unless it says) that has ended and is not in the ledger."
-        if prov.listing is not None
-        else f"(Not for {prov.name}: it cannot list its {prov.noun}s.)"
-    )
+    """`--ids-file`, `--since` and `--concurrency`, on every provider's command. `--since` is
+    listed only where the provider can list its jobs; elsewhere it is hidden, and refused in
+    one line that names the providers that can."""
+    many = "--ids-file" if prov.listing is None else "--ids-file or --since"
     return [
         click.option(
             "--ids-file",
@@ -39,14 +41,21 @@ def many_options(prov: Provider) -> list[Callable[..., Any]]:
             help="Ingest every job named in FILE (- for stdin): one id a line; blank lines and "
             "# comments are ignored.",
         ),
-        click.option("--since", default=None, metavar="DATE", help=since),
+        click.option(
+            "--since",
+            default=None,
+            metavar="DATE",
+            hidden=prov.listing is None,
+            help="Reconcile: ingest every job created since DATE (YYYY-MM-DD or an ISO 8601 "
+            "time, UTC unless it says) that has ended and is not in the ledger.",
+        ),
         click.option(
             "--concurrency",
             default=8,
             show_default=True,
             type=click.IntRange(min=1),
             metavar="N",
-            help="With --ids-file or --since: poll N jobs at once (one 429 holds them all).",
+            help=f"With {many}: poll N jobs at once (one 429 holds them all).",
         ),
     ]
 
@@ -73,7 +82,7 @@ def run_many(
         done.append(result)
         line.clear()
         if as_json:
-            click.echo(orjson.dumps(result.to_dict()).decode())
+            click.echo(result_line(result.to_dict()))
         elif not quiet and result.outcome != "failed":  # failures: listed at the end
             click.echo(_said(prov, result), err=True)
 
@@ -164,7 +173,7 @@ def _said(prov: Provider, result: JobResult) -> str:
     what = f"{prov.name} {result.job}"
     if result.outcome == "skipped":
         return f"{what}: skipped: committed before"
-    error = result.error or "no details"
+    error = in_cli_words(result.error or "no details")
     return error if result.job in error else f"{what}: {error}"  # (most errors name their job)
 
 

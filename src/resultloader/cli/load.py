@@ -6,7 +6,6 @@ import sys
 from typing import Any, cast
 
 import click
-import orjson
 
 from .._columns import Column
 from .._errors import ResultLoaderError
@@ -18,16 +17,24 @@ from ..sinks.registry import sink_for
 from ..sources.expand import is_glob
 from ._common import (
     common_options,
+    examples,
     handle_errors,
     http_policy,
     notices,
     print_report,
     progress_bar,
     read_options,
+    result_line,
 )
 
 
-@click.command("load")
+@click.command(
+    "load",
+    epilog=examples(
+        "resultloader load results.jsonl.gz --into lake.duckdb",
+        "resultloader load 'exports/**/*.csv' --key custom_id --on-error quarantine --workers 4",
+    ),
+)
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @read_options
 @common_options
@@ -152,7 +159,7 @@ def load_many_cli(
     def show(result: SourceResult) -> None:
         results.append(result)
         if as_json:
-            click.echo(orjson.dumps(result.to_dict()).decode())
+            click.echo(result_line(result.to_dict()))
         elif not quiet and result.outcome != "failed":  # a failure: the error line says it
             click.echo(f"{result.source}: {_line(result)}", err=True)
 

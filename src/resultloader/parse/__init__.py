@@ -7,7 +7,7 @@ from typing import IO
 
 import orjson
 
-from .._errors import ParseError
+from .._errors import ITEMS_PATH_FORMAT, ParseError
 from .._model import LoadOptions, RowBatch
 from ._rows import decode_exact
 from ._sniff import sniff_object
@@ -117,7 +117,7 @@ def _items_path_format(source: str, options: LoadOptions) -> str:
         0,
         -1,
         f"an items path applies to JSON documents, not to {options.format}",
-        "Drop --items-path, or use --format json.",
+        ITEMS_PATH_FORMAT,
     )
 
 

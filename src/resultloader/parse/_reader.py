@@ -8,7 +8,7 @@ from codecs import BOM_UTF8
 from dataclasses import dataclass
 from typing import IO
 
-from .._errors import ParseError
+from .._errors import LONG_ITEM, ParseError
 from ._depth import DepthCount
 from ._surrogates import LONE_SURROGATE, MARK, MARK_BYTES, mark_lone_surrogates, safe_cut
 
@@ -42,7 +42,7 @@ class ItemGuard:
                 -1,
                 f"item {self.items + 1} of the array is longer than max_line_bytes "
                 f"({self.limit:,} bytes)",
-                "Raise --max-line-bytes if the item is expected.",
+                LONG_ITEM,
             )
 
     def item_done(self, number: int) -> None:

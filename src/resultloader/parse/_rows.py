@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .._mapping import RowMapping
+from .._mapping import MISSING, RowMapping, at_path
 from .._model import RowBatch
 from ._numbers import canonical_json, canonical_number
 from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
@@ -151,6 +151,11 @@ def dumps(value: Any, exact: bool) -> str:
         raise
 
 
+def key_value(obj: dict[str, Any], key: str) -> Any:
+    """The value of the field `key`, or at its dotted path; MISSING where there is none."""
+    return at_path(obj, key) if "." in key else obj.get(key, MISSING)
+
+
 def key_text(value: Any) -> str | None:
     """A key as text: strings as they are, numbers by `number_key`; anything else is no key."""
     if isinstance(value, RawNumber):
@@ -205,16 +210,20 @@ def add_object(
 ) -> str | None:
     """Append `obj` to `batch` as one row; return the reason it is bad instead, if it is.
 
+    A top-level `key` becomes the id column and leaves `extra`; a dotted path's value is read
+    where it is and stays there (`--key response.request_id` keeps `response` whole).
+
     With `index_ids`, a row without the key gets the id `<index_ids>/<index>`, its index from 0
     (`seq` counts items and lines from 1; a whole document is item 0, index 0).
     With a provider's `mapping`, the id, output and extra are where it says."""
     if mapping is not None:
         return _add_mapped(batch, obj, mapping, seq, exact)
-    if key not in obj and index_ids is not None:
-        obj[key] = f"{index_ids}/{max(seq - 1, 0)}"
-    if key not in obj:
+    found = obj.pop(key, MISSING) if "." not in key else at_path(obj, key)
+    if found is MISSING and index_ids is not None:
+        found = f"{index_ids}/{max(seq - 1, 0)}"
+    if found is MISSING:
         return f"no {key!r} field"
-    row_id = key_text(obj.pop(key))
+    row_id = key_text(found)
     if row_id is None:
         return f"{key!r} must be a string or a number"
     output = obj.pop("output", None)

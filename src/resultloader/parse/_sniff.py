@@ -53,7 +53,8 @@ def sniff_object(text: bytes, key: str = "id") -> str:
     """json, jsonl, one-line (one object, all there is) or long-line (undecided) for `text`
     that starts with `{`; a row names its `key`."""
     value = first_value(text)
-    named = f'"{key}"'.encode()  # keys are plain identifiers (check_name): no escapes
+    # a row names its key, or a dotted path's first field; plain identifiers (check_key)
+    named = f'"{key.split(".")[0]}"'.encode()
     is_document = value.keys.get(b'"data"') == b"[" and named not in value.keys
     if value.newline_inside or is_document:
         return "json"

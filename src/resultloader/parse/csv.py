@@ -18,15 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from .._errors import ParseError
+from .._errors import CSV_HEADER, LONG_RECORD, ParseError
 from .._model import LoadOptions, Reject, RowBatch
 from ._rows import NESTED_TOO_DEEPLY, dumps, line_needs_exact, may_hold_long_numbers
 from .jsonl import decode_line
 from .jsonl import why_not_json as reason_of
 
 csv.field_size_limit(sys.maxsize)  # max_line_bytes guards memory, not the csv module's 128 KiB
-
-_HEADER_HINT = "Fix the header row, or pass --key COLUMN."
 
 
 class _Lines:
@@ -60,7 +58,7 @@ class _Lines:
                 -1,
                 f"record longer than max_line_bytes ({self.limit:,} bytes), "
                 "perhaps from an unterminated quote",
-                "Fix the input, or raise --max-line-bytes.",
+                LONG_RECORD,
             )
         text = data.decode("utf-8", "surrogateescape")
         self.taken.append(text)
@@ -129,17 +127,17 @@ class _Layout:
 
 def _columns(header: list[str], source: str, key: str) -> dict[str, int]:
     if _has_bad_utf8(",".join(header)):
-        raise ParseError(source, 1, -1, "the header row is not valid UTF-8", _HEADER_HINT)
+        raise ParseError(source, 1, -1, "the header row is not valid UTF-8", CSV_HEADER)
     columns: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in columns:  # two columns of one name: one would silently shadow the other
-            raise ParseError(source, 1, -1, f"column {name!r} appears twice", _HEADER_HINT)
+            raise ParseError(source, 1, -1, f"column {name!r} appears twice", CSV_HEADER)
         columns[name] = i
     if key not in columns:
         found = ", ".join(repr(h) for h in header[:20])
         more = f" and {len(header) - 20} more" if len(header) > 20 else ""
         raise ParseError(
-            source, 1, -1, f"no {key!r} column in the header (found {found}{more})", _HEADER_HINT
+            source, 1, -1, f"no {key!r} column in the header (found {found}{more})", CSV_HEADER
         )
     return columns
 

@@ -22,20 +22,20 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from .._errors import ParseError
+from .._errors import NO_ITEMS_ARRAY, NOT_ONE_DOCUMENT, ROWS_IN_AN_ARRAY, ParseError
+from .._mapping import MISSING
 from .._model import LoadOptions, Reject, RowBatch
 from ._depth import DepthCount
 from ._ijson_errors import ijson_reason
 from ._numbers import HUGE_EXPONENT
 from ._reader import NOT_BLANK, NOT_JSON_HINT, READ_BYTES, ItemGuard, NoBom
-from ._rows import NESTED_TOO_DEEPLY, _raw_default, add_object, dumps, kind_of
+from ._rows import NESTED_TOO_DEEPLY, _raw_default, add_object, dumps, key_value, kind_of
 from ._surrogates import LONE_SURROGATE, mark_lone_surrogates
 from .json_array import Refused, native_items, spooled
 from .jsonl import CHUNK_BYTES, JsonlChunk
 
 INVALID_UTF8 = "invalid UTF-8"  # a JSONL line's reason
 _BLANK = b" \t\r\n"  # JSON's whitespace
-_NOT_A_ROW_HINT = "Check that the source is one JSON document, or pass --format."
 
 
 def parse_json(
@@ -58,7 +58,7 @@ def parse_json(
             what = f"item {guard.items + 1} of the array: {reason}"
             raise ParseError(source, 0, -1, what, NOT_JSON_HINT) from None
         where = f" (after item {guard.items} of the array)" if guard.items else ""
-        raise ParseError(source, 0, -1, reason + where, _NOT_A_ROW_HINT) from None
+        raise ParseError(source, 0, -1, reason + where, NOT_ONE_DOCUMENT) from None
 
 
 def _reason(exc: Exception, guard: ItemGuard) -> tuple[str, bool]:
@@ -186,7 +186,7 @@ def _plain_line(value: Any, key: str) -> bytes | None:
     """The item as one JSON line, exactly (Decimals as written); None if it is not a plain row
     (not an object, an odd key) or orjson cannot write it (big ints, deep nesting): those take
     the RowBatch path, which knows what to do with each."""
-    if not isinstance(value, dict) or type(value.get(key)) not in (str, int):
+    if not isinstance(value, dict) or type(key_value(value, key)) not in (str, int):
         return None
     try:
         return orjson.dumps(value, default=_raw_default, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
@@ -242,23 +242,23 @@ def _add_document(batch: RowBatch, top: Any, guard: ItemGuard, options: LoadOpti
             0,
             -1,
             f"no array at items path {options.items_path!r}",
-            "Check --items-path: a dotted path of object keys, e.g. results.items.",
+            NO_ITEMS_ARRAY,
         )
     if not isinstance(top.value, dict):
         kind = kind_of(top.value)
         raise ParseError(
-            source, 0, -1, f"the document is {kind}, not an array or an object", _NOT_A_ROW_HINT
+            source, 0, -1, f"the document is {kind}, not an array or an object", NOT_ONE_DOCUMENT
         )
     arrays = [k for k, v in top.value.items() if isinstance(v, list)]
-    if options.key not in top.value and arrays:
+    if key_value(top.value, options.key) is MISSING and arrays:
         # most likely the rows are in one of these arrays, not the document itself
         raise ParseError(
             source,
             0,
             -1,
-            f"the document is one object without an {options.key!r} field",
-            f"If its rows are in an array, pass --items-path (top-level arrays: "
-            f"{', '.join(map(repr, arrays[:5]))}).",
+            f"the document is one object without an {options.key!r} field (top-level "
+            f"arrays: {', '.join(map(repr, arrays[:5]))})",
+            ROWS_IN_AN_ARRAY,
         )
     _add(batch, top.value, options, 0, guard)  # item 0: the document itself
 
@@ -336,7 +336,7 @@ def document_row(stream: IO[bytes], source: str, row_id: str) -> RowBatch:
         for _ in ijson.parse(text, use_float=False):
             pass
     except ijson.JSONError as exc:
-        raise ParseError(source, 0, -1, ijson_reason(exc)[0], _NOT_A_ROW_HINT) from None
+        raise ParseError(source, 0, -1, ijson_reason(exc)[0], NOT_ONE_DOCUMENT) from None
     except UnicodeDecodeError:
         raise ParseError(source, 0, -1, f"the document: {INVALID_UTF8}", NOT_JSON_HINT) from None
     batch = RowBatch()

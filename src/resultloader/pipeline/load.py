@@ -16,6 +16,7 @@ from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import orjson
+from duckdb import DuckDBPyConnection
 
 from .._errors import DownloadError, ParseError, ResultLoaderError, Terminated
 from .._model import (
@@ -33,12 +34,13 @@ from ..parse import JsonlChunk, detect_format, iter_batches, parse_chunk
 from ..providers.base import looks_like, with_provider
 from ..sinks import JsonlChunkSink, Sink
 from ..sinks.callable import sink_from_callable
+from ..sinks.duckdb import DuckDBSink
 from ..sinks.registry import sink_for
 from ..sources import _REMOTE_SCHEMES, Opened, name_hint, open_source
 from ..sources.download import HttpPolicy
 
 Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
-SinkLike = Sink | Callable[..., Any] | str | os.PathLike[str] | None
+SinkLike = Sink | Callable[..., Any] | str | os.PathLike[str] | DuckDBPyConnection | None
 T = TypeVar("T")
 
 
@@ -59,9 +61,11 @@ def load(
 
     `sink` is a Sink, a function (per row: `fn(id, output, metadata, url)`; per batch:
     `fn(batch)`), a target (a DuckDB file path, `postgresql://...`, `delta:PATH`; see
-    sinks/targets.py), or None for `results.duckdb`. The load is all or nothing.
+    sinks/registry.py), an open DuckDB connection (its settings left alone, never closed), or
+    None for `results.duckdb`. The load is all or nothing.
     `format`, `key`, `items_path` and `on_error` are shorthands for `options=LoadOptions(...)`
-    (not both); `table` names the table of a target given as a string (or the default one).
+    (not both); `table` names the table of a target given as a string or a connection (or the
+    default one).
     `http` bounds an http(s) download (HttpPolicy: timeouts, retries, its 6-hour deadline).
     """
     options = one_way_in(
@@ -103,10 +107,13 @@ def _one_name(source: str | os.PathLike[str] | IO[bytes]) -> str | os.PathLike[s
 
 
 def as_sink(sink: SinkLike, table: str | None = None) -> Sink:
-    """The sink `sink` stands for. `table` applies only where this makes the DuckDBSink."""
-    if table is not None and not (sink is None or isinstance(sink, (str, os.PathLike))):
+    """The sink `sink` stands for. `table` applies only where this makes the DuckDBSink: for
+    a path, a target string, None, or an open DuckDB connection (used as is: DuckDBSink
+    leaves its settings alone and never closes it)."""
+    takes_table = sink is None or isinstance(sink, (str, os.PathLike, DuckDBPyConnection))
+    if table is not None and not takes_table:
         raise TypeError(
-            f"table={table!r} applies to a DuckDB file given by its path; "
+            f"table={table!r} applies to a DuckDB file or connection given as the sink; "
             f"{type(sink).__name__} has its own table (e.g. DuckDBSink(path, table))"
         )
     table = table or "results"
@@ -114,6 +121,8 @@ def as_sink(sink: SinkLike, table: str | None = None) -> Sink:
         return sink_for("results.duckdb", table)
     if isinstance(sink, (str, os.PathLike)):
         return sink_for(sink, table)
+    if isinstance(sink, DuckDBPyConnection):
+        return DuckDBSink(sink, table)
     if isinstance(sink, Sink):
         return sink
     if all(hasattr(sink, m) for m in ("begin", "write", "commit", "abort")):
@@ -124,7 +133,10 @@ def as_sink(sink: SinkLike, table: str | None = None) -> Sink:
         )
     if callable(sink):
         return sink_from_callable(sink)
-    raise TypeError(f"not a sink: {type(sink).__name__} (want a Sink, a function or a path)")
+    raise TypeError(
+        f"not a sink: {type(sink).__name__} (want a Sink, a function, a path or a DuckDB "
+        "connection)"
+    )
 
 
 def run_load(
@@ -153,9 +165,12 @@ def run_load(
         head = opened.stream.peek(65536)[:65536] if hasattr(opened.stream, "peek") else b""
         fmt = detect_format(name_hint(info.source), opened.content_type, head, options.key)  # type: ignore[assignment]
     report.format = fmt
+    info = dataclasses.replace(info, format=fmt)
     native = cast(JsonlChunkSink, sink).write_jsonl if sink.capabilities.reads_jsonl else None
-    if options.mapping is not None:
-        native = None  # DuckDB's JSON functions know nothing of a provider's mapping: Python maps
+    if options.mapping is not None or "." in options.key:
+        # DuckDB's native insert reads a top-level key and knows nothing of a provider's
+        # mapping: Python reads dotted keys and maps rows (as exactly, more slowly)
+        native = None
     with _interrupts() as stops:
         try:
             sink.begin(info)
