@@ -371,3 +371,27 @@ def _ledger(db) -> list[tuple[Any, ...]]:
         ).fetchall()
     finally:
         con.close()
+
+
+def test_an_ids_file_of_arns_loads_each_job_on_its_own(aws, bucket, s3_endpoint, tmp_path):
+    import boto3
+
+    second = ARN.replace(JOB_ID, "fed654cba321")
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    body = lines({"recordId": "s1", "modelInput": {}, "modelOutput": {"generation": "ok"}})
+    s3.put_object(Bucket=bucket, Key="out/fed654cba321/x.jsonl.out", Body=body)
+    aws.job(job("Completed", bucket, **COUNTS))
+    aws.script(
+        fake_aws.PATH.replace(JOB_ID, "fed654cba321"), job("Completed", bucket, jobArn=second)
+    )
+    listed = tmp_path / "jobs.txt"
+    listed.write_text(f"{ARN}\n{second}\n")
+    db = tmp_path / "r.duckdb"
+    args = ["ingest", "bedrock-batch", "--ids-file", str(listed), "--into", str(db), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((d["job"], d["outcome"]) for d in found) == [(ARN, "loaded"), (second, "loaded")]
+    assert sorted(r[0] for r in _ledger(db)) == ["committed", "committed"]
+    again = CliRunner().invoke(main, args)
+    assert {json.loads(line)["outcome"] for line in again.stdout.splitlines()} == {"skipped"}

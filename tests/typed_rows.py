@@ -8,10 +8,10 @@ from typing import Any
 
 import duckdb
 
-from resultloader.providers import get_provider
 from resultloader.parse._rows import dumps
-from resultloader.testing import MemorySink
+from resultloader.providers import get_provider
 from resultloader.sinks.columns import fix_inexact, typed_sql, values_sql
+from resultloader.testing import MemorySink
 
 _STAGE = (
     "CREATE TABLE s (seq BIGINT, id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON)"
