@@ -515,3 +515,14 @@ def test_together_batches_load_through_openai_batch(compatible, clock):
     compatible.script(f"/v1/batches/{job_id}", together("FAILED", error="input file invalid"))
     with pytest.raises(resultloader.JobFailed, match="input file invalid"):
         resultloader.ingest("openai-batch", job_id, MemorySink(), poll=clock.policy(), api=api)
+
+
+def test_azure_api_key_does_not_follow_a_redirect_to_another_host(azure, clock):
+    azure.add_file("out.jsonl", OUT)
+    azure.script(AZ_BATCH, batch("completed", output_file_id="file-out"))
+    azure.script(AZ_OUT, Reply(302, b"", {"Location": azure.link("out.jsonl")}))
+    report = resultloader.ingest(
+        "azure-openai-batch", "batch_abc", MemorySink(), poll=clock.policy()
+    )
+    assert report.rows_read == 2 and len(azure.files_seen) == 1
+    assert azure.leaks == []  # (the fixture checks it too: api-key by name or by value)
