@@ -395,3 +395,16 @@ def test_an_ids_file_of_arns_loads_each_job_on_its_own(aws, bucket, s3_endpoint,
     assert sorted(r[0] for r in _ledger(db)) == ["committed", "committed"]
     again = CliRunner().invoke(main, args)
     assert {json.loads(line)["outcome"] for line in again.stdout.splitlines()} == {"skipped"}
+
+
+def test_a_saved_status_loads_without_asking_bedrock(aws, bucket, tmp_path):
+    """`aws bedrock get-model-invocation-job ... > status.json`: the job is the one it names."""
+    saved = tmp_path / "status.json"
+    saved.write_text(json.dumps(job("Completed", bucket, **COUNTS)))
+    db = tmp_path / "r.duckdb"
+    args = ["ingest", "bedrock-batch", "--status-file", str(saved), "--into", str(db), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["rows_read"], report["job_id"]) == (4, ARN)
+    assert aws.api_seen == []
