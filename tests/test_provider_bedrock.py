@@ -184,11 +184,11 @@ def test_a_completed_job_loads_every_output_file_as_one_load(aws, bucket, clock)
     assert aws.hits(fake_aws.PATH) == 3
 
 
-def test_typed_columns_read_claude_llama_and_nova_bodies(aws, bucket, clock):
+def test_typed_columns_read_claude_llama_and_nova_bodies(aws, bucket, clock, tmp_path):
     aws.job(job("Completed", bucket, **COUNTS))
-    sink = MemorySink()
-    ingest(sink, clock)
-    found = typed_rows(sink, "bedrock-batch")
+    report = ingest(tmp_path / "r.duckdb", clock)
+    assert report.statuses == {"succeeded": 3, "errored": 1} and report.tokens == 37
+    found = typed_rows(tmp_path / "r.duckdb", "bedrock-batch")
     assert found["c1"] == {
         "status": "succeeded",
         "model": "claude-3-haiku-20240307",

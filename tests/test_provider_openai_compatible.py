@@ -147,7 +147,7 @@ def test_azure_payloads_parse_in_the_official_sdk(azure):
     }
 
 
-def test_azure_batch_loads_output_and_error_files_with_the_api_key(azure, clock):
+def test_azure_batch_loads_output_and_error_files_with_the_api_key(azure, clock, tmp_path):
     azure.script(AZ_BATCH, batch("validating"), batch("in_progress"), batch("completed", **DONE))
     azure_files(azure)
     sink = MemorySink()
@@ -162,7 +162,8 @@ def test_azure_batch_loads_output_and_error_files_with_the_api_key(azure, clock)
     assert all(s.headers.get("api-key") == AZKEY for s in azure.api_seen)
     assert not any("Authorization" in s.headers for s in azure.api_seen)
     assert len(clock.sleeps) == 2 and all(s >= 10 for s in clock.sleeps)
-    columns = typed_rows(sink, "azure-openai-batch")  # OpenAI's
+    resultloader.ingest("azure-openai-batch", "batch_abc", tmp_path / "r.duckdb")
+    columns = typed_rows(tmp_path / "r.duckdb", "azure-openai-batch")  # OpenAI's
     assert columns["r1"]["text"] == "Hi" and columns["r1"]["total_tokens"] == 10
     assert columns["r2"]["error_message"] == "bad" and columns["r3"]["status"] == "expired"
 
@@ -365,7 +366,7 @@ def test_mistral_payloads_parse_in_the_official_sdk(mis):
     ]
 
 
-def test_mistral_job_loads_output_and_error_files_by_custom_id(mis, clock):
+def test_mistral_job_loads_output_and_error_files_by_custom_id(mis, clock, tmp_path):
     mis.script(
         M_JOB, mistral_job("QUEUED"), mistral_job("RUNNING"), mistral_job("SUCCESS", **M_DONE)
     )
@@ -378,7 +379,9 @@ def test_mistral_job_loads_output_and_error_files_by_custom_id(mis, clock):
     assert sink.rows["m3"]["extra"]["response"]["status_code"] == 400
     assert len(clock.sleeps) == 2 and all(s >= 10 for s in clock.sleeps)
     assert all(s.headers.get("Authorization") == f"Bearer {MKEY}" for s in mis.api_seen)
-    columns = typed_rows(sink, "mistral-batch")
+    report = resultloader.ingest("mistral-batch", M_ID, tmp_path / "r.duckdb")
+    assert report.statuses == {"succeeded": 2, "errored": 1} and report.tokens == 48
+    columns = typed_rows(tmp_path / "r.duckdb", "mistral-batch")
     assert columns["m1"] == {
         "status": "succeeded",
         "model": "mistral-small-latest",
