@@ -1,7 +1,7 @@
 """bedrock-batch end to end: a fake Bedrock control plane on loopback (tests/fake_aws.py) that
 boto3 signs its calls to, and the job's output on moto's S3 server, from Python and the CLI.
 
-Time is faked (tests.test_ingest.FakeTime): what is checked is what was asked to be slept.
+Time is faked (resultloader.testing.FakeClock): what is checked is what was asked to be slept.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from click.testing import CliRunner
 
 import resultloader
 from resultloader.cli import main
-from resultloader.testing import MemorySink
+from resultloader.testing import FakeClock, MemorySink
 from tests import fake_aws
 from tests.fake_aws import ACCESS_KEY, ARN, JOB_ID, SECRET_KEY, TOKEN, FakeBedrock, error, job
-from tests.test_ingest import FakeTime
 from tests.typed_rows import typed_rows
 
 BIG = 123456789012345678901234567890
@@ -86,7 +85,7 @@ COUNTS = {"totalRecordCount": 4, "processedRecordCount": 4, "successRecordCount"
 
 @pytest.fixture
 def clock():
-    return FakeTime()
+    return FakeClock()
 
 
 @pytest.fixture
@@ -140,7 +139,7 @@ def bucket(aws, s3_endpoint):
     return name
 
 
-def ingest(sink: Any, clock: FakeTime, **kw: Any) -> resultloader.LoadReport:
+def ingest(sink: Any, clock: FakeClock, **kw: Any) -> resultloader.LoadReport:
     return resultloader.ingest("bedrock-batch", ARN, sink, poll=clock.policy(), **kw)
 
 

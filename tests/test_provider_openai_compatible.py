@@ -3,7 +3,7 @@
 azure-openai-batch (`openai.AzureOpenAI`), mistral-batch (`mistralai`), and Groq's and
 Together's batches through openai-batch with --base-url.
 
-Time is faked (tests.test_ingest.FakeTime): what is checked is what was asked to be slept.
+Time is faked (resultloader.testing.FakeClock): what is checked is what was asked to be slept.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from click.testing import CliRunner
 
 import resultloader
 from resultloader.cli import main
-from resultloader.testing import FakeApi, MemorySink, Reply
-from tests.test_ingest import FakeTime
+from resultloader.testing import FakeApi, FakeClock, MemorySink, Reply
 from tests.typed_rows import typed_rows
 
 AZKEY, AZTOKEN, MKEY, GROQKEY = (
@@ -43,7 +42,7 @@ def no_secret(fake: FakeApi, *texts: str) -> None:
 
 @pytest.fixture
 def clock():
-    return FakeTime()
+    return FakeClock()
 
 
 # OpenAI's batch object and lines, as Azure, Groq and Together send them too
