@@ -369,6 +369,9 @@ def _script_every(fake: FakeApi, name: str) -> list[str]:
             "batch_status": "SUCCESS", "download_url": fake.link("d.csv")},
         "pulse": lambda n: {"job_id": f"job_{n}", "status": "completed", "result": {"n": n}},
         "openai-batch": batch,
+        "azure-openai-batch": batch,
+        "mistral-batch": lambda n: {"id": f"m{n}", "status": "SUCCESS",
+            "output_file": f"file-out-{n}"},
         "anthropic-batch": lambda n: ant_batch(fake, n, "2025-12-01T00:00:00Z"),
         "gemini-batch": lambda n: {"name": f"batches/{n}", "metadata": {
             "state": "BATCH_STATE_SUCCEEDED", "output": gem}},
@@ -381,25 +384,31 @@ def _script_every(fake: FakeApi, name: str) -> list[str]:
         "safetykit-batch": ("/v1/batches/b{n}", "b{n}"),
         "pulse": ("/job/job_{n}", "job_{n}"),
         "openai-batch": ("/v1/batches/batch_{n}", "batch_{n}"),
+        "azure-openai-batch": ("/openai/batches/batch_{n}", "batch_{n}"),
+        "mistral-batch": ("/v1/batch/jobs/m{n}", "m{n}"),
         "anthropic-batch": ("/v1/messages/batches/msgbatch_{n}", "msgbatch_{n}"),
         "gemini-batch": ("/v1beta/batches/{n}", "batches/{n}"),
         "shopify-bulk": ("/admin/api/2026-01/graphql.json", "gid://shopify/BulkOperation/{n}"),
     }[name]
     for n in (1, 2):
         fake.script(paths[0].format(n=n), lambda n=n: ended(n))  # type: ignore[misc]
-        if name == "openai-batch":
-            fake.script(f"/v1/files/file-out-{n}/content", Reply(200, output(n)))
+        files = {"openai-batch": "/v1/files", "azure-openai-batch": "/openai/files"}
+        files["mistral-batch"] = "/v1/files"
+        if name in files:
+            fake.script(f"{files[name]}/file-out-{n}/content", Reply(200, output(n)))
     return [paths[1].format(n=n) for n in (1, 2)]
 
 
 BUILT_IN = (
-    "safetykit", "safetykit-batch", "pulse", "openai-batch", "anthropic-batch", "gemini-batch",
-    "shopify-bulk",
+    "safetykit", "safetykit-batch", "pulse", "openai-batch", "azure-openai-batch",
+    "anthropic-batch", "gemini-batch", "mistral-batch", "shopify-bulk",
 )  # fmt: skip
 
 
 def test_the_list_of_providers_is_complete():
-    assert set(get_provider(name).name for name in provider_names()) == set(BUILT_IN)
+    # (bedrock-batch's ids file needs S3: tests/test_provider_bedrock.py)
+    found = {get_provider(name).name for name in provider_names()}
+    assert found == {*BUILT_IN, "bedrock-batch"}
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

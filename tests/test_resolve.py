@@ -228,11 +228,14 @@ def test_loopback_http_is_allowed():
 def test_unknown_status_and_unknown_provider():
     with pytest.raises(resultloader.ResolveError, match="unknown status 'paused'"):
         resultloader.resolve("safetykit", sk(SK_RUNNING, status="paused"))
-    with pytest.raises(ValueError, match="known: anthropic-batch, gemini-batch, openai-batch, "):
+    with pytest.raises(ValueError, match="known: anthropic-batch, azure-openai-batch, "):
         resultloader.resolve("openai", {})
     assert provider_names() == [
         "anthropic-batch",
+        "azure-openai-batch",
+        "bedrock-batch",
         "gemini-batch",
+        "mistral-batch",
         "openai-batch",
         "pulse",
         "safetykit",

@@ -160,8 +160,7 @@ def provider_command(prov: Provider) -> click.Command:
         fn = option(fn)
     own = vars(type(prov)).get("__doc__")  # not the base class's docstring
     text = inspect.cleandoc(own) if own else ""
-    key = f"The API key is read from ${prov.key_env}."
-    help_text = "\n\n".join(t for t in (prov.title, text, key) if t)
+    help_text = "\n\n".join(t for t in (prov.title, text, prov.credentials_help) if t)
     command = click.command(
         prov.name, help=help_text, short_help=prov.title or None, epilog=_examples(prov)
     )

@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import IO, Any, cast
+from urllib.parse import urlsplit
 
 from .._errors import DownloadError, JobExpired, ResultLoaderError
 from .._model import LoadInfo, LoadOptions, LoadReport, one_way_in
@@ -23,6 +24,7 @@ from ..providers.poll import Clock, JobStatus, PollPolicy, wait_for
 from ..sinks import Sink
 from ..sources import Opened, open_source
 from ..sources.download import HttpPolicy
+from ..sources.expand import expand, is_glob
 from .load import Progress, SinkLike, as_sink, run_load
 
 
@@ -204,7 +206,7 @@ def _bind(
     `part`: which file of the results this is (0, or the index in `then` plus one), so that
     a renewed link is the fresh link to the same file."""
     if location.on_api:  # a path on the API, which the key may go to
-        location = replace(location, url=client.base_url + location.url)
+        location = replace(location, url=client.base_url + prov.api_path(location.url, job))
     then = tuple(_bind(prov, client, job, p, n) for n, p in enumerate(location.then, 1))
     location = replace(location, then=then)
     headers = client.auth_headers() if client.same_origin(location.url) else {}
@@ -288,11 +290,28 @@ def _open(
             policy=http,
         )
 
-    first = one(download)
-    if not download.then:
-        return first
-    rest: list[Callable[[], Opened]] = [functools.partial(one, p) for p in download.then]
-    return open_source(cast(IO[bytes], _Parts(first, rest)))
+    first, *others = _files(download, what)
+    if not others:
+        return one(first)
+    rest: list[Callable[[], Opened]] = [functools.partial(one, p) for p in others]
+    return open_source(cast(IO[bytes], _Parts(one(first), rest)))
+
+
+def _files(download: Download, what: str) -> list[Download]:
+    """The download's files in order, `then` included. An s3:// URL with a wildcard stands
+    for every object it matches, in name order (Bedrock's `{job}/**/*.jsonl.out`: one output
+    file per input file, whose names the status does not give); none is an error."""
+    found: list[Download] = []
+    for part in (replace(download, then=()), *download.then):
+        if urlsplit(part.url).scheme.lower() != "s3" or not is_glob(part.url):
+            found.append(part)
+            continue
+        try:
+            matched = expand([part.url])
+        except DownloadError as exc:
+            raise DownloadError(f"{what}: {exc}") from None
+        found += [replace(part, url=source.name) for source in matched]
+    return found
 
 
 class _Parts(io.RawIOBase):

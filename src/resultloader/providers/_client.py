@@ -52,7 +52,7 @@ class ApiClient:
         self.base_url = check_base_url(base.rstrip("/"), provider.name)
         # the status endpoint's redirects and the download URLs in its answers
         self.url_rule: UrlRule = rule_for_api(self.base_url, allow_local_urls)
-        key = api_key if api_key is not None else os.environ.get(provider.key_env)
+        key, self._header, self._prefix = _credential(provider, api_key)
         self._key = key.strip() if key else None  # a key read from a file ends in a newline
         self.time_left = TimeLeft(clock or Clock())
         self.timeout = timeout
@@ -86,21 +86,28 @@ class ApiClient:
         )
         retry.time_left = self.time_left  # waits through the clock, within the overall timeout
         retry.gate = self.gate
-        return guarded_session(retry, [self.provider.auth_header], self.url_rule)
+        headers = [self.provider.auth_header]
+        headers += [c.header for c in self.provider.other_credentials]
+        return guarded_session(retry, headers, self.url_rule)
 
     # -- auth ----------------------------------------------------------------------------------
 
     def auth_headers(self) -> dict[str, str]:
         if not self._key:
-            raise PollError(f"{self.provider.name}: no API key: set {self.provider.key_env}")
+            raise PollError(f"{self.provider.name}: no API key: set {self.key_names}")
         if not self._key.isprintable() or any(c.isspace() for c in self._key):
             # requests would refuse the header with the key in its message
             raise PollError(
                 f"{self.provider.name}: the API key contains spaces or control characters; "
-                f"check {self.provider.key_env}"
+                f"check {self.key_names}"
             )
-        key = {self.provider.auth_header: f"{self.provider.auth_prefix}{self._key}"}
-        return {**self.provider.headers, **key}
+        return {**self.provider.headers, self._header: f"{self._prefix}{self._key}"}
+
+    @property
+    def key_names(self) -> str:
+        """The variables a key may come from: `OPENAI_API_KEY`, `A or B`."""
+        names = [self.provider.key_env, *(c.env for c in self.provider.other_credentials)]
+        return " or ".join(names)
 
     def same_origin(self, url: str) -> bool:
         return same_origin(url, self.base_url)
@@ -208,9 +215,7 @@ class ApiClient:
         said = _api_message(response)
         detail = f": {self.scrub(said)}" if said else ""
         if code == 401:
-            return (
-                f"{name}: the API key is wrong or missing (HTTP 401); check {self.provider.key_env}"
-            )
+            return f"{name}: the API key is wrong or missing (HTTP 401); check {self.key_names}"
         if code == 403:
             return f"{what}: this API key may not read it (HTTP 403){detail}"
         if code == 404:
@@ -255,6 +260,20 @@ def client_for(
         allow_local_urls=allow_local_urls,
         gate=gate,
     )
+
+
+def _credential(provider: Provider, given: str | None) -> tuple[str | None, str, str]:
+    """(secret, header, prefix): the key given, else the key's variable, else the first other
+    credential whose variable is set (Azure's Entra ID token)."""
+    own = (provider.auth_header, provider.auth_prefix)
+    if given is not None:
+        return (given, *own)
+    if os.environ.get(provider.key_env):
+        return (os.environ[provider.key_env], *own)
+    for other in provider.other_credentials:
+        if os.environ.get(other.env):
+            return os.environ[other.env], other.header, other.prefix
+    return (None, *own)
 
 
 def _api_message(response: requests.Response) -> str | None:

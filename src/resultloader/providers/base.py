@@ -66,6 +66,16 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """Another way to authenticate than the key: the environment variable holding the secret,
+    and the header it goes in (Azure OpenAI's Entra ID token, `Authorization: Bearer`)."""
+
+    env: str
+    header: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
 class Option:
     """A command-line option of one provider: `--shop NAME` lands in `Job.params["shop"]`
     (`dest="namespace"`: in `Job.namespace`)."""
@@ -86,6 +96,8 @@ class Provider:
     base_url_env: ClassVar[str]  # environment variable overriding the base URL
     auth_header: ClassVar[str]
     auth_prefix: ClassVar[str] = ""  # "Bearer " for Authorization headers
+    # used when the key is not set, the first whose variable is (a token instead of a key)
+    other_credentials: ClassVar[tuple[Credential, ...]] = ()
     status_field: ClassVar[str] = "status"
     states: ClassVar[Mapping[str, State]]  # raw status, lower case -> state
     noun: ClassVar[str] = "job"  # how the docs call a job, for messages
@@ -114,6 +126,12 @@ class Provider:
 
     def __repr__(self) -> str:
         return f"<provider {self.name}>"
+
+    @property
+    def credentials_help(self) -> str:
+        """Where the API's credentials come from, for `ingest NAME --help`."""
+        others = "".join(f" (or ${c.env}, sent as {c.header})" for c in self.other_credentials)
+        return f"The API key is read from ${self.key_env}{others}."
 
     def typed(self, own: tuple[Column, ...]) -> tuple[Column, ...]:
         """Its typed columns, then one's own (one of the same name replaces the provider's)."""
@@ -167,6 +185,11 @@ class Provider:
 
     def job_path(self, job: Job) -> str:
         raise NotImplementedError
+
+    def api_path(self, path: str, job: Job) -> str:
+        """A path on the API as it is requested for `job` (the status, a file's content): as
+        it is, unless the API wants more on every request (Azure's prefix and api-version)."""
+        return path
 
     def describe(self, job: Job) -> str:
         return f"{self.name} {self.noun} {job}"
@@ -247,7 +270,7 @@ class Provider:
     # -- I/O, through the client ---------------------------------------------------------------
 
     def fetch_status(self, client: Client, job: Job) -> dict[str, Any]:
-        return client.get_json(self.job_path(job), self.describe(job))
+        return client.get_json(self.api_path(self.job_path(job), job), self.describe(job))
 
     def can_refresh(self, client: Client, download: Download) -> bool:
         """Can an expired link be replaced by asking the API again? (Yes, by default.)"""
@@ -320,7 +343,17 @@ def _ended(state: State, raw: str, what: str, failure: str, expired_hint: str) -
 
 _REGISTRY: dict[str, Provider] = {}
 ENTRY_POINTS = "resultloader.providers"
-BUILTIN = ("safetykit", "pulse", "openai", "anthropic", "gemini", "shopify")
+BUILTIN = (
+    "safetykit",
+    "pulse",
+    "openai",
+    "azure_openai",
+    "anthropic",
+    "gemini",
+    "mistral",
+    "bedrock",
+    "shopify",
+)
 
 
 def register(cls: type[Provider]) -> type[Provider]:

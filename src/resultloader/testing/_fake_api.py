@@ -23,7 +23,7 @@ EXPIRED_XML = (
     b"<Message>Request has expired</Message><Expires>2026-01-15T12:30:00Z</Expires></Error>"
 )
 SECRET_HEADERS = frozenset(
-    {"authorization", "x-api-key", "x-goog-api-key", "x-shopify-access-token"}
+    {"authorization", "x-api-key", "api-key", "x-goog-api-key", "x-shopify-access-token"}
 )
 
 
