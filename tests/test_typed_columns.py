@@ -136,18 +136,25 @@ def test_without_as_the_summary_says_what_the_file_looks_like(write, tmp_path):
     assert resultloader.load(plain, tmp_path / "p.duckdb").hint is None  # no provider's shape
 
 
-def routes(write, lines: list[dict[str, Any]]) -> dict[str, Path]:
-    """The same rows as JSONL (fast and exact), a JSON array, a `data` document and CSV."""
-    text = jsonl(lines)
-    exact = text.replace('"pad": 0', '"pad": 0.10000000000000000555')  # the exact parser
+def routes(write, lines: list[dict[str, Any]], number: str = "") -> dict[str, Path]:
+    """The same rows as JSONL (fast and exact), a JSON array, a `data` document and CSV;
+    `number` is written where a line holds the text "NUMBER" (as 1e400, which json cannot)."""
+
+    def text(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False).replace('"NUMBER"', number)
+
+    items = [text(line) for line in lines]
+    jsonl_text = "".join(item + "\n" for item in items)
+    exact = jsonl_text.replace('"pad": 0', '"pad": 0.10000000000000000555')  # the exact parser
+    cells = [text(line.get("output")).replace('"', '""') for line in lines]
     csv_rows = ["id,output,metadata"] + [
-        f'{r["id"]},"{json.dumps(r.get("output")).replace(chr(34), chr(34) * 2)}",' for r in lines
+        f'{line["id"]},"{cell}",' for line, cell in zip(lines, cells, strict=True)
     ]
     return {
-        "jsonl": write("r.jsonl", text),
+        "jsonl": write("r.jsonl", jsonl_text),
         "exact": write("e.jsonl", exact),
-        "array": write("a.json", json.dumps(lines, ensure_ascii=False)),
-        "data": write("d.json", json.dumps({"data": lines}, ensure_ascii=False)),
+        "array": write("a.json", "[" + ",".join(items) + "]"),
+        "data": write("d.json", '{"data": [' + ",".join(items) + "]}"),
         "csv": write("c.csv", "\n".join(csv_rows) + "\n"),
     }
 
@@ -186,9 +193,8 @@ def test_every_route_types_the_same_values(write, tmp_path, threads):
 @pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])
 def test_a_value_that_does_not_fit_is_a_bad_row_on_every_route(write, tmp_path, on_error):
     lines = [*ROWS, {"id": "e", "output": {"usage": {"total": 1e400}, "pad": 0}}]
-    lines[-1]["output"]["usage"]["total"] = "NUMBER"  # written below as 1e400
-    for name, path in routes(write, lines).items():
-        path.write_text(path.read_text().replace('"NUMBER"', "1e400"))
+    lines[-1]["output"]["usage"]["total"] = "NUMBER"
+    for name, path in routes(write, lines, number="1e400").items():
         db = tmp_path / f"{name}-{on_error}.duckdb"
         options = LoadOptions(columns=COLUMNS, on_error=on_error)  # type: ignore[arg-type]
         if on_error == "fail":
