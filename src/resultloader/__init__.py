@@ -7,6 +7,7 @@
 >>> results = resultloader.ingest_many("openai-batch", ids)  # many jobs, polled at once
 """
 
+from ._columns import Column, parse_column
 from ._errors import (
     DownloadError,
     JobCancelled,
@@ -38,6 +39,7 @@ from .sources.download import HttpPolicy
 __all__ = [
     "ApiAccess",
     "BatchFunctionSink",
+    "Column",
     "CommitResult",
     "DeltaSink",
     "Download",
@@ -76,6 +78,7 @@ __all__ = [
     "ingest_many",
     "load",
     "load_many",
+    "parse_column",
     "resolve",
 ]
 __version__ = "0.1.0"
