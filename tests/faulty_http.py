@@ -60,13 +60,16 @@ class FaultyServer:
         self.resources: dict[str, Resource] = {}
         self.requests: list[Seen] = []
         self.closing = threading.Event()
-        self._server = _Quiet((host, 0), _make_handler(self))
+        self.host = host
+        serve = _Quiet6 if ":" in host else _Quiet  # an IPv6 address: `::1`
+        self._server = serve((host, 0), _make_handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None) -> str:
+        host = host or self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}{path}"
 
     def add(self, path: str, resource: Resource) -> str:
         self.resources[path] = resource
@@ -88,6 +91,22 @@ class FaultyServer:
 class _Quiet(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # clients hang up on purpose in these tests
+
+
+class _Quiet6(_Quiet):
+    address_family = socket.AF_INET6
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine can listen on ::1 (a container may have no IPv6 loopback)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def retry_after_date(seconds: float) -> str:
