@@ -44,6 +44,16 @@ class DownloadError(ResultLoaderError):
         self.status = status
 
 
+class DatabaseSource(DownloadError):
+    """A source that is a database file (DuckDB, SQLite): most likely the target, given in a
+    source's place (`load export.json target.duckdb`, as `cp SRC DST` would have it)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        self.path, self.kind = path, kind
+        hint = ": did you mean to load into it (as the sink)?" if kind == "DuckDB" else ""
+        super().__init__(f"{path} is a {kind} database, not a result file{hint}")
+
+
 _BAD_ROW_HINT = "Fix the input, or rerun with --on-error skip or --on-error quarantine."
 
 

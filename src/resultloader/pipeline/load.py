@@ -34,7 +34,7 @@ from ..providers.base import looks_like, with_provider
 from ..sinks import JsonlChunkSink, Sink
 from ..sinks.callable import sink_from_callable
 from ..sinks.registry import sink_for
-from ..sources import _REMOTE_SCHEMES, Opened, name_hint, open_source
+from ..sources import _REMOTE_SCHEMES, Opened, name_hint, open_source, refuse_databases
 from ..sources.download import HttpPolicy
 
 Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
@@ -68,7 +68,10 @@ def load(
         options, "load", format=format, key=key, items_path=items_path, on_error=on_error
     )
     target = as_sink(sink, table)
-    opened = open_source(_binary(_one_name(source)), max_bytes=options.max_bytes, policy=http)
+    named = _one_name(source)
+    if isinstance(named, str):
+        refuse_databases([named])
+    opened = open_source(_binary(named), max_bytes=options.max_bytes, policy=http)
     return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
 
 

@@ -20,7 +20,7 @@ import orjson
 from .._errors import ResultLoaderError
 from .._model import LoadInfo, LoadOptions, LoadReport
 from ..sinks import CommittedLoad, LedgerSink, Sink
-from ..sources import open_source
+from ..sources import open_source, refuse_databases
 from ..sources.download import HttpPolicy
 from ..sources.expand import Source, expand
 from .load import SinkLike, _abort_reason, _one_name, as_sink, run_load
@@ -85,9 +85,9 @@ def load_many(
             f"{type(target).__name__} cannot keep rejected rows: use on_error='skip' or a sink "
             "that stores rejects"
         )
-    todo, results = _skip_unchanged(
-        expand([sources] if isinstance(sources, str) else sources), target
-    )
+    expanded = expand([sources] if isinstance(sources, str) else sources)
+    refuse_databases([source.name for source in expanded])  # before any is loaded
+    todo, results = _skip_unchanged(expanded, target)
     for result in results:
         if each:
             each(result)
