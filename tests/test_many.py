@@ -136,14 +136,15 @@ def test_atomic_commits_all_in_one_load_or_nothing(files, tmp_path, workers):
     sources = [str(files["a"]), str(files["c"]), str(bad), str(files["d"])]
     with pytest.raises(resultloader.ParseError, match=r"bad\.jsonl: line 2"):
         load_many(sources, db, atomic=True, workers=workers)
-    assert not db.exists() or not query(
-        db, "SELECT * FROM duckdb_tables() WHERE table_name = 'results'"
-    )
+    assert outputs(db) == {}
+    label = f"{files['a']} (+3 more, atomic)"
+    failed = query(db, "SELECT source, status, error FROM _resultloader_loads")
+    assert [row[:2] for row in failed] == [(label, "failed")] and "bad.jsonl" in failed[0][2]
     sources.remove(str(bad))
     results = load_many(sources, db, atomic=True, workers=workers)
     assert outputs(db)["x"] == "d again"  # last wins across the sources in one load
     assert len(outputs(db)) == 5
-    assert [s for s, status in ledger(db)] == [results[-1].source]
+    assert ledger(db)[1:] == [(results[-1].source, "committed")]
     assert results[-1].report is not None and results[-1].report.rows_upserted == 5
     assert results[-1].report.rows_read == 8
     assert [r.outcome for r in load_many(sources, db, atomic=True)] == ["skipped"] * 3

@@ -12,10 +12,12 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,6 +26,9 @@ import pytest
 import resultloader
 from resultloader import ParseError
 from resultloader.sinks.registry import sink_for
+from resultloader.sources.download import HttpPolicy
+from resultloader.testing import Reply
+from tests.faulty_http import FaultyServer
 from tests.pg_server import PASSWORD
 from tests.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget, Target
 from tests.test_jobs import serve_batch
@@ -373,3 +378,91 @@ def test_a_rerun_of_many_jobs_skips_the_committed_ones(target, oai):  # noqa: F8
     assert outcomes(["batch_1", "batch_2"]) == {"batch_1": "skipped", "batch_2": "loaded"}
     assert oai.hits("/v1/files/file-out-1/content") == 1  # the skipped job was not downloaded
     assert set(target.rows()) == {"b1-r1", "b1-r2", "b2-r1", "b2-r2"}
+
+
+# -- loads that fail before reading (issue 20, point 4) -----------------------------------------
+
+
+def _no_such_host(monkeypatch) -> None:
+    """Names under `.invalid` do not resolve, as for a mistyped host, without asking the
+    network's DNS server (the tests reach no address but loopback)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(host, str) and host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connections to it are refused, and no other
+    process can take it meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_loads_that_cannot_open_their_source_leave_a_failed_ledger_row(
+    target,
+    tmp_path,
+    monkeypatch,
+    refusing_port,
+    oai,  # noqa: F811
+):
+    _no_such_host(monkeypatch)
+    fast = HttpPolicy(backoff=0.01)
+    with FaultyServer() as server:
+        missing = server.url("/missing.jsonl")
+        refused = f"http://127.0.0.1:{refusing_port}/r.jsonl"
+        unknown = "https://results.invalid/r.jsonl"
+        absent = str(tmp_path / "absent.jsonl")
+        for source in (f"{missing}?X-Amz-Signature=SECRET", refused, unknown, absent):
+            with pytest.raises(resultloader.DownloadError):
+                resultloader.load(source, target.into, table=target.table, http=fast)
+        for workers, atomic in ((1, False), (2, False), (2, True)):
+            with pytest.raises(resultloader.DownloadError):
+                resultloader.load_many(
+                    [missing], target.into, table=target.table, workers=workers, atomic=atomic
+                )
+    serve_batch(oai, 9)
+    oai.script("/v1/files/file-out-9/content", Reply(404, {"error": "no such file"}))
+    with pytest.raises(resultloader.DownloadError):
+        resultloader.ingest("openai-batch", "batch_9", sink_for(target.into, target.table))
+    ledger = target.ledger()
+    assert [(r["status"], r["source"]) for r in ledger] == [
+        ("failed", missing),
+        ("failed", refused),
+        ("failed", unknown),
+        ("failed", absent),
+        ("failed", missing),
+        ("failed", missing),
+        ("failed", missing),  # an atomic load of one source is named by it
+        ("failed", "openai-batch:batch_9"),
+    ]
+    reasons = ["HTTP 404", "Connection refused", "Name or service not known", "no such file"]
+    reasons += ["HTTP 404"] * 4
+    for row, reason in zip(ledger, reasons, strict=True):
+        assert reason in row["error"], row
+        assert row["rows_read"] is None and "SECRET" not in str(row)
+    assert target.rows() == {}
+    for as_json in (True, False):
+        done = subprocess.run(
+            [*CLI, "history", "--into", target.into, "--limit", "1000"] + ["--json"] * as_json,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **target.env},
+        )
+        assert done.returncode == 0, done.stderr
+        if as_json:  # a Postgres ledger lists every table of the database: this test's only
+            shown = [json.loads(line) for line in done.stdout.splitlines()]
+            ours = [
+                x for x in shown if target.kind.startswith("delta") or x["target"] == target.table
+            ]
+            assert [(x["source"], x["error"]) for x in ours][::-1] == [
+                (r["source"], r["error"]) for r in ledger
+            ]
+        else:
+            assert any(refused in line and " failed " in line for line in done.stdout.splitlines())

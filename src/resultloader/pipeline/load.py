@@ -34,7 +34,14 @@ from ..providers.base import looks_like, with_provider
 from ..sinks import JsonlChunkSink, Sink
 from ..sinks.callable import sink_from_callable
 from ..sinks.registry import sink_for
-from ..sources import _REMOTE_SCHEMES, Opened, name_hint, open_source, refuse_databases
+from ..sources import (
+    _REMOTE_SCHEMES,
+    Opened,
+    name_hint,
+    open_source,
+    refuse_databases,
+    source_name,
+)
 from ..sources.download import HttpPolicy
 
 Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
@@ -67,12 +74,40 @@ def load(
     options = one_way_in(
         options, "load", format=format, key=key, items_path=items_path, on_error=on_error
     )
-    target = as_sink(sink, table)
-    named = _one_name(source)
+    return load_source(source, as_sink(sink, table), options, http, progress)
+
+
+def load_source(
+    source: str | os.PathLike[str] | IO[bytes],
+    sink: Sink,
+    options: LoadOptions,
+    http: HttpPolicy | None = None,
+    progress: Progress | None = None,
+    version: str | None = None,
+) -> LoadReport:
+    """Open `source` and load it. A source that cannot be opened (HTTP 404, a connection
+    refused, an unknown host, no such file) leaves its `failed` ledger row all the same, so
+    that `history` says why the load did not happen."""
+    named = _binary(_one_name(source))
     if isinstance(named, str):
         refuse_databases([named])
-    opened = open_source(_binary(named), max_bytes=options.max_bytes, policy=http)
-    return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
+    info = LoadInfo(source_name(named), options, version=version)
+    try:
+        opened = open_source(named, max_bytes=options.max_bytes, policy=http)
+    except Exception as exc:
+        record_failure(sink, info, exc)
+        raise
+    return run_load(opened, sink, options, info, progress)
+
+
+def record_failure(sink: Sink, info: LoadInfo, exc: BaseException) -> None:
+    """The `failed` ledger row of a load that ended before `run_load` began it: its source
+    could not be opened, or failed where it was read (a thread, a Dask worker)."""
+    try:
+        sink.begin(info)
+    except Exception:  # the sink's own failure: the source's error is the one to raise
+        return
+    sink.abort(_abort_reason(exc))
 
 
 def _binary(source: T) -> T:

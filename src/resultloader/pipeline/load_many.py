@@ -20,10 +20,10 @@ import orjson
 from .._errors import ResultLoaderError
 from .._model import LoadInfo, LoadOptions, LoadReport
 from ..sinks import CommittedLoad, LedgerSink, Sink
-from ..sources import open_source, refuse_databases
+from ..sources import refuse_databases
 from ..sources.download import HttpPolicy
 from ..sources.expand import Source, expand
-from .load import SinkLike, _abort_reason, _one_name, as_sink, run_load
+from .load import SinkLike, as_sink, load_source, record_failure
 from .parts import Part, Parts, discard, replay, thread_parts
 
 Outcome = Literal["loaded", "skipped", "failed"]
@@ -177,9 +177,8 @@ def _load_one(
     source: Source, sink: Sink, options: LoadOptions, http: HttpPolicy | None, report: _Reporter
 ) -> None:
     try:
-        opened = open_source(_one_name(source.name), max_bytes=options.max_bytes, policy=http)
-        info = LoadInfo(opened.name, options, version=source.version)
-        report(SourceResult(source.shown, "loaded", run_load(opened, sink, options, info)))
+        loaded = load_source(source.name, sink, options, http, version=source.version)
+        report(SourceResult(source.shown, "loaded", loaded))
     except BaseException as exc:
         report.failed(source.shown, exc)
         raise
@@ -195,7 +194,7 @@ def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Report
             try:
                 part = future.result()
             except Exception as exc:
-                _record_failure(sink, info, exc)
+                record_failure(sink, info, exc)
                 report.failed(source.shown, exc)
                 raise
             try:
@@ -206,16 +205,6 @@ def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Report
                 raise
 
 
-def _record_failure(sink: Sink, info: LoadInfo, exc: Exception) -> None:
-    """A source that failed where it was read (a thread, a Dask worker) gets its `failed`
-    ledger row here, as one that fails in a load of this process does."""
-    try:
-        sink.begin(info)
-    except Exception:  # the sink's own failure: the source's error is the one to raise
-        return
-    sink.abort(_abort_reason(exc))
-
-
 def _load_atomic(
     sources: list[Source], sink: Sink, options: LoadOptions, parts: Parts, report: _Reporter
 ) -> None:
@@ -223,17 +212,19 @@ def _load_atomic(
     if not sources:
         return
     staged: list[Part] = []
+    first = sources[0].shown
+    label = first if len(sources) == 1 else f"{first} (+{len(sources) - 1} more, atomic)"
+    versions = {s.shown: s.version for s in sources if s.version is not None}
+    info = LoadInfo(label, options, version=orjson.dumps(versions).decode())
     with parts as futures:
         for source, future in futures:
             try:
                 staged.append(future.result())
             except BaseException as exc:
+                if isinstance(exc, Exception):  # the load's ledger row, naming the source
+                    record_failure(sink, info, exc)
                 report.failed(source.shown, exc)
                 raise
-        first = sources[0].shown
-        label = first if len(sources) == 1 else f"{first} (+{len(sources) - 1} more, atomic)"
-        versions = {s.shown: s.version for s in sources if s.version is not None}
-        info = LoadInfo(label, options, version=orjson.dumps(versions).decode())
         try:
             total = replay(staged, sink, info)
         except BaseException as exc:

@@ -215,14 +215,12 @@ def open_source(
     `max_bytes` limits the decompressed size.
     """
     policy = policy or HttpPolicy(read_timeout=timeout or HttpPolicy.read_timeout)
+    name = source_name(source)
     if hasattr(source, "read"):
         raw: IO[bytes] = source  # type: ignore[assignment]
-        name, size, ctype = getattr(source, "name", "<stream>"), None, None
-        name = name if isinstance(name, str) else "<stream>"
+        size, ctype = None, None
     else:
-        text = os.fspath(source)
-        name = display_name(text)
-        raw, size, ctype = _open_or_fail(text, name, headers, policy, refresh)
+        raw, size, ctype = _open_or_fail(os.fspath(source), name, headers, policy, refresh)
     counter = _Counting(raw)
     buffered = io.BufferedReader(counter, 1 << 20)
     try:
@@ -238,6 +236,15 @@ def open_source(
     if isinstance(raw, HttpReader):
         _refuse_error_page(opened)
     return opened
+
+
+def source_name(source: str | os.PathLike[str] | IO[bytes]) -> str:
+    """The source as reports, errors and the ledger name it: a URL without its query (a
+    signature), a stream by its name."""
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        return name if isinstance(name, str) else "<stream>"
+    return display_name(os.fspath(source))
 
 
 def _open_or_fail(
