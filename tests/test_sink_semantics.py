@@ -196,6 +196,23 @@ def test_the_ledger_records_each_load_without_secrets_of_the_source(target, writ
     assert {v["_source"] for v in target.rows().values()} == {str(source)}
 
 
+def test_an_atomic_load_of_many_names_each_rows_own_source(target, write):
+    a = write("a.jsonl", jsonl('{"id":"a1"}', '{"id":"x","output":"a"}'))
+    b = write("b.jsonl", jsonl('{"id":"x","output":"b"}', '{"id":"b1"}', '{"id":"b2"}'))
+    c = write("c.jsonl", jsonl('{"id":"c1"}'))
+    results = resultloader.load_many(
+        [str(a), str(b), str(c)], target.into, table=target.table, atomic=True, workers=2
+    )
+    assert [r.outcome for r in results] == ["loaded"] * 4
+    rows = target.rows()
+    sources = {k: v["_source"] for k, v in rows.items()}
+    assert sources == {"a1": str(a), "x": str(b), "b1": str(b), "b2": str(b), "c1": str(c)}
+    assert rows["x"]["output"] == "b"
+    assert [(r["status"], r["source"]) for r in target.ledger()] == [
+        ("committed", f"{a} (+2 more, atomic)")
+    ]
+
+
 # -- quarantine --------------------------------------------------------------------------------
 
 

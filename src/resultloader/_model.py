@@ -206,6 +206,11 @@ class CommitResult:
     tokens: int | None = None
 
 
+# An atomic load of many sources numbers its rows `place << SEQ_BITS` on: the place of the row's
+# source in `LoadInfo.sources` above these bits, the row's own number below.
+SEQ_BITS = 40
+
+
 @dataclass(frozen=True)
 class LoadInfo:
     """What a sink is told when a load begins."""
@@ -218,6 +223,9 @@ class LoadInfo:
     # what identifies the source's content (size and ETag or mtime), for the ledger: a re-run
     # of `load_many` skips a source committed with the same version
     version: str | None = None
+    # an atomic load of many sources: each one's name, so that every row's `_source` names the
+    # one it came from (by its seq: SEQ_BITS); `source` names the whole set, for the ledger
+    sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.provider is None:  # `load --as NAME`: the provider's file

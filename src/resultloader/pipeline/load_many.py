@@ -11,6 +11,7 @@ carry a higher `seq` than theirs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -225,8 +226,9 @@ def _load_atomic(
                     record_failure(sink, info, exc)
                 report.failed(source.shown, exc)
                 raise
-        try:
-            total = replay(staged, sink, info)
+        try:  # each row names its own source; the ledger row, the set
+            every = tuple(part.source.shown for part in staged)
+            total = replay(staged, sink, dataclasses.replace(info, sources=every))
         except BaseException as exc:
             report.failed(label, exc)
             raise

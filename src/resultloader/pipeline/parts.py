@@ -22,15 +22,13 @@ from typing import Protocol
 
 import duckdb
 
-from .._model import LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
+from .._model import SEQ_BITS, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
 from ..sinks import Sink
 from ..sinks.duckdb.sink import DuckDBSink
 from ..sources.download import HttpPolicy
 from ..sources.expand import Source
 from .load import keep_report, load
 from .part_files import fetch  # a part on S3 is read from a local copy
-
-SEQ_BITS = 40  # an atomic load's seq: the source's place above, its row's below
 
 
 @dataclass

@@ -22,6 +22,7 @@ import pyarrow as pa
 from .._memory import MIN_MEMORY, MiB
 from .._model import BatchStats, LoadInfo, RowBatch
 from ..parse import JsonlChunk
+from . import ROW_SOURCE, row_sources
 from .duckdb.setup import configure
 from .duckdb.sink import DuckDBSink
 from .duckdb.sql import _STAGE, _STAGE_REJECTS
@@ -30,7 +31,7 @@ COMMIT_MEMORY = 32 * MiB
 # the last seq of each id: an anti-join against the few duplicated ids streams, a window would not
 _WINNERS = f"""SELECT s.id, s.output::VARCHAR AS output,
     coalesce(s.metadata, '{{}}')::VARCHAR AS metadata, s.url, s.extra::VARCHAR AS extra,
-    $source AS _source, $now::TIMESTAMPTZ AS _loaded_at
+    {ROW_SOURCE} AS _source, $now::TIMESTAMPTZ AS _loaded_at
 FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
 # The winners new or changed against the target's rows `_rl_current` (the same columns as text).
 # As DuckDBSink compares, by DuckDB's 64-bit hash of the fields, and the ids by their hash too: a
@@ -60,6 +61,7 @@ class DuckDBStage:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sink: DuckDBSink | None = None
         self._only_changed = False
+        self._info: LoadInfo | None = None
 
     prepare_jsonl = staticmethod(DuckDBSink.prepare_jsonl)
 
@@ -73,7 +75,7 @@ class DuckDBStage:
         configure(con, budget)  # a connection of its own: nothing to restore
         con.execute("SET temp_directory = ?", [self._spill.name])
         con.execute("SET TimeZone = 'UTC'")
-        self._con, self._sink = con, DuckDBSink(con, "unused_target")
+        self._con, self._sink, self._info = con, DuckDBSink(con, "unused_target"), info
         self._sink.begin(info)  # its stage tables are ours; its own table stays empty
 
     def write(self, batch: RowBatch) -> None:
@@ -106,7 +108,7 @@ class DuckDBStage:
         con = self._require()
         if self._only_changed:
             return con.table("_rl_changed").to_arrow_reader(batch_rows)
-        rel = con.sql(_WINNERS, params={"source": source, "now": now})
+        rel = con.sql(_WINNERS, params=self._params(source, now))
         return rel.to_arrow_reader(batch_rows)
 
     def keep_changed(self, current: list[str] | object, source: str, now: datetime) -> int:
@@ -121,7 +123,7 @@ class DuckDBStage:
             con.execute(_CURRENT_KEYS)
         finally:
             con.execute("DROP VIEW IF EXISTS _rl_current")
-        con.execute(_CHANGED, {"source": source, "now": now})
+        con.execute(_CHANGED, self._params(source, now))
         con.execute("DROP TABLE _rl_current_keys")
         self._only_changed = True
         ((changed,),) = con.execute("SELECT count(*) FROM _rl_changed").fetchall()
@@ -146,7 +148,7 @@ class DuckDBStage:
         `column_statistics` (DuckDB's own: `null_count`, `min`, `max`, `min_is_exact`...)."""
         con = self._require()
         rows = "SELECT * FROM _rl_changed" if self._only_changed else _WINNERS
-        params: dict[str, Any] = {} if self._only_changed else {"source": source, "now": now}
+        params: dict[str, Any] = {} if self._only_changed else self._params(source, now)
         if replacing:
             rows = f"""SELECT {_COLUMNS} FROM ({rows}) UNION ALL
                 SELECT {_COLUMNS} FROM read_parquet($files) o ANTI JOIN _rl_changed c USING (id)"""
@@ -175,3 +177,7 @@ class DuckDBStage:
     def _require(self) -> duckdb.DuckDBPyConnection:
         assert self._con is not None, "begin() first"
         return self._con
+
+    def _params(self, source: str, now: datetime) -> dict[str, Any]:
+        """`$source` (each row's, see ROW_SOURCE) and `$now` of the winners' query."""
+        return {**row_sources(self._info), "source": source, "now": now}

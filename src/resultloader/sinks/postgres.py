@@ -58,11 +58,12 @@ _LEDGER_DDL = """CREATE TABLE IF NOT EXISTS {ledger} (
 ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS version TEXT"""
 # pg_temp: the staging tables are this session's own, out of every user's schema
 _STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
-    id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT) ON COMMIT DROP;
+    id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT, _source TEXT) ON COMMIT DROP;
 CREATE TEMP TABLE _rl_stage_rejects (
     line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT) ON COMMIT DROP"""
 _MERGE = """INSERT INTO {t} AS t (id, output, metadata, url, extra, _source, _loaded_at)
-SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, %(source)s, %(now)s
+SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, coalesce(_source, %(source)s),
+    %(now)s
 FROM pg_temp._rl_stage
 ON CONFLICT (id) DO UPDATE SET output = EXCLUDED.output, metadata = EXCLUDED.metadata,
     url = EXCLUDED.url, extra = EXCLUDED.extra, _source = EXCLUDED._source,
@@ -176,12 +177,15 @@ class PostgresSink:
         now = _now()
         staged, duplicates, null_outputs, missing_metadata = self._stage.counts()
         conn.execute(_STAGE_DDL)
+        # each row's own source only where rows came from several (an atomic load of many)
+        columns = [*_COLUMNS, "_source"] if self._info and self._info.sources else _COLUMNS
+        into = f"pg_temp._rl_stage ({', '.join(columns)})"
         with conn.cursor() as cur:
-            with cur.copy("COPY pg_temp._rl_stage FROM STDIN (FORMAT csv)") as copy:
+            with cur.copy(f"COPY {into} FROM STDIN (FORMAT csv)") as copy:
                 # batches of 16k rows (~4 MB of CSV): the DuckDB stage is at its peak meanwhile
                 for batch in self._stage.winners(source, now, batch_rows=16384):
                     buffer = io.BytesIO()
-                    pa_csv.write_csv(batch.select(_COLUMNS), buffer, _CSV)
+                    pa_csv.write_csv(batch.select(columns), buffer, _CSV)
                     copy.write(buffer.getbuffer())
             with cur.copy("COPY pg_temp._rl_stage_rejects FROM STDIN") as copy:
                 for r in self._stage.rejects().to_pylist():  # few: bad rows only

@@ -36,7 +36,7 @@ from ..._model import (
 )
 from ...parse import JsonlChunk, parse_chunk
 from ...parse.jsonl import CHUNK_BYTES
-from .. import CommittedLoad, SinkCapabilities, running_row
+from .. import ROW_SOURCE, CommittedLoad, SinkCapabilities, row_sources, running_row
 from ..columns import (
     add_columns,
     casts,
@@ -307,9 +307,9 @@ class DuckDBSink:
             row = con.execute(
                 f"""INSERT INTO {t} BY NAME SELECT s.id, s.output,
                     coalesce(s.metadata, '{{}}'::JSON) AS metadata, s.url, s.extra,
-                    ?::VARCHAR AS _source, ?::TIMESTAMP AS _loaded_at{typed(columns, "s.")}
+                    {ROW_SOURCE} AS _source, $now::TIMESTAMP AS _loaded_at{typed(columns, "s.")}
                 FROM {winners}""",
-                [source, now],
+                {**row_sources(self._info), "now": now},
             ).fetchone()
             upserted = int(row[0]) if row else 0
         if self._options().on_error == "quarantine":
