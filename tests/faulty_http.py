@@ -34,6 +34,9 @@ class Step:
     body: bytes | None = None  # None: the resource's body (honouring Range)
     drop_after: int | None = None  # cut the connection after this many body bytes
     stall: float = 0.0  # then stall this long before cutting
+    trickle: float = 0.0  # send the body `piece` bytes at a time, this many seconds apart,
+    piece: int = 1
+    trickle_after: int = 0  # after sending this many bytes at once
 
 
 @dataclass
@@ -178,6 +181,8 @@ def _make_handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
             data = body if cut is None else body[:cut]
             if chunked:
                 self._write_chunked(data, last=cut is None)
+            elif step and step.trickle:
+                self._write_slowly(data, step)
             else:
                 self.wfile.write(data)
             self.wfile.flush()
@@ -185,6 +190,14 @@ def _make_handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 if step and step.stall:
                     server.closing.wait(step.stall)
                 self._cut()
+
+        def _write_slowly(self, data: bytes, step: Step) -> None:
+            self.wfile.write(data[: step.trickle_after])
+            for i in range(step.trickle_after, len(data), step.piece):
+                self.wfile.write(data[i : i + step.piece])
+                self.wfile.flush()
+                if server.closing.wait(step.trickle):
+                    return
 
         def _write_chunked(self, data: bytes, last: bool) -> None:
             for i in range(0, len(data), 65536):

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from resultloader.cli import main
 from resultloader.sources.download import HttpPolicy
 from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
-from tests.faulty_http import FaultyServer, Resource, ipv6_loopback
+from tests.faulty_http import FaultyServer, Resource, Step, ipv6_loopback
 
 NS, REQ = "products", "req_01"
 STATUS = f"/v1/data/{NS}/requests/{REQ}"
@@ -268,6 +268,43 @@ def test_a_trickling_download_is_ended_by_its_deadline(tmp_path):
     assert result.exit_code == 1
     assert "the download took longer than 2s in all" in result.stderr
     assert elapsed < 30  # bounded by the deadline, not by the server
+
+
+ROWS = b"".join(b'{"id":"r%d","output":%d}\n' % (i, i) for i in range(3000))
+
+
+def test_a_trickling_download_is_cut_by_the_speed_limit_and_resumed(tmp_path):
+    with FaultyServer() as server:
+        url = server.add("/r.jsonl", Resource(ROWS, steps=[Step(trickle=0.05, trickle_after=1000)]))
+        args = ("--speed-limit", "1024", "--speed-time", "0.5")
+        started = time.monotonic()
+        result = cli(tmp_path, "load", url, *args)
+        elapsed = time.monotonic() - started
+        ranges = [h.headers.get("range") for h in server.hits("/r.jsonl")]
+    assert result.exit_code == 0, result.output
+    assert f"{url}: the download was slower than 1,024 bytes/s for 0.5s; reconnecting at byte " in (
+        result.stderr
+    )
+    assert len(stored(tmp_path)) == 3000 and elapsed < 15
+    assert ranges[0] is None and (ranges[-1] or "").startswith("bytes=")
+
+
+def test_a_download_that_stays_too_slow_fails_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("resultloader.sources.download._sleep", lambda seconds: None)
+    with FaultyServer() as server:
+        steps = [Step(trickle=0.05, trickle_after=1000)] * 30
+        url = server.add("/r.jsonl", Resource(ROWS, steps=steps))
+        hook = tmp_path / "hook.json"
+        hook.write_text(json.dumps(sk("succeeded", data_url=url)))
+        args = ["--status-file", str(hook), "--allow-local-urls", "--speed-time", "0.5", "-q"]
+        started = time.monotonic()
+        result = cli(tmp_path, "ingest", "safetykit", *args)
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {url}: the connection failed 6 times in a row")
+    assert result.stderr.endswith("the download was slower than 1,024 bytes/s for 0.5s\n")
+    assert result.stderr.count("\n") == 1 and stored(tmp_path) == []
+    assert elapsed < 20  # six half-second windows, not the six-hour deadline
 
 
 def test_ingest_timeout_covers_a_status_call_that_never_answers(tmp_path):

@@ -77,6 +77,8 @@ def load_command(
     max_line_bytes: int,
     max_bytes: int | None,
     download_timeout: float | None,
+    speed_limit: float | None,
+    speed_time: float | None,
     memory: str | None,
     threads: int | None,
     columns: tuple[Column, ...],
@@ -110,7 +112,13 @@ def load_command(
             provider=provider,
             columns=columns,
         )
-        http = http_policy(download_timeout)
+        http = http_policy(
+            {
+                "download_timeout": download_timeout,
+                "speed_limit": speed_limit,
+                "speed_time": speed_time,
+            }
+        )
         if many:  # --json: one object per source, printed as each ends
             engine_options = {
                 "workers": workers,
