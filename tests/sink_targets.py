@@ -59,6 +59,10 @@ class Target:
         """(line, reason, raw) of the kept rejects, by line."""
         raise NotImplementedError
 
+    def reject_sources(self) -> list[tuple[str, int]]:
+        """(_source, line) of the kept rejects, sorted."""
+        raise NotImplementedError
+
     def checksum(self) -> str:
         """The table's content (not `_loaded_at`), as one digest."""
         rows = sorted(
@@ -98,6 +102,9 @@ class SqlTarget(Target):
 
     def rejects(self) -> list[tuple[int, str, str]]:
         return sorted(self._query(f"SELECT line, reason, raw FROM {self.table}_rejects"))
+
+    def reject_sources(self) -> list[tuple[str, int]]:
+        return sorted(self._query(f"SELECT _source, line FROM {self.table}_rejects"))
 
 
 class DuckDBTarget(SqlTarget):
@@ -160,3 +167,6 @@ class DeltaTarget(Target):
         return sorted(
             (r["line"], r["reason"], r["raw"]) for r in self._read(f"{self.path}/_rejects")
         )
+
+    def reject_sources(self) -> list[tuple[str, int]]:
+        return sorted((r["_source"], r["line"]) for r in self._read(f"{self.path}/_rejects"))

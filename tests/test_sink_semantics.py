@@ -197,11 +197,13 @@ def test_the_ledger_records_each_load_without_secrets_of_the_source(target, writ
 
 
 def test_an_atomic_load_of_many_names_each_rows_own_source(target, write):
-    a = write("a.jsonl", jsonl('{"id":"a1"}', '{"id":"x","output":"a"}'))
-    b = write("b.jsonl", jsonl('{"id":"x","output":"b"}', '{"id":"b1"}', '{"id":"b2"}'))
+    a = write("a.jsonl", jsonl('{"id":"a1"}', '{"id":"x","output":"a"}', "{bad"))
+    b = write("b.jsonl", jsonl('{"id":"x","output":"b"}', "{bad", '{"id":"b1"}', '{"id":"b2"}'))
     c = write("c.jsonl", jsonl('{"id":"c1"}'))
+    sources = [str(a), str(b), str(c)]
+    options = resultloader.LoadOptions(on_error="quarantine")
     results = resultloader.load_many(
-        [str(a), str(b), str(c)], target.into, table=target.table, atomic=True, workers=2
+        sources, target.into, options, table=target.table, atomic=True, workers=2
     )
     assert [r.outcome for r in results] == ["loaded"] * 4
     rows = target.rows()
@@ -211,6 +213,7 @@ def test_an_atomic_load_of_many_names_each_rows_own_source(target, write):
     assert [(r["status"], r["source"]) for r in target.ledger()] == [
         ("committed", f"{a} (+2 more, atomic)")
     ]
+    assert target.reject_sources() == [(str(a), 3), (str(b), 2)]  # each line of its own file
 
 
 # -- quarantine --------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class Reject:
     offset: int
     reason: str
     raw: str
+    # the file it was read from where one load holds several (an atomic load of many); None:
+    # the load's source
+    source: str | None = None
 
 
 @dataclass

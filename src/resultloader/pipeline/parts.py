@@ -155,7 +155,9 @@ def _write_part(sink: Sink, part: Part, base: int, options: LoadOptions) -> None
             kept = con.execute(
                 f"SELECT line, byte_offset, reason, raw FROM {rejects_from} ORDER BY line"
             )
-            sink.write(RowBatch(rejects=[Reject(*row) for row in kept.fetchall()]))
+            source = part.source.shown  # in an atomic load, the reject's own file
+            kept_rejects = [Reject(n, at, why, raw, source) for n, at, why, raw in kept.fetchall()]
+            sink.write(RowBatch(rejects=kept_rejects))
     finally:
         con.close()
         if fetched:

@@ -159,8 +159,9 @@ class DuckDBStage:
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
     def rejects(self) -> pa.Table:
-        """(line, byte_offset, reason, raw) of the rejects written."""
-        rel = self._require().sql(f"SELECT line, byte_offset, reason, raw FROM {_STAGE_REJECTS}")
+        """(line, byte_offset, reason, raw, source) of the rejects written (source: None, or
+        the file of an atomic load of many that it came from)."""
+        rel = self._require().sql(f"SELECT * FROM {_STAGE_REJECTS}")
         return rel.to_arrow_table()
 
     def close(self) -> None:

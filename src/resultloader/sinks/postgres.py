@@ -60,7 +60,7 @@ ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS version TEXT"""
 _STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
     id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT, _source TEXT) ON COMMIT DROP;
 CREATE TEMP TABLE _rl_stage_rejects (
-    line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT) ON COMMIT DROP"""
+    line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT, source TEXT) ON COMMIT DROP"""
 _MERGE = """INSERT INTO {t} AS t (id, output, metadata, url, extra, _source, _loaded_at)
 SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, coalesce(_source, %(source)s),
     %(now)s
@@ -74,9 +74,9 @@ WHERE (t.output::text, t.metadata::text, t.url, t.extra::text) IS DISTINCT FROM
 # re-running a load changes nothing, as in DuckDB; each keeps the load_id that first kept it.
 _REJECTS_INSERT = """INSERT INTO {rejects}
     (_source, line, byte_offset, reason, raw, _loaded_at, load_id)
-SELECT %(source)s, s.line, s.byte_offset, s.reason, s.raw, %(now)s, %(id)s
+SELECT coalesce(s.source, %(source)s), s.line, s.byte_offset, s.reason, s.raw, %(now)s, %(id)s
 FROM pg_temp._rl_stage_rejects s WHERE NOT EXISTS (
-    SELECT 1 FROM {rejects} r WHERE r._source = %(source)s AND r.line = s.line
+    SELECT 1 FROM {rejects} r WHERE r._source = coalesce(s.source, %(source)s) AND r.line = s.line
         AND r.byte_offset = s.byte_offset AND r.reason = s.reason AND r.raw = s.raw)"""
 # Rows of this table's loads still `running` are a killed process's: a load holds the table's
 # advisory lock from before it writes its row until its session ends, and this load holds it now.
@@ -189,7 +189,8 @@ class PostgresSink:
                     copy.write(buffer.getbuffer())
             with cur.copy("COPY pg_temp._rl_stage_rejects FROM STDIN") as copy:
                 for r in self._stage.rejects().to_pylist():  # few: bad rows only
-                    copy.write_row((r["line"], r["byte_offset"], r["reason"], _text(r["raw"])))
+                    raw = _text(r["raw"])
+                    copy.write_row((r["line"], r["byte_offset"], r["reason"], raw, r["source"]))
         upserted = conn.execute(self._sql(_MERGE), {"source": source, "now": now}).rowcount
         unchanged = staged - duplicates - upserted
         conn.execute(

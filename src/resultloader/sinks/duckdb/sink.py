@@ -157,8 +157,8 @@ class DuckDBSink:
             finally:
                 con.unregister("_rl_batch")
         if batch.rejects:
-            rejects = [(r.line, r.offset, r.reason, r.raw) for r in batch.rejects]
-            con.executemany(f"INSERT INTO {_STAGE_REJECTS} VALUES (?, ?, ?, ?)", rejects)
+            rejects = [(r.line, r.offset, r.reason, r.raw, r.source) for r in batch.rejects]
+            con.executemany(f"INSERT INTO {_STAGE_REJECTS} VALUES (?, ?, ?, ?, ?)", rejects)
 
     @staticmethod
     def prepare_jsonl(chunk: JsonlChunk) -> JsonlChunk:
@@ -315,7 +315,7 @@ class DuckDBSink:
         if self._options().on_error == "quarantine":
             con.execute(
                 _REJECTS_INSERT.format(t=t, stage=_STAGE_REJECTS),
-                [source, now, self._load_id, source],
+                {"source": source, "now": now, "load_id": self._load_id},
             )
         null_outputs, missing_metadata = con.execute(
             f"""SELECT count(*) FILTER (output IS NULL), count(*) FILTER (metadata IS NULL)
