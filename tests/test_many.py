@@ -418,7 +418,9 @@ def test_a_sqlite_file_among_the_sources_is_refused_before_loading(files, tmp_pa
     before = _sqlite_file(tmp_path / "old.sqlite")
     done = cli("load", "data/a.jsonl", "old.sqlite", cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stderr == "error: old.sqlite is a SQLite database, not a result file\n"
+    assert done.stderr == (
+        "error: old.sqlite: not a text format we read (it is a SQLite database)\n"
+    )
     assert not (tmp_path / "results.duckdb").exists()
     assert (tmp_path / "old.sqlite").read_bytes() == before
 

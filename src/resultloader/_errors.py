@@ -50,8 +50,11 @@ class DatabaseSource(DownloadError):
 
     def __init__(self, path: str, kind: str) -> None:
         self.path, self.kind = path, kind
-        hint = ": did you mean to load into it (as the sink)?" if kind == "DuckDB" else ""
-        super().__init__(f"{path} is a {kind} database, not a result file{hint}")
+        message = f"{path}: not a text format we read (it is a {kind} database)"  # as parse's
+        if kind == "DuckDB":  # a target resultloader writes
+            hint = "did you mean to load into it (as the sink)?"
+            message = f"{path} is a DuckDB database, not a result file: {hint}"
+        super().__init__(message)
 
 
 _BAD_ROW_HINT = "Fix the input, or rerun with --on-error skip or --on-error quarantine."
