@@ -6,12 +6,11 @@ import contextlib
 import dataclasses
 import io
 import os
-import queue
 import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -43,6 +42,7 @@ from ..sources import (
     source_name,
 )
 from ..sources.download import HttpPolicy
+from .prefetch import prefetch
 
 Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
 SinkLike = Sink | Callable[..., Any] | str | os.PathLike[str] | None
@@ -246,7 +246,7 @@ def _feed(
         prepare = cast(JsonlChunkSink, sink).prepare_jsonl
         batches = (prepare(b) if isinstance(b, JsonlChunk) else b for b in batches)
     try:
-        with contextlib.closing(_prefetch(batches, finished=finished)) as items:
+        with contextlib.closing(prefetch(batches, finished=finished)) as items:
             for item in items:
                 first = first or _first_fields(item, options.key)
                 stats = native(item) if native and isinstance(item, JsonlChunk) else None
@@ -377,54 +377,3 @@ def _tally(report: LoadReport, stats: BatchStats) -> None:
     report.rows_read += stats.rows
     report.null_outputs += stats.null_outputs
     report.missing_metadata += stats.missing_metadata
-
-
-_DONE = object()
-
-
-def _prefetch(
-    items: Iterator[T], depth: int = 1, finished: threading.Event | None = None
-) -> Generator[T, None, None]:
-    """Produce `items` in a thread, so reading and decompressing overlap with loading.
-
-    An exception in the thread is raised here. `finished` is set when the thread has ended.
-    """
-    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        """Wait for room, unless the consumer has stopped listening."""
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:
-            put(exc)
-        finally:
-            if finished is not None:
-                finished.set()
-
-    thread = threading.Thread(target=produce, name="resultloader-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = box.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # a short wait: a thread still blocked in a read ends at its read timeout by itself
-        thread.join(timeout=1)

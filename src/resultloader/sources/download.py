@@ -1,14 +1,13 @@
 """Resilient HTTP downloads: retries, resuming a dropped connection, refreshing an expired link.
 
 Requests are made through a requests Session (by smart_open's http transport when a resume needs
-a Range request) whose urllib3 `Retry`
-retries connect errors and transient statuses (_http.py's one policy, honouring `Retry-After`,
-capped). A connection that drops
-mid-body is handled here, one level up: the stream is reopened at the byte it stopped at, with a
-Range request when the server honours ranges, else from the start, discarding the bytes already
-delivered. This happens below any decompressor, so a gzip stream continues seamlessly. So does
-a connection cut for being too slow (low_speed.py): a server trickling bytes is left for a fresh
-connection, as curl's `--speed-limit` does.
+a Range request) whose urllib3 `Retry` retries connect errors and transient statuses (_http.py's
+one policy, honouring `Retry-After`, capped). A connection that drops mid-body is handled here,
+one level up: the stream is reopened at the byte it stopped at, with a Range request when the
+server honours ranges, else from the start, discarding the bytes already delivered. This happens
+below any decompressor, so a gzip stream continues seamlessly. So does a connection cut for
+being too slow (low_speed.py): a server trickling bytes is left for a fresh connection, as
+curl's `--speed-limit` does.
 """
 
 from __future__ import annotations
