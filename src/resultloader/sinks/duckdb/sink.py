@@ -360,7 +360,7 @@ class DuckDBSink:
         seqs = [seq for seq, _, _ in refused]
         con.execute(f"DELETE FROM {_STAGE} WHERE list_contains(?, seq)", [seqs])
         con.executemany(
-            f"INSERT INTO {_STAGE_REJECTS} VALUES (?, NULL, ?, ?)",
+            f"INSERT INTO {_STAGE_REJECTS} (line, byte_offset, reason, raw) VALUES (?, NULL, ?, ?)",
             [[seq, reason, value] for seq, reason, value in refused],
         )
         return len(refused)
