@@ -34,6 +34,9 @@ class Step:
     body: bytes | None = None  # None: the resource's body (honouring Range)
     drop_after: int | None = None  # cut the connection after this many body bytes
     stall: float = 0.0  # then stall this long before cutting
+    trickle: float = 0.0  # send the body `piece` bytes at a time, this many seconds apart,
+    piece: int = 1
+    trickle_after: int = 0  # after sending this many bytes at once
 
 
 @dataclass
@@ -60,13 +63,16 @@ class FaultyServer:
         self.resources: dict[str, Resource] = {}
         self.requests: list[Seen] = []
         self.closing = threading.Event()
-        self._server = _Quiet((host, 0), _make_handler(self))
+        self.host = host
+        serve = _Quiet6 if ":" in host else _Quiet  # an IPv6 address: `::1`
+        self._server = serve((host, 0), _make_handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None) -> str:
+        host = host or self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}{path}"
 
     def add(self, path: str, resource: Resource) -> str:
         self.resources[path] = resource
@@ -88,6 +94,22 @@ class FaultyServer:
 class _Quiet(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # clients hang up on purpose in these tests
+
+
+class _Quiet6(_Quiet):
+    address_family = socket.AF_INET6
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine can listen on ::1 (a container may have no IPv6 loopback)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def retry_after_date(seconds: float) -> str:
@@ -159,6 +181,8 @@ def _make_handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
             data = body if cut is None else body[:cut]
             if chunked:
                 self._write_chunked(data, last=cut is None)
+            elif step and step.trickle:
+                self._write_slowly(data, step)
             else:
                 self.wfile.write(data)
             self.wfile.flush()
@@ -166,6 +190,14 @@ def _make_handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 if step and step.stall:
                     server.closing.wait(step.stall)
                 self._cut()
+
+        def _write_slowly(self, data: bytes, step: Step) -> None:
+            self.wfile.write(data[: step.trickle_after])
+            for i in range(step.trickle_after, len(data), step.piece):
+                self.wfile.write(data[i : i + step.piece])
+                self.wfile.flush()
+                if server.closing.wait(step.trickle):
+                    return
 
         def _write_chunked(self, data: bytes, last: bool) -> None:
             for i in range(0, len(data), 65536):

@@ -63,6 +63,10 @@ class SqlTarget(ContractTarget):
     def schema(self, given: str) -> str:
         return f"'{given}'" if given else "current_schema()"
 
+    def reject_sources(self) -> list[tuple[str, int]]:
+        """(_source, line) of the kept rejects, sorted."""
+        return sorted(self._query(f"SELECT _source, line FROM {self.table}_rejects"))
+
 
 class DuckDBTarget(SqlTarget):
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -120,3 +124,9 @@ class DeltaTarget(ContractTarget):
 
     def has_rejects_table(self) -> bool:
         return self._table(f"{self.path}/_rejects") is not None
+
+    def reject_sources(self) -> list[tuple[str, int]]:
+        """(_source, line) of the kept rejects, sorted."""
+        table = self._table(f"{self.path}/_rejects")
+        found = [] if table is None else table.to_pyarrow_table().to_pylist()
+        return sorted((r["_source"], r["line"]) for r in found)

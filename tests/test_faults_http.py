@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from resultloader.cli import main
 from resultloader.sources.download import HttpPolicy
 from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
-from tests.faulty_http import FaultyServer, Resource
+from tests.faulty_http import FaultyServer, Resource, Step, ipv6_loopback
 
 NS, REQ = "products", "req_01"
 STATUS = f"/v1/data/{NS}/requests/{REQ}"
@@ -270,6 +270,43 @@ def test_a_trickling_download_is_ended_by_its_deadline(tmp_path):
     assert elapsed < 30  # bounded by the deadline, not by the server
 
 
+ROWS = b"".join(b'{"id":"r%d","output":%d}\n' % (i, i) for i in range(3000))
+
+
+def test_a_trickling_download_is_cut_by_the_speed_limit_and_resumed(tmp_path):
+    with FaultyServer() as server:
+        url = server.add("/r.jsonl", Resource(ROWS, steps=[Step(trickle=0.05, trickle_after=1000)]))
+        args = ("--speed-limit", "1024", "--speed-time", "0.5")
+        started = time.monotonic()
+        result = cli(tmp_path, "load", url, *args)
+        elapsed = time.monotonic() - started
+        ranges = [h.headers.get("range") for h in server.hits("/r.jsonl")]
+    assert result.exit_code == 0, result.output
+    assert f"{url}: the download was slower than 1,024 bytes/s for 0.5s; reconnecting at byte " in (
+        result.stderr
+    )
+    assert len(stored(tmp_path)) == 3000 and elapsed < 15
+    assert ranges[0] is None and (ranges[-1] or "").startswith("bytes=")
+
+
+def test_a_download_that_stays_too_slow_fails_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("resultloader.sources.download._sleep", lambda seconds: None)
+    with FaultyServer() as server:
+        steps = [Step(trickle=0.05, trickle_after=1000)] * 30
+        url = server.add("/r.jsonl", Resource(ROWS, steps=steps))
+        hook = tmp_path / "hook.json"
+        hook.write_text(json.dumps(sk("succeeded", data_url=url)))
+        args = ["--status-file", str(hook), "--allow-local-urls", "--speed-time", "0.5", "-q"]
+        started = time.monotonic()
+        result = cli(tmp_path, "ingest", "safetykit", *args)
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {url}: the connection failed 6 times in a row")
+    assert result.stderr.endswith("the download was slower than 1,024 bytes/s for 0.5s\n")
+    assert result.stderr.count("\n") == 1 and stored(tmp_path) == []
+    assert elapsed < 20  # six half-second windows, not the six-hour deadline
+
+
 def test_ingest_timeout_covers_a_status_call_that_never_answers(tmp_path):
     for port in raw_server(silent):
         started = time.monotonic()
@@ -285,3 +322,69 @@ def test_a_status_answer_that_never_ends_is_cut_at_the_size_limit(tmp_path):
         result = cli(tmp_path, *sk_args(f"http://127.0.0.1:{port}", "--timeout", "120", "-q"))
     assert result.exit_code == 1
     assert "larger than 64 MiB" in result.stderr
+
+
+# -- IPv6 literals (issue 20, point 3) ----------------------------------------------------------
+
+needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+
+
+@needs_ipv6
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_ipv4_mapped_loopback_address_is_refused_by_name(local, tmp_path, scheme):
+    url = f"{scheme}://[::ffff:127.0.0.1]:{local.port}/admin"
+    hook = tmp_path / "hook.json"
+    hook.write_text(json.dumps(sk("succeeded", data_url=url)))
+    result = cli(tmp_path, "ingest", "safetykit", "--status-file", str(hook), "-q")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: refusing {url}: it points at ::ffff:127.0.0.1, a loopback address "
+        "(IPv4-mapped), and it came from the API's answer (or a redirect); allow local "
+        "addresses explicitly (--allow-local-urls) if you trust it\n"
+    )
+    assert local.hits("/admin") == [] and stored(tmp_path) == []
+
+
+@needs_ipv6
+def test_an_ipv4_mapped_loopback_address_loads_where_local_urls_are_allowed(local, tmp_path):
+    url = f"http://[::ffff:127.0.0.1]:{local.port}/admin"
+    hook = tmp_path / "hook.json"
+    hook.write_text(json.dumps(sk("succeeded", data_url=url)))
+    args = ["ingest", "safetykit", "--status-file", str(hook), "--allow-local-urls", "-q"]
+    result = cli(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    assert stored(tmp_path) == ["secret"] and len(local.hits("/admin")) == 1
+
+
+@pytest.fixture
+def local6() -> Iterator[FaultyServer]:
+    """The local-only service, listening on the IPv6 loopback address only."""
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    with FaultyServer("::1") as server:
+        server.add("/admin", Resource(SECRET))
+        yield server
+
+
+def test_an_ipv6_loopback_url_loads_from_a_server_on_ipv6(local6, tmp_path):
+    url = local6.url("/admin")
+    assert url == f"http://[::1]:{local6.port}/admin"
+    result = cli(tmp_path, "load", url + "?sig=S", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["source"] == url
+    assert stored(tmp_path) == ["secret"]
+
+
+def test_an_ipv6_loopback_url_from_an_api_is_refused_unless_allowed(local6, tmp_path):
+    hook = tmp_path / "hook.json"
+    hook.write_text(json.dumps(sk("succeeded", data_url=local6.url("/admin"))))
+    refused = cli(tmp_path, "ingest", "safetykit", "--status-file", str(hook), "-q")
+    assert refused.exit_code == 1
+    assert f"refusing {local6.url('/admin')}: it points at ::1, a loopback address," in (
+        refused.stderr
+    )
+    assert local6.hits("/admin") == [] and stored(tmp_path) == []
+    args = ["ingest", "safetykit", "--status-file", str(hook), "--allow-local-urls", "-q"]
+    allowed = cli(tmp_path, *args)
+    assert allowed.exit_code == 0, allowed.output
+    assert stored(tmp_path) == ["secret"]

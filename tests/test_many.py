@@ -136,14 +136,15 @@ def test_atomic_commits_all_in_one_load_or_nothing(files, tmp_path, workers):
     sources = [str(files["a"]), str(files["c"]), str(bad), str(files["d"])]
     with pytest.raises(resultloader.ParseError, match=r"bad\.jsonl: line 2"):
         load_many(sources, db, atomic=True, workers=workers)
-    assert not db.exists() or not query(
-        db, "SELECT * FROM duckdb_tables() WHERE table_name = 'results'"
-    )
+    assert outputs(db) == {}
+    label = f"{files['a']} (+3 more, atomic)"
+    failed = query(db, "SELECT source, status, error FROM _resultloader_loads")
+    assert [row[:2] for row in failed] == [(label, "failed")] and "bad.jsonl" in failed[0][2]
     sources.remove(str(bad))
     results = load_many(sources, db, atomic=True, workers=workers)
     assert outputs(db)["x"] == "d again"  # last wins across the sources in one load
     assert len(outputs(db)) == 5
-    assert [s for s, status in ledger(db)] == [results[-1].source]
+    assert ledger(db)[1:] == [(results[-1].source, "committed")]
     assert results[-1].report is not None and results[-1].report.rows_upserted == 5
     assert results[-1].report.rows_read == 8
     assert [r.outcome for r in load_many(sources, db, atomic=True)] == ["skipped"] * 3
@@ -360,3 +361,85 @@ def test_an_unknown_engine_or_a_stage_without_dask_is_refused(files, tmp_path):
         load_many([str(files["a"])], tmp_path / "r.duckdb", engine="spark")
     with pytest.raises(ValueError, match="a stage is for the Dask engine"):
         load_many([str(files["a"])], tmp_path / "r.duckdb", workers=2, parts_dir=str(tmp_path))
+
+
+# -- a database among the sources (issue 20, point 7) -------------------------------------------
+
+
+def _duckdb_file(path: Path) -> bytes:
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE kept AS SELECT 1 AS x")
+    con.close()
+    return path.read_bytes()
+
+
+def _sqlite_file(path: Path) -> bytes:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE kept (x)")
+    con.commit()
+    con.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "route",
+    [[], ["--workers", "2"], ["--atomic"], ["--json"]],
+    ids=["one-at-a-time", "workers", "atomic", "json"],
+)
+def test_cli_a_duckdb_file_among_the_sources_is_the_target_mistyped(tmp_path, route):
+    (tmp_path / "export.json").write_text(jsonl(("e1", 1)))
+    before = _duckdb_file(tmp_path / "target.duckdb")
+    done = cli("load", "export.json", "target.duckdb", *route, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == "error: target.duckdb is a database: did you mean --into target.duckdb?\n"
+    assert not (tmp_path / "results.duckdb").exists()  # export.json was not loaded first
+    assert (tmp_path / "target.duckdb").read_bytes() == before
+
+
+def test_cli_a_database_alone_or_matched_by_a_glob_is_refused_before_loading(files, tmp_path):
+    _duckdb_file(tmp_path / "data" / "zz.duckdb")
+    alone = cli("load", "data/zz.duckdb", cwd=tmp_path)
+    hint = "did you mean --into data/zz.duckdb?"
+    assert alone.stderr == f"error: data/zz.duckdb is a database: {hint}\n"
+    globbed = cli("load", "data/*", cwd=tmp_path)
+    assert globbed.returncode == 1 and "data/zz.duckdb is a database" in globbed.stderr
+    spaced = tmp_path / "my target.duckdb"
+    _duckdb_file(spaced)
+    quoted = cli("load", "data/a.jsonl", str(spaced), cwd=tmp_path)
+    assert quoted.stderr.endswith("did you mean --into 'my target.duckdb'?\n")
+    assert not (tmp_path / "results.duckdb").exists()
+
+
+def test_a_sqlite_file_among_the_sources_is_refused_before_loading(files, tmp_path):
+    before = _sqlite_file(tmp_path / "old.sqlite")
+    done = cli("load", "data/a.jsonl", "old.sqlite", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "error: old.sqlite: not a text format we read (it is a SQLite database)\n"
+    )
+    assert not (tmp_path / "results.duckdb").exists()
+    assert (tmp_path / "old.sqlite").read_bytes() == before
+
+
+def test_the_library_refuses_a_database_among_the_sources_before_loading(files, tmp_path):
+    target = tmp_path / "target.duckdb"
+    _duckdb_file(target)
+    db = tmp_path / "r.duckdb"
+    for call in (
+        lambda: load_many([str(files["a"]), str(target)], db),
+        lambda: resultloader.load(f"file://{target}", db),
+    ):
+        with pytest.raises(resultloader.DownloadError) as caught:
+            call()
+        assert str(caught.value) == (
+            f"{target} is a DuckDB database, not a result file: did you mean to load into it "
+            "(as the sink)?"
+        )
+    assert not db.exists()
+    named_duckdb = tmp_path / "rows.duckdb"  # the bytes decide, not the name
+    named_duckdb.write_text(jsonl(("n1", 1)))
+    assert resultloader.load(named_duckdb, db, format="jsonl").rows_read == 1

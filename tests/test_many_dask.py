@@ -97,8 +97,9 @@ def test_nothing_of_a_failed_atomic_run_is_committed(scheduler, tmp_path):
     db = tmp_path / "r.duckdb"
     with pytest.raises(resultloader.ResultLoaderError, match=r"2\.jsonl: line 2"):
         load_many(sources, db, engine=scheduler, atomic=True)
-    tables = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'results'"
-    assert not db.exists() or query(db, tables) == [(0,)]
+    assert query(db, "SELECT count(*) FROM results") == [(0,)]
+    ledger = query(db, "SELECT status, error FROM _resultloader_loads")
+    assert [status for status, _ in ledger] == ["failed"] and "2.jsonl: line 2" in ledger[0][1]
 
 
 def test_the_cli_with_a_local_cluster_of_its_own(tmp_path):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import resultloader
 from resultloader import DownloadError, DuckDBSink, LoadOptions
-from resultloader._redact import redact
+from resultloader._redact import display_name, redact
 from resultloader.cli import main
 from resultloader.sources import check_download_url, open_source
 from tests.conftest import SEED_ROWS
@@ -138,6 +138,21 @@ def test_redact_drops_query_strings_from_urls_and_request_paths():
         "HTTPConnectionPool(host='h', port=1): Max retries exceeded with url: "
         "/a/b.jsonl (Caused by x) https://h/p why?"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:pw@[::1]:8080/r.jsonl?sig=SECRET", "http://[::1]:8080/r.jsonl"),
+        ("https://[::ffff:127.0.0.1]:443/r?x=1", "https://[::ffff:127.0.0.1]:443/r"),
+        ("https://[fe80::1%25eth0]/r", "https://[fe80::1%25eth0]/r"),
+        ("http://h:notaport/r?sig=SECRET", "http://h:notaport/r"),
+        ("http://u:pw@[::1/r?sig=SECRET", "http://[::1/r"),
+    ],
+)
+def test_display_names_keep_an_ipv6_host_and_drop_the_secrets(url, shown):
+    assert display_name(url) == shown
+    assert redact(f"cannot open {url} (refused)") == f"cannot open {shown} (refused)"
 
 
 def test_header_values_never_appear_in_errors(server):

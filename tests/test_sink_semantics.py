@@ -6,17 +6,28 @@ it against theirs.
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 import resultloader
 from resultloader.sinks.registry import sink_for
-from resultloader.testing import ContractTarget, SinkContract
+from resultloader.sources.download import HttpPolicy
+from resultloader.testing import ContractTarget, Reply, SinkContract
+from resultloader.testing.contract import jsonl
+from tests.faulty_http import FaultyServer
 from tests.pg_server import PASSWORD
 from tests.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget
 from tests.test_jobs import serve_batch
 from tests.test_providers import oai  # noqa: F401  (a fixture: the fake OpenAI API)
+
+CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 
 # duckdb-schema and postgres-schema: a table in a schema of its own (`--table staging.results`)
 KINDS = ["duckdb", "duckdb-schema", "postgres", "postgres-schema", "delta", "delta-s3"]
@@ -69,3 +80,114 @@ class TestOurSinks(SinkContract):
         assert outcomes(["batch_1", "batch_2"]) == {"batch_1": "skipped", "batch_2": "loaded"}
         assert oai.hits("/v1/files/file-out-1/content") == 1  # the skipped job was not downloaded
         assert set(target.rows()) == {"b1-r1", "b1-r2", "b2-r1", "b2-r2"}
+
+    def test_an_atomic_load_of_many_names_each_rows_own_source(self, target, write):
+        a = write("a.jsonl", jsonl('{"id":"a1"}', '{"id":"x","output":"a"}', "{bad"))
+        b = write("b.jsonl", jsonl('{"id":"x","output":"b"}', "{bad", '{"id":"b1"}', '{"id":"b2"}'))
+        c = write("c.jsonl", jsonl('{"id":"c1"}'))
+        sources = [str(a), str(b), str(c)]
+        options = resultloader.LoadOptions(on_error="quarantine")
+        results = resultloader.load_many(
+            sources, target.into, options, table=target.table, atomic=True, workers=2
+        )
+        assert [r.outcome for r in results] == ["loaded"] * 4
+        rows = target.rows()
+        sources = {k: v["_source"] for k, v in rows.items()}
+        assert sources == {"a1": str(a), "x": str(b), "b1": str(b), "b2": str(b), "c1": str(c)}
+        assert rows["x"]["output"] == "b"
+        assert [(r["status"], r["source"]) for r in target.ledger()] == [
+            ("committed", f"{a} (+2 more, atomic)")
+        ]
+        assert target.reject_sources() == [(str(a), 3), (str(b), 2)]  # each line of its own file
+
+    def test_loads_that_cannot_open_their_source_leave_a_failed_ledger_row(
+        self,
+        target,
+        tmp_path,
+        monkeypatch,
+        refusing_port,
+        oai,  # noqa: F811
+    ):
+        _no_such_host(monkeypatch)
+        fast = HttpPolicy(backoff=0.01)
+        with FaultyServer() as server:
+            missing = server.url("/missing.jsonl")
+            refused = f"http://127.0.0.1:{refusing_port}/r.jsonl"
+            unknown = "https://results.invalid/r.jsonl"
+            absent = str(tmp_path / "absent.jsonl")
+            for source in (f"{missing}?X-Amz-Signature=SECRET", refused, unknown, absent):
+                with pytest.raises(resultloader.DownloadError):
+                    resultloader.load(source, target.into, table=target.table, http=fast)
+            for workers, atomic in ((1, False), (2, False), (2, True)):
+                with pytest.raises(resultloader.DownloadError):
+                    resultloader.load_many(
+                        [missing], target.into, table=target.table, workers=workers, atomic=atomic
+                    )
+        serve_batch(oai, 9)
+        oai.script("/v1/files/file-out-9/content", Reply(404, {"error": "no such file"}))
+        with pytest.raises(resultloader.DownloadError):
+            resultloader.ingest("openai-batch", "batch_9", sink_for(target.into, target.table))
+        ledger = target.ledger()
+        assert [(r["status"], r["source"]) for r in ledger] == [
+            ("failed", missing),
+            ("failed", refused),
+            ("failed", unknown),
+            ("failed", absent),
+            ("failed", missing),
+            ("failed", missing),
+            ("failed", missing),  # an atomic load of one source is named by it
+            ("failed", "openai-batch:batch_9"),
+        ]
+        reasons = ["HTTP 404", "Connection refused", "Name or service not known", "no such file"]
+        reasons += ["HTTP 404"] * 4
+        for row, reason in zip(ledger, reasons, strict=True):
+            assert reason in row["error"], row
+            assert row["rows_read"] is None and "SECRET" not in str(row)
+        assert target.rows() == {}
+        for as_json in (True, False):
+            done = subprocess.run(
+                [*CLI, "history", "--into", target.into, "--limit", "1000"] + ["--json"] * as_json,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **target.env},
+            )
+            assert done.returncode == 0, done.stderr
+            if as_json:  # a Postgres ledger lists every table of the database: this test's only
+                shown = [json.loads(line) for line in done.stdout.splitlines()]
+                ours = [
+                    x
+                    for x in shown
+                    if target.kind.startswith("delta") or x["target"] == target.table
+                ]
+                assert [(x["source"], x["error"]) for x in ours][::-1] == [
+                    (r["source"], r["error"]) for r in ledger
+                ]
+            else:
+                assert any(
+                    refused in line and " failed " in line for line in done.stdout.splitlines()
+                )
+
+
+# -- loads that fail before reading (issue 20, point 4) -----------------------------------------
+
+
+def _no_such_host(monkeypatch) -> None:
+    """Names under `.invalid` do not resolve, as for a mistyped host, without asking the
+    network's DNS server (the tests reach no address but loopback)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(host, str) and host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connections to it are refused, and no other
+    process can take it meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

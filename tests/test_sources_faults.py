@@ -7,6 +7,7 @@ import bz2
 import dataclasses
 import gzip
 import random
+import time
 import zlib
 from pathlib import Path
 
@@ -179,6 +180,75 @@ def test_a_server_that_always_stalls_ends_in_an_error(server):
     policy = HttpPolicy(read_timeout=0.3, backoff=0.01, retries=1, max_resumes=2)
     with pytest.raises(DownloadError, match=r"failed \d+ times in a row; gave up at byte "):
         read_all(url, policy)
+
+
+# -- the low-speed limit (issue 20, point 2) ----------------------------------------------------
+
+# below 1,024 bytes/s for half a second of reading: cut, then resumed; the read timeout is far
+SLOW = HttpPolicy(read_timeout=30, backoff=0.01, low_speed_limit=1024, low_speed_time=0.5)
+
+
+def trickle(after: int = 0, every: float = 0.05, piece: int = 1) -> Step:
+    """`after` bytes at once, then `piece` bytes every `every` seconds (20 bytes/s)."""
+    return Step(trickle=every, trickle_after=after, piece=piece)
+
+
+def range_starts(server: FaultyServer, path: str) -> list[int | None]:
+    found = [{k.lower(): v for k, v in h.headers.items()}.get("range") for h in server.hits(path)]
+    return [None if r is None else int(r.removeprefix("bytes=").rstrip("-")) for r in found]
+
+
+def test_the_low_speed_limit_defaults_to_curls_usual_values():
+    assert (HttpPolicy().low_speed_limit, HttpPolicy().low_speed_time) == (1024.0, 60.0)
+
+
+def test_a_trickle_is_cut_and_the_download_resumes_with_a_range_request(server):
+    url = server.add("/r", Resource(BODY, steps=[trickle(after=int(1.5 * MB))]))
+    started = time.monotonic()
+    assert read_all(url, SLOW) == BODY
+    assert time.monotonic() - started < 10  # cut after about half a second, not 4 MB later
+    starts = range_starts(server, "/r")  # (smart_open's reopening GETs, then seeks)
+    assert starts[0] is None and (starts[-1] or 0) >= int(1.5 * MB)
+
+
+def test_a_trickle_from_a_server_without_ranges_restarts_from_the_first_byte(server):
+    url = server.add("/r", Resource(BODY, ranges=False, steps=[trickle(after=int(1.5 * MB))]))
+    assert read_all(url, SLOW) == BODY
+    assert len(server.hits("/r")) >= 2
+
+
+def test_a_server_that_always_trickles_fails_after_the_resume_budget(server):
+    url = server.add("/r", Resource(BODY, steps=[trickle(after=1000)] * 30))
+    policy = dataclasses.replace(SLOW, max_resumes=2)
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as err:
+        read_all(url, policy)
+    assert time.monotonic() - started < 10
+    assert str(err.value).startswith(f"{url}: the connection failed 3 times in a row; gave up at")
+    assert str(err.value).endswith(": the download was slower than 1,024 bytes/s for 0.5s")
+    ranged = [s for s in range_starts(server, "/r") if s is not None]
+    assert len(ranged) == 2 and all(s >= 1000 for s in ranged)
+
+
+def test_a_server_just_above_the_limit_is_not_cut(server):
+    body = BODY[:3000]  # 2,000 bytes/s for 1.5 s: a whole read of it would take longer than 0.5s
+    url = server.add("/r", Resource(body, steps=[trickle(piece=100)]))
+    assert read_all(url, SLOW) == body
+    assert len(server.hits("/r")) == 1
+
+
+def test_a_slow_reader_is_not_taken_for_a_slow_server(server):
+    url = server.add("/r", Resource(BODY))
+    opened = open_source(url, policy=SLOW)
+    try:
+        head = b""
+        for _ in range(4):  # 1.2 s of the consumer's own work, between fast reads
+            head += opened.stream.read(1000)
+            time.sleep(0.3)
+        assert head + opened.stream.read() == BODY
+    finally:
+        opened.close()
+    assert len(server.hits("/r")) == 1
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,21 @@ HINTS = (
 )
 
 
+class DatabaseSource(DownloadError):
+    """A source that is a database file (DuckDB, SQLite): most likely the target, given in a
+    source's place (`load export.json target.duckdb`, as `cp SRC DST` would have it)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        self.path, self.kind = path, kind
+        message = f"{path}: not a text format we read (it is a {kind} database)"  # as parse's
+        if kind == "DuckDB":  # a target resultloader writes
+            hint = "did you mean to load into it (as the sink)?"
+            message = f"{path} is a DuckDB database, not a result file: {hint}"
+        super().__init__(message)
+
+
+
+
 class ParseError(ResultLoaderError):
     """A row, or the source as a whole, could not be read. Its attributes:
 

@@ -147,6 +147,9 @@ class Reject:
     offset: int
     reason: str
     raw: str
+    # the file it was read from where one load holds several (an atomic load of many); None:
+    # the load's source
+    source: str | None = None
 
 
 @dataclass
@@ -253,6 +256,11 @@ class CommitResult:
     tokens: int | None = None
 
 
+# An atomic load of many sources numbers its rows `place << SEQ_BITS` on: the place of the row's
+# source in `LoadInfo.sources` above these bits, the row's own number below.
+SEQ_BITS = 40
+
+
 @dataclass(frozen=True)
 class LoadInfo:
     """What a sink is told when a load begins."""
@@ -268,6 +276,9 @@ class LoadInfo:
     # the format the source is read as (jsonl, json, csv, tsv), once the load has decided it;
     # None for rows that are not read from one source as they come (parts of many sources)
     format: str | None = None
+    # an atomic load of many sources: each one's name, so that every row's `_source` names the
+    # one it came from (by its seq: SEQ_BITS); `source` names the whole set, for the ledger
+    sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.provider is None:  # `load --as NAME`: the provider's file

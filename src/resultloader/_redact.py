@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 # A query string inside a longer token (a URL or a request path): it may hold a signature.
 _QUERY = re.compile(r"(?<=\S)\?[^\s'\"()<>]+")
+_USER_INFO = re.compile(r"//[^/@]*@")
 
 
 def display_name(source: str) -> str:
@@ -18,13 +19,16 @@ def display_name(source: str) -> str:
 
     Presigned URLs carry their signature in the query string; it is a credential.
     """
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # `http://[::1/x`: an IPv6 host without its closing bracket
+        return _USER_INFO.sub("//", re.split(r"[?#]", source, maxsplit=1)[0])
     if not parts.scheme or len(parts.scheme) == 1:  # a path (or a Windows drive letter)
         return source
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    # the host and port as written, less any user info: an IPv6 host keeps its brackets
+    # (`.hostname` drops them, and `http://::1:8080/x` no longer parses as a URL)
+    host = parts.netloc.rpartition("@")[2].lower()
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def redact(text: str) -> str:

@@ -4,13 +4,14 @@ A status payload (polled, or a saved webhook) comes from a server we do not cont
 the redirects of the status endpoint and of a download. Such a URL is followed only if:
 
 - it is https; plain http only to a loopback address written as one (`127.0.0.1`, `[::1]`,
-  `localhost`), and only where local addresses are allowed (below);
+  `[::ffff:127.0.0.1]`, `localhost`), and only where local addresses are allowed (below);
 - its host is a public address: not loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7),
   link-local (169.254/16, where clouds serve their metadata and credentials, fe80::/10),
-  shared, reserved or unspecified. A host name is resolved and every address it has is checked,
-  before connecting. Local addresses are allowed when the API's base URL is itself local (a
-  test server, a proxy on this machine or this network) or when the user says so
-  (`allow_local_urls=True`, `--allow-local-urls`).
+  shared, reserved or unspecified (an IPv4-mapped IPv6 address is the IPv4 address it maps).
+  A host name is resolved and every address it has is checked, before connecting. Local
+  addresses are allowed when the API's base URL is itself local (a test server, a proxy on
+  this machine or this network) or when the user says so (`allow_local_urls=True`,
+  `--allow-local-urls`).
 
 Every request is checked, not only the first: `GuardedAdapter` checks each hop of a redirect
 and each retry. URLs a user gives directly (`load URL`) are the user's choice and not checked.
@@ -22,7 +23,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from requests.adapters import HTTPAdapter
 
@@ -93,11 +94,11 @@ def check_url(url: str, rule: UrlRule) -> None:
     check_download_url(url, allow_http=rule.allow_http or local_http)
     if rule.allow_local:
         return
-    local = [a for a in _addresses(host, parts.port) if not _public(a)]
+    local = [a for a in _addresses(host, _port(parts)) if not _public(a)]
     if local:
         raise RefusedUrl(
-            f"refusing {display_name(url)}: it points at {local[0]}, a loopback, private or "
-            "link-local address, and it came from the API's answer (or a redirect); allow "
+            f"refusing {display_name(url)}: it points at {_shown(local[0])}, "
+            f"{_kind(local[0])}, and it came from the API's answer (or a redirect); allow "
             "local addresses explicitly (--allow-local-urls) if you trust it"
         )
 
@@ -121,13 +122,22 @@ class GuardedAdapter(HTTPAdapter):
 
 
 def _loopback_literal(host: str) -> bool:
-    """`localhost`, or a loopback address written the usual way (not `2130706433`, `0x7f.1`)."""
+    """`localhost`, or a loopback address written the usual way (not `2130706433`, `0x7f.1`);
+    `::ffff:127.0.0.1` (IPv4-mapped) is 127.0.0.1, whatever this Python's ipaddress says."""
     if host.lower().rstrip(".") == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return _unmapped(ipaddress.ip_address(host)).is_loopback
     except ValueError:
         return False
+
+
+def _port(parts: SplitResult) -> int | None:
+    """The URL's port; None for one that is not a number (the connection then fails)."""
+    try:
+        return parts.port
+    except ValueError:
+        return None
 
 
 def _addresses(host: str, port: int | None) -> list[Address]:
@@ -146,7 +156,29 @@ def _addresses(host: str, port: int | None) -> list[Address]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
 
 
-def _public(address: Address) -> bool:
+def _unmapped(address: Address) -> Address:
+    """An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) as the IPv4 address it reaches."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        return address.ipv4_mapped
+    return address
+
+
+def _public(address: Address) -> bool:
+    address = _unmapped(address)
     return address.is_global and not address.is_multicast
+
+
+def _shown(address: Address) -> str:
+    """`::ffff:127.0.0.1` as written, not as `::ffff:7f00:1` (Python < 3.13 writes that)."""
+    inner = _unmapped(address)
+    return f"::ffff:{inner}" if inner is not address else str(address)
+
+
+def _kind(address: Address) -> str:
+    """What the address is, by name, for the refusal."""
+    inner = _unmapped(address)
+    mapped = " (IPv4-mapped)" if inner is not address else ""
+    for kind in ("loopback", "link-local", "private"):
+        if getattr(inner, f"is_{kind.replace('-', '_')}"):
+            return f"a {kind} address{mapped}"
+    return f"not a public address{mapped}"

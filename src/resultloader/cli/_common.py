@@ -6,7 +6,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -141,6 +141,21 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "[default: 21600, 6 hours].",
         ),
         click.option(
+            "--speed-limit",
+            default=None,
+            type=click.FloatRange(min=0),
+            metavar="BYTES",
+            help="An http(s) download slower than this many bytes a second for --speed-time "
+            "is cut and resumed where it stopped, as curl's (0: never) [default: 1024].",
+        ),
+        click.option(
+            "--speed-time",
+            default=None,
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="How long a download may stay below --speed-limit [default: 60].",
+        ),
+        click.option(
             "--memory",
             default=None,
             type=SIZE,
@@ -176,9 +191,15 @@ def poll_policy(kw: dict[str, Any]) -> PollPolicy:
     return replace(policy, wait=not kw["no_wait"], concurrency=kw.get("concurrency") or 8)
 
 
-def http_policy(download_timeout: float | None, allow_local_urls: bool = False) -> HttpPolicy:
-    policy = HttpPolicy(allow_local_urls=allow_local_urls)
-    return policy if download_timeout is None else replace(policy, deadline=download_timeout)
+def http_policy(kw: Mapping[str, Any]) -> HttpPolicy:
+    """The download policy of the options given (read_options'; ingest's --allow-local-urls)."""
+    fields = {
+        "deadline": kw.get("download_timeout"),
+        "low_speed_limit": kw.get("speed_limit"),
+        "low_speed_time": kw.get("speed_time"),
+        "allow_local_urls": kw.get("allow_local_urls"),
+    }
+    return HttpPolicy(**{name: value for name, value in fields.items() if value is not None})
 
 
 def print_report(report: LoadReport, as_json: bool, quiet: bool) -> None:

@@ -229,7 +229,7 @@ def _run(
                 sink_for(kw["into"], kw["table"]),
                 _load_options(kw),
                 poll_policy(kw),
-                http_policy(kw["download_timeout"], kw["allow_local_urls"]),
+                http_policy(kw),
                 ApiAccess(base_url=kw["base_url"]),
                 payload=payload,
                 progress=_lazy_bar(stack, quiet),

@@ -93,7 +93,7 @@ def run_many(
             sink_for(kw["into"], kw["table"]),
             options,
             poll_policy(kw),
-            http_policy(kw["download_timeout"], kw["allow_local_urls"]),
+            http_policy(kw),
             ApiAccess(base_url=kw["base_url"]),
             since=since,
             each=show,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import click
 
 from .._columns import Column
-from .._errors import ResultLoaderError
+from .._errors import DatabaseSource, ResultLoaderError
 from .._model import Format, LoadOptions, OnError
 from ..pipeline.load import as_sink, load
 from ..pipeline.load_many import SourceResult, load_many
@@ -81,6 +84,8 @@ def load_command(
     max_line_bytes: int,
     max_bytes: int | None,
     download_timeout: float | None,
+    speed_limit: float | None,
+    speed_time: float | None,
     memory: str | None,
     threads: int | None,
     columns: tuple[Column, ...],
@@ -100,7 +105,7 @@ def load_command(
     source, many = sources[0], is_many(sources, workers, atomic) or engine is not None
     if source == "-" and sys.stdin.isatty() and not quiet:
         click.echo("reading rows from standard input (end with Ctrl-D)...", err=True)
-    with handle_errors(as_json and not many, source), notices(quiet):
+    with handle_errors(as_json and not many, source), notices(quiet), database_as_target():
         options = LoadOptions(
             format=cast(Format, fmt),  # click.Choice has checked both
             key=key,
@@ -114,7 +119,13 @@ def load_command(
             provider=provider,
             columns=columns,
         )
-        http = http_policy(download_timeout)
+        http = http_policy(
+            {
+                "download_timeout": download_timeout,
+                "speed_limit": speed_limit,
+                "speed_time": speed_time,
+            }
+        )
         if many:  # --json: one object per source, printed as each ends
             engine_options = {
                 "workers": workers,
@@ -136,6 +147,19 @@ def _provider_name(name: str) -> str:
         return get_provider(name).name
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+@contextmanager
+def database_as_target() -> Iterator[None]:
+    """A DuckDB file among the sources, in the command line's words: the target, most likely,
+    typed where a source goes (`load export.json target.duckdb`, as with `cp SRC DST`)."""
+    try:
+        yield
+    except DatabaseSource as exc:
+        if exc.kind != "DuckDB":
+            raise
+        hint = f"did you mean --into {shlex.quote(exc.path)}?"
+        raise ResultLoaderError(f"{exc.path} is a database: {hint}") from None
 
 
 def is_many(sources: tuple[str, ...], workers: int, atomic: bool) -> bool:

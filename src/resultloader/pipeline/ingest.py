@@ -25,7 +25,7 @@ from ..sinks import Sink
 from ..sources import Opened, open_source
 from ..sources.download import HttpPolicy
 from ..sources.expand import expand, is_glob
-from .load import Progress, SinkLike, as_sink, run_load
+from .load import Progress, SinkLike, as_sink, record_failure, run_load
 
 
 def resolve(
@@ -255,18 +255,36 @@ def _load_download(
     if options.format == "auto":
         options = replace(options, format=download.format)
     failures: list[ResultLoaderError] = []
+    info = replace(info, options=options)
+    opened: Opened | None = None
     try:
         opened = _open(download, clock, what, failures, options, http)
-        info = replace(info, options=options)
         return run_load(opened, sink, options, info, progress, download.document_id)
-    except DownloadError as exc:
-        if failures:  # the refresh itself failed: its own error says why
-            raise failures[-1] from None
-        if download.refresh is None and exc.status in (403, 410):
-            raise JobExpired(
-                f"{what}: the result link was refused ({exc}); {prov.stale_link_hint}"
-            ) from None
-        raise
+    except Exception as exc:
+        error = _download_failure(exc, failures, download, what, prov)
+        if opened is None:  # run_load has not begun the load: history says why it did not
+            record_failure(sink, info, error)
+        if error is exc:
+            raise
+        raise error from None
+
+
+def _download_failure(
+    exc: Exception,
+    failures: list[ResultLoaderError],
+    download: Download,
+    what: str,
+    prov: Provider,
+) -> Exception:
+    """The error to raise for a download that failed: the refresh's own, if fetching a fresh
+    link failed; a refused link that cannot be renewed as JobExpired; else `exc` itself."""
+    if not isinstance(exc, DownloadError):
+        return exc
+    if failures:
+        return failures[-1]
+    if download.refresh is None and exc.status in (403, 410):
+        return JobExpired(f"{what}: the result link was refused ({exc}); {prov.stale_link_hint}")
+    return exc
 
 
 def _open(

@@ -6,12 +6,11 @@ import contextlib
 import dataclasses
 import io
 import os
-import queue
 import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -36,8 +35,16 @@ from ..sinks import JsonlChunkSink, Sink
 from ..sinks.callable import sink_from_callable
 from ..sinks.duckdb import DuckDBSink
 from ..sinks.registry import sink_for
-from ..sources import _REMOTE_SCHEMES, Opened, name_hint, open_source
+from ..sources import (
+    _REMOTE_SCHEMES,
+    Opened,
+    name_hint,
+    open_source,
+    refuse_databases,
+    source_name,
+)
 from ..sources.download import HttpPolicy
+from .prefetch import prefetch
 
 Progress = Callable[[int, "int | None", int], None]  # (bytes read, total bytes, rows read)
 SinkLike = Sink | Callable[..., Any] | str | os.PathLike[str] | DuckDBPyConnection | None
@@ -71,9 +78,40 @@ def load(
     options = one_way_in(
         options, "load", format=format, key=key, items_path=items_path, on_error=on_error
     )
-    target = as_sink(sink, table)
-    opened = open_source(_binary(_one_name(source)), max_bytes=options.max_bytes, policy=http)
-    return run_load(opened, target, options, LoadInfo(opened.name, options), progress)
+    return load_source(source, as_sink(sink, table), options, http, progress)
+
+
+def load_source(
+    source: str | os.PathLike[str] | IO[bytes],
+    sink: Sink,
+    options: LoadOptions,
+    http: HttpPolicy | None = None,
+    progress: Progress | None = None,
+    version: str | None = None,
+) -> LoadReport:
+    """Open `source` and load it. A source that cannot be opened (HTTP 404, a connection
+    refused, an unknown host, no such file) leaves its `failed` ledger row all the same, so
+    that `history` says why the load did not happen."""
+    named = _binary(_one_name(source))
+    if isinstance(named, str):
+        refuse_databases([named])
+    info = LoadInfo(source_name(named), options, version=version)
+    try:
+        opened = open_source(named, max_bytes=options.max_bytes, policy=http)
+    except Exception as exc:
+        record_failure(sink, info, exc)
+        raise
+    return run_load(opened, sink, options, info, progress)
+
+
+def record_failure(sink: Sink, info: LoadInfo, exc: BaseException) -> None:
+    """The `failed` ledger row of a load that ended before `run_load` began it: its source
+    could not be opened, or failed where it was read (a thread, a Dask worker)."""
+    try:
+        sink.begin(info)
+    except Exception:  # the sink's own failure: the source's error is the one to raise
+        return
+    sink.abort(_abort_reason(exc))
 
 
 def _binary(source: T) -> T:
@@ -223,7 +261,7 @@ def _feed(
         prepare = cast(JsonlChunkSink, sink).prepare_jsonl
         batches = (prepare(b) if isinstance(b, JsonlChunk) else b for b in batches)
     try:
-        with contextlib.closing(_prefetch(batches, finished=finished)) as items:
+        with contextlib.closing(prefetch(batches, finished=finished)) as items:
             for item in items:
                 first = first or _first_fields(item, options.key)
                 stats = native(item) if native and isinstance(item, JsonlChunk) else None
@@ -354,54 +392,3 @@ def _tally(report: LoadReport, stats: BatchStats) -> None:
     report.rows_read += stats.rows
     report.null_outputs += stats.null_outputs
     report.missing_metadata += stats.missing_metadata
-
-
-_DONE = object()
-
-
-def _prefetch(
-    items: Iterator[T], depth: int = 1, finished: threading.Event | None = None
-) -> Generator[T, None, None]:
-    """Produce `items` in a thread, so reading and decompressing overlap with loading.
-
-    An exception in the thread is raised here. `finished` is set when the thread has ended.
-    """
-    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        """Wait for room, unless the consumer has stopped listening."""
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:
-            put(exc)
-        finally:
-            if finished is not None:
-                finished.set()
-
-    thread = threading.Thread(target=produce, name="resultloader-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = box.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # a short wait: a thread still blocked in a read ends at its read timeout by itself
-        thread.join(timeout=1)

@@ -11,6 +11,7 @@ carry a higher `seq` than theirs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -20,10 +21,10 @@ import orjson
 from .._errors import ResultLoaderError
 from .._model import LoadInfo, LoadOptions, LoadReport
 from ..sinks import CommittedLoad, LedgerSink, Sink
-from ..sources import open_source
+from ..sources import refuse_databases
 from ..sources.download import HttpPolicy
 from ..sources.expand import Source, expand
-from .load import SinkLike, _abort_reason, _one_name, as_sink, run_load
+from .load import SinkLike, as_sink, load_source, record_failure
 from .parts import Part, Parts, discard, replay, thread_parts
 
 Outcome = Literal["loaded", "skipped", "failed"]
@@ -85,9 +86,9 @@ def load_many(
             f"{type(target).__name__} cannot keep rejected rows: use on_error='skip' or a sink "
             "that stores rejects"
         )
-    todo, results = _skip_unchanged(
-        expand([sources] if isinstance(sources, str) else sources), target
-    )
+    expanded = expand([sources] if isinstance(sources, str) else sources)
+    refuse_databases([source.name for source in expanded])  # before any is loaded
+    todo, results = _skip_unchanged(expanded, target)
     for result in results:
         if each:
             each(result)
@@ -177,9 +178,8 @@ def _load_one(
     source: Source, sink: Sink, options: LoadOptions, http: HttpPolicy | None, report: _Reporter
 ) -> None:
     try:
-        opened = open_source(_one_name(source.name), max_bytes=options.max_bytes, policy=http)
-        info = LoadInfo(opened.name, options, version=source.version)
-        report(SourceResult(source.shown, "loaded", run_load(opened, sink, options, info)))
+        loaded = load_source(source.name, sink, options, http, version=source.version)
+        report(SourceResult(source.shown, "loaded", loaded))
     except BaseException as exc:
         report.failed(source.shown, exc)
         raise
@@ -195,7 +195,7 @@ def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Report
             try:
                 part = future.result()
             except Exception as exc:
-                _record_failure(sink, info, exc)
+                record_failure(sink, info, exc)
                 report.failed(source.shown, exc)
                 raise
             try:
@@ -206,16 +206,6 @@ def _load_staged(sink: Sink, options: LoadOptions, parts: Parts, report: _Report
                 raise
 
 
-def _record_failure(sink: Sink, info: LoadInfo, exc: Exception) -> None:
-    """A source that failed where it was read (a thread, a Dask worker) gets its `failed`
-    ledger row here, as one that fails in a load of this process does."""
-    try:
-        sink.begin(info)
-    except Exception:  # the sink's own failure: the source's error is the one to raise
-        return
-    sink.abort(_abort_reason(exc))
-
-
 def _load_atomic(
     sources: list[Source], sink: Sink, options: LoadOptions, parts: Parts, report: _Reporter
 ) -> None:
@@ -223,19 +213,22 @@ def _load_atomic(
     if not sources:
         return
     staged: list[Part] = []
+    first = sources[0].shown
+    label = first if len(sources) == 1 else f"{first} (+{len(sources) - 1} more, atomic)"
+    versions = {s.shown: s.version for s in sources if s.version is not None}
+    info = LoadInfo(label, options, version=orjson.dumps(versions).decode())
     with parts as futures:
         for source, future in futures:
             try:
                 staged.append(future.result())
             except BaseException as exc:
+                if isinstance(exc, Exception):  # the load's ledger row, naming the source
+                    record_failure(sink, info, exc)
                 report.failed(source.shown, exc)
                 raise
-        first = sources[0].shown
-        label = first if len(sources) == 1 else f"{first} (+{len(sources) - 1} more, atomic)"
-        versions = {s.shown: s.version for s in sources if s.version is not None}
-        info = LoadInfo(label, options, version=orjson.dumps(versions).decode())
-        try:
-            total = replay(staged, sink, info)
+        try:  # each row names its own source; the ledger row, the set
+            every = tuple(part.source.shown for part in staged)
+            total = replay(staged, sink, dataclasses.replace(info, sources=every))
         except BaseException as exc:
             report.failed(label, exc)
             raise

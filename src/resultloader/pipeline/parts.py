@@ -22,15 +22,13 @@ from typing import Protocol
 
 import duckdb
 
-from .._model import LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
+from .._model import SEQ_BITS, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
 from ..sinks import Sink
 from ..sinks.duckdb.sink import DuckDBSink
 from ..sources.download import HttpPolicy
 from ..sources.expand import Source
 from .load import keep_report, load
 from .part_files import fetch  # a part on S3 is read from a local copy
-
-SEQ_BITS = 40  # an atomic load's seq: the source's place above, its row's below
 
 
 @dataclass
@@ -157,7 +155,9 @@ def _write_part(sink: Sink, part: Part, base: int, options: LoadOptions) -> None
             kept = con.execute(
                 f"SELECT line, byte_offset, reason, raw FROM {rejects_from} ORDER BY line"
             )
-            sink.write(RowBatch(rejects=[Reject(*row) for row in kept.fetchall()]))
+            source = part.source.shown  # in an atomic load, the reject's own file
+            kept_rejects = [Reject(n, at, why, raw, source) for n, at, why, raw in kept.fetchall()]
+            sink.write(RowBatch(rejects=kept_rejects))
     finally:
         con.close()
         if fetched:

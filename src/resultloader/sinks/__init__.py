@@ -39,7 +39,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from .._model import BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
+from .._model import SEQ_BITS, BatchStats, CommitResult, LoadInfo, LoadReport, RowBatch
 from .._names import check_name
 from ..parse import JsonlChunk
 
@@ -129,6 +129,17 @@ def running_row(load_id: str, target: str, info: LoadInfo, now: datetime) -> dic
         "started_at": now,
         "version": info.version,
     }
+
+
+# A row's `_source`, in DuckDB's SQL over the stage `s`: the load's source, or in an atomic load
+# of many sources the one the row came from (LoadInfo.sources, by the row's seq); `row_sources`
+# gives the parameters. (A lookup of an empty list costs nothing measurable.)
+ROW_SOURCE = f"coalesce(list_extract($sources::VARCHAR[], (s.seq >> {SEQ_BITS}) + 1), $source)"
+
+
+def row_sources(info: LoadInfo | None) -> dict[str, Any]:
+    """The parameters of ROW_SOURCE for a load."""
+    return {"source": info.source if info else "", "sources": list(info.sources if info else ())}
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ from .._columns import Column
 from .._memory import MIN_MEMORY, MiB
 from .._model import BatchStats, LoadInfo, LoadReport, RowBatch
 from ..parse import JsonlChunk
+from . import ROW_SOURCE, row_sources
 from .columns import tally, typed
 from .duckdb.setup import configure
 from .duckdb.sink import DuckDBSink
@@ -32,7 +33,7 @@ COMMIT_MEMORY = 32 * MiB
 # the last seq of each id: an anti-join against the few duplicated ids streams, a window would not
 _WINNERS = f"""SELECT s.id, s.output::VARCHAR AS output,
     coalesce(s.metadata, '{{}}')::VARCHAR AS metadata, s.url, s.extra::VARCHAR AS extra,
-    $source AS _source, $now::TIMESTAMPTZ AS _loaded_at
+    {ROW_SOURCE} AS _source, $now::TIMESTAMPTZ AS _loaded_at
 FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
 # The winners new or changed against the target's rows `_rl_current` (the same columns as text).
 # As DuckDBSink compares, by DuckDB's 64-bit hash of the fields, and the ids by their hash too: a
@@ -63,6 +64,7 @@ class DuckDBStage:
         self._sink: DuckDBSink | None = None
         self._only_changed = False
         self._columns: tuple[Column, ...] = ()
+        self._info: LoadInfo | None = None
 
     prepare_jsonl = staticmethod(DuckDBSink.prepare_jsonl)
 
@@ -77,7 +79,7 @@ class DuckDBStage:
         con.execute("SET temp_directory = ?", [self._spill.name])
         con.execute("SET TimeZone = 'UTC'")
         self._columns = info.options.columns
-        self._con, self._sink = con, DuckDBSink(con, "unused_target")
+        self._con, self._sink, self._info = con, DuckDBSink(con, "unused_target"), info
         self._sink.begin(info)  # its stage tables are ours; its own table stays empty
 
     def write(self, batch: RowBatch) -> None:
@@ -116,7 +118,7 @@ class DuckDBStage:
         typed_too = _WINNERS.replace(
             " AS _loaded_at", f" AS _loaded_at{typed(self._columns, 's.')}"
         )
-        rel = con.sql(typed_too, params={"source": source, "now": now})
+        rel = con.sql(typed_too, params=self._params(source, now))
         return rel.to_arrow_reader(batch_rows)
 
     def tally(self) -> tuple[dict[str, int] | None, int | None]:
@@ -138,7 +140,7 @@ class DuckDBStage:
             con.execute(_CURRENT_KEYS)
         finally:
             con.execute("DROP VIEW IF EXISTS _rl_current")
-        con.execute(_CHANGED, {"source": source, "now": now})
+        con.execute(_CHANGED, self._params(source, now))
         con.execute("DROP TABLE _rl_current_keys")
         self._only_changed = True
         ((changed,),) = con.execute("SELECT count(*) FROM _rl_changed").fetchall()
@@ -163,7 +165,7 @@ class DuckDBStage:
         `column_statistics` (DuckDB's own: `null_count`, `min`, `max`, `min_is_exact`...)."""
         con = self._require()
         rows = "SELECT * FROM _rl_changed" if self._only_changed else _WINNERS
-        params: dict[str, Any] = {} if self._only_changed else {"source": source, "now": now}
+        params: dict[str, Any] = {} if self._only_changed else self._params(source, now)
         if replacing:
             rows = f"""SELECT {_COLUMNS} FROM ({rows}) UNION ALL
                 SELECT {_COLUMNS} FROM read_parquet($files) o ANTI JOIN _rl_changed c USING (id)"""
@@ -174,8 +176,9 @@ class DuckDBStage:
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
     def rejects(self) -> pa.Table:
-        """(line, byte_offset, reason, raw) of the rejects written."""
-        rel = self._require().sql(f"SELECT line, byte_offset, reason, raw FROM {_STAGE_REJECTS}")
+        """(line, byte_offset, reason, raw, source) of the rejects written (source: None, or
+        the file of an atomic load of many that it came from)."""
+        rel = self._require().sql(f"SELECT * FROM {_STAGE_REJECTS}")
         return rel.to_arrow_table()
 
     def close(self) -> None:
@@ -192,3 +195,7 @@ class DuckDBStage:
     def _require(self) -> duckdb.DuckDBPyConnection:
         assert self._con is not None, "begin() first"
         return self._con
+
+    def _params(self, source: str, now: datetime) -> dict[str, Any]:
+        """`$source` (each row's, see ROW_SOURCE) and `$now` of the winners' query."""
+        return {**row_sources(self._info), "source": source, "now": now}

@@ -20,12 +20,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .._errors import DownloadError
+from .._errors import DatabaseSource, DownloadError
 from .._redact import display_name, first_line
 from .._urls import check_download_url as check_download_url  # where the URL rules live
 from .download import HttpPolicy, HttpReader, Refresh, connect_reason
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\x28\xb5\x2f\xfd": "zstd"}
+_DATABASE_MAGIC = (("DuckDB", 8, b"DUCK"), ("SQLite", 0, b"SQLite format 3\0"))
 _COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd")
 _REMOTE_SCHEMES = ("http", "https", "s3", "gs", "gcs", "azure", "abfs", "abfss")
 
@@ -37,6 +38,35 @@ def name_hint(source: str) -> str:
     while name.endswith(_COMPRESSED_SUFFIXES):
         name = name.rsplit(".", 1)[0]
     return name
+
+
+def refuse_databases(sources: list[str]) -> None:
+    """Before any source is loaded: a local file among them that is a database (DuckDB,
+    SQLite, by its first bytes) is a target given in a source's place, as in `cp SRC DST`.
+    Loading the sources before it would commit them into the default target instead."""
+    for source in sources:
+        kind = _database_kind(source)
+        if kind is not None:
+            raise DatabaseSource(_nearby(source), kind)
+
+
+def _database_kind(source: str) -> str | None:
+    path = urlsplit(source).path if source.lower().startswith("file://") else source
+    if "://" in path or not os.path.isfile(path):  # remote, or not a file (a FIFO would block)
+        return None
+    try:
+        with open(path, "rb") as file:
+            head = file.read(16)
+    except OSError:
+        return None  # the load says what is wrong with it
+    found = (kind for kind, at, magic in _DATABASE_MAGIC if head[at : at + len(magic)] == magic)
+    return next(found, None)
+
+
+def _nearby(path: str) -> str:
+    """A path under the working directory as a relative one (`target.duckdb`, as typed)."""
+    here = os.getcwd() + os.sep
+    return os.path.relpath(path) if path.startswith(here) else path
 
 
 class _Counting(io.RawIOBase):
@@ -185,14 +215,12 @@ def open_source(
     `max_bytes` limits the decompressed size.
     """
     policy = policy or HttpPolicy(read_timeout=timeout or HttpPolicy.read_timeout)
+    name = source_name(source)
     if hasattr(source, "read"):
         raw: IO[bytes] = source  # type: ignore[assignment]
-        name, size, ctype = getattr(source, "name", "<stream>"), None, None
-        name = name if isinstance(name, str) else "<stream>"
+        size, ctype = None, None
     else:
-        text = os.fspath(source)
-        name = display_name(text)
-        raw, size, ctype = _open_or_fail(text, name, headers, policy, refresh)
+        raw, size, ctype = _open_or_fail(os.fspath(source), name, headers, policy, refresh)
     counter = _Counting(raw)
     buffered = io.BufferedReader(counter, 1 << 20)
     try:
@@ -208,6 +236,15 @@ def open_source(
     if isinstance(raw, HttpReader):
         _refuse_error_page(opened)
     return opened
+
+
+def source_name(source: str | os.PathLike[str] | IO[bytes]) -> str:
+    """The source as reports, errors and the ledger name it: a URL without its query (a
+    signature), a stream by its name."""
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        return name if isinstance(name, str) else "<stream>"
+    return display_name(os.fspath(source))
 
 
 def _open_or_fail(

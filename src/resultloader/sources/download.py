@@ -1,12 +1,13 @@
 """Resilient HTTP downloads: retries, resuming a dropped connection, refreshing an expired link.
 
 Requests are made through a requests Session (by smart_open's http transport when a resume needs
-a Range request) whose urllib3 `Retry`
-retries connect errors and transient statuses (_http.py's one policy, honouring `Retry-After`,
-capped). A connection that drops
-mid-body is handled here, one level up: the stream is reopened at the byte it stopped at, with a
-Range request when the server honours ranges, else from the start, discarding the bytes already
-delivered. This happens below any decompressor, so a gzip stream continues seamlessly.
+a Range request) whose urllib3 `Retry` retries connect errors and transient statuses (_http.py's
+one policy, honouring `Retry-After`, capped). A connection that drops mid-body is handled here,
+one level up: the stream is reopened at the byte it stopped at, with a Range request when the
+server honours ranges, else from the start, discarding the bytes already delivered. This happens
+below any decompressor, so a gzip stream continues seamlessly. So does a connection cut for
+being too slow (low_speed.py): a server trickling bytes is left for a fresh connection, as
+curl's `--speed-limit` does.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import requests
 import urllib3
 
 from .._errors import DownloadError
-from .._http import RETRY_STATUSES, Retry, connect_reason, guarded_session
+from .._http import RETRY_STATUSES, Retry, connect_reason, guarded_session, log
 from .._redact import first_line
 from .._urls import UrlRule
+from .low_speed import LowSpeed
 
 __all__ = ["HttpPolicy", "HttpReader", "Refresh", "connect_reason", "download_session"]
 
@@ -67,6 +69,11 @@ class HttpPolicy:
     # seconds for the whole download, resumes included: a server trickling bytes cannot hold a
     # load forever (a reading that blocks ends at read_timeout, so the overshoot is at most that)
     deadline: float | None = 6 * 3600.0
+    # curl's low-speed limit: a connection that stays below `low_speed_limit` bytes/s for
+    # `low_speed_time` seconds of reading is cut, and the download resumes (a Range request),
+    # as a dropped one does, within max_resumes. 0 turns it off.
+    low_speed_limit: float = 1024.0
+    low_speed_time: float = 60.0
     # where a URL from an API's answer, and every redirect, may lead (_urls.py); None: a URL
     # the user gave, followed wherever it redirects (but never to a local file)
     url_rule: UrlRule | None = None
@@ -124,13 +131,17 @@ class HttpReader(io.RawIOBase):
         self._pos, self._resumes, self._refreshes = 0, 0, 0
         self._resumed_at = 0
         self._inner: Any = None
+        self._was_cut = False  # by the deadline or the low-speed watch: the read's end is not EOF
         self._timer = self._arm_deadline()
+        self._watch: LowSpeed | None = None
         try:
             self._inner = self._get()
         except BaseException:
             self._disarm()
             self._session.close()
             raise
+        if policy.low_speed_limit > 0 and policy.low_speed_time > 0:
+            self._watch = LowSpeed(policy.low_speed_limit, policy.low_speed_time, self._cut_off)
         first = self._inner.response
         self.content_type: str | None = first.headers.get("Content-Type")
         length = self._inner.content_length
@@ -154,9 +165,13 @@ class HttpReader(io.RawIOBase):
                 self._refused(exc)
                 continue
             except OSError as exc:  # smart_open: a range answer that does not fit
+                if self._was_cut:
+                    self._resume(exc)
+                    continue
                 raise DownloadError(f"{self.name}: read failed: {first_line(exc)}") from None
-            if n == 0 and self.size is not None and self._pos < self.size:
-                self._resume(EOFError(f"body ended at byte {self._pos:,} of {self.size:,}"))
+            short = self._was_cut if self.size is None else self._pos < self.size
+            if n == 0 and short:  # not the end of the file: the end of a cut connection
+                self._resume(EOFError(f"body ended at byte {self._pos:,} of {self.size or '?'}"))
                 continue
             self._pos += n
             if self._pos - self._resumed_at >= _PROGRESS_BYTES:
@@ -168,9 +183,13 @@ class HttpReader(io.RawIOBase):
         response (and seeks it on a resume), but reading through its own buffer copies every
         byte twice more: 0.58 s of CPU for 225 MiB over loopback, against 0.10 s."""
         raw = _raw(self._inner)
-        return int(raw.readinto(buffer)) if raw is not None else 0
+        if raw is None:
+            return 0
+        return self._watch.read(raw, buffer) if self._watch else int(raw.readinto(buffer))
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
         self._disarm()
         self._close_inner()
         self._session.close()
@@ -190,6 +209,7 @@ class HttpReader(io.RawIOBase):
         return timer
 
     def _cut_off(self) -> None:
+        self._was_cut = True
         raw = _raw(self._inner) if self._inner is not None else None
         sock = getattr(getattr(raw, "connection", None), "sock", None)
         if sock is not None:
@@ -251,6 +271,10 @@ class HttpReader(io.RawIOBase):
 
     def _resume(self, exc: BaseException) -> None:
         """Reopen at the current byte, retrying within the resume budget."""
+        watch = self._watch
+        slow = watch is not None and watch.fired  # cut by the low-speed watch
+        if watch is not None and slow:
+            exc = TimeoutError(watch.describe())
         while True:
             self._resumes += 1
             if self._resumes > self.policy.max_resumes:
@@ -258,15 +282,22 @@ class HttpReader(io.RawIOBase):
                     f"{self.name}: the connection failed {self._resumes} times in a row; "
                     f"gave up at byte {self._pos:,}: {first_line(exc)}"
                 ) from None
+            if slow:  # say why the download starts again
+                tries = f"retry {self._resumes} of {self.policy.max_resumes}"
+                log.warning(
+                    "%s: %s; reconnecting at byte %s (%s)", self.name, exc, f"{self._pos:,}", tries
+                )
             self._check_deadline()
             self._close_inner()
             _sleep(min(self.policy.backoff * 2 ** (self._resumes - 1), 10.0))
             try:
                 self._inner = self._reopen_at(self._pos)
-                self._resumed_at = self._pos
+                self._resumed_at, self._was_cut = self._pos, False
+                if self._watch is not None:
+                    self._watch.restart()
                 return
             except TRANSIENT as again:
-                exc = again
+                exc, slow = again, False
 
     def _reopen_at(self, pos: int) -> Any:
         inner = self._get(seekable=pos > 0)

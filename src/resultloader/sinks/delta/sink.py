@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
@@ -209,7 +210,8 @@ class DeltaSink:
         rejects = stage.rejects()
         if rejects.num_rows:
             n = rejects.num_rows
-            rejects = rejects.append_column("_source", pa.array([source] * n, pa.string()))
+            each = pc.coalesce(rejects["source"], pa.scalar(source, pa.string()))
+            rejects = rejects.append_column("_source", each)
             rejects = rejects.append_column("_loaded_at", pa.array([now] * n, _TS))
             rejects = rejects.append_column("load_id", pa.array([self._load_id] * n))
             self._add_rejects(rejects.select(REJECTS_SCHEMA.names))

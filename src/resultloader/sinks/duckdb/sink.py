@@ -38,7 +38,7 @@ from ..._model import (
 )
 from ...parse import JsonlChunk, parse_chunk
 from ...parse.jsonl import CHUNK_BYTES
-from .. import CommittedLoad, SinkCapabilities, running_row
+from .. import ROW_SOURCE, CommittedLoad, SinkCapabilities, row_sources, running_row
 from ..columns import (
     add_columns,
     casts,
@@ -166,8 +166,8 @@ class DuckDBSink:
             finally:
                 con.unregister("_rl_batch")
         if batch.rejects:
-            rejects = [(r.line, r.offset, r.reason, r.raw) for r in batch.rejects]
-            con.executemany(f"INSERT INTO {_STAGE_REJECTS} VALUES (?, ?, ?, ?)", rejects)
+            rejects = [(r.line, r.offset, r.reason, r.raw, r.source) for r in batch.rejects]
+            con.executemany(f"INSERT INTO {_STAGE_REJECTS} VALUES (?, ?, ?, ?, ?)", rejects)
 
     @staticmethod
     def prepare_jsonl(chunk: JsonlChunk) -> JsonlChunk:
@@ -313,15 +313,15 @@ class DuckDBSink:
             row = con.execute(
                 f"""INSERT INTO {t} BY NAME SELECT s.id, s.output,
                     coalesce(s.metadata, '{{}}'::JSON) AS metadata, s.url, s.extra,
-                    ?::VARCHAR AS _source, ?::TIMESTAMP AS _loaded_at{typed(columns, "s.")}
+                    {ROW_SOURCE} AS _source, $now::TIMESTAMP AS _loaded_at{typed(columns, "s.")}
                 FROM {winners}""",
-                [source, now],
+                {**row_sources(self._info), "now": now},
             ).fetchone()
             upserted = int(row[0]) if row else 0
         if self._options().on_error == "quarantine":
             con.execute(
                 _REJECTS_INSERT.format(r=self._names.rejects, stage=_STAGE_REJECTS),
-                [source, now, self._load_id, source],
+                {"source": source, "now": now, "load_id": self._load_id},
             )
         null_outputs, missing_metadata = con.execute(
             f"""SELECT count(*) FILTER (output IS NULL), count(*) FILTER (metadata IS NULL)
@@ -364,7 +364,7 @@ class DuckDBSink:
         seqs = [seq for seq, _, _ in refused]
         con.execute(f"DELETE FROM {_STAGE} WHERE list_contains(?, seq)", [seqs])
         con.executemany(
-            f"INSERT INTO {_STAGE_REJECTS} VALUES (?, NULL, ?, ?)",
+            f"INSERT INTO {_STAGE_REJECTS} (line, byte_offset, reason, raw) VALUES (?, NULL, ?, ?)",
             [[seq, reason, value] for seq, reason, value in refused],
         )
         return len(refused)

@@ -47,9 +47,9 @@ ALTER TABLE {r} ADD COLUMN IF NOT EXISTS load_id VARCHAR"""
 # quarantined it.
 _REJECTS_INSERT = """INSERT INTO {r}
     (_source, line, byte_offset, reason, raw, _loaded_at, load_id)
-SELECT ?, s.line, s.byte_offset, s.reason, s.raw, ?, ? FROM {stage} s
-WHERE NOT EXISTS (
-    SELECT 1 FROM {r} r WHERE r._source = ? AND r.line = s.line
+SELECT coalesce(s.source, $source), s.line, s.byte_offset, s.reason, s.raw, $now, $load_id
+FROM {stage} s WHERE NOT EXISTS (
+    SELECT 1 FROM {r} r WHERE r._source = coalesce(s.source, $source) AND r.line = s.line
         AND r.byte_offset = s.byte_offset AND r.reason = s.reason AND r.raw = s.raw)"""
 _LEDGER_DDL = (
     "CREATE TABLE IF NOT EXISTS {ledger} ("
@@ -61,7 +61,7 @@ _LEDGER_DDL = (
 _STAGE_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE} (
     seq BIGINT, id VARCHAR, output JSON, metadata JSON, url VARCHAR, extra JSON{{values}})"""
 _STAGE_REJECTS_DDL = f"""CREATE OR REPLACE TEMP TABLE {_STAGE_REJECTS} (
-    line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR)"""
+    line BIGINT, byte_offset BIGINT, reason VARCHAR, raw VARCHAR, source VARCHAR)"""
 
 # Ids whose winning row equals the stored one. Rows are compared by DuckDB's 64-bit hash of
 # their fields (order-sensitive, NULL distinct from ''): joining 8-byte hashes instead of the

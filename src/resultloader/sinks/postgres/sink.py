@@ -68,12 +68,13 @@ _LEDGER_DDL = (
 )
 # pg_temp: the staging tables are this session's own, out of every user's schema
 _STAGE_DDL = """CREATE TEMP TABLE _rl_stage (
-    id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT{typed}) ON COMMIT DROP;
+    id TEXT, output TEXT, metadata TEXT, url TEXT, extra TEXT, _source TEXT{typed}) ON COMMIT DROP;
 CREATE TEMP TABLE _rl_stage_rejects (
-    line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT) ON COMMIT DROP"""
+    line BIGINT, byte_offset BIGINT, reason TEXT, raw TEXT, source TEXT) ON COMMIT DROP"""
 # `{{names}}`, `{{casts}}`, `{{sets}}`, `{{old}}`, `{{new}}`: the typed columns, after the row's
 _MERGE = """INSERT INTO {{t}} AS t (id, output, metadata, url, extra, _source, _loaded_at{names})
-SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, %(source)s, %(now)s{casts}
+SELECT id, output::jsonb, metadata::jsonb, url, extra::jsonb, coalesce(_source, %(source)s),
+    %(now)s{casts}
 FROM pg_temp._rl_stage
 ON CONFLICT (id) DO UPDATE SET output = EXCLUDED.output, metadata = EXCLUDED.metadata,
     url = EXCLUDED.url, extra = EXCLUDED.extra, _source = EXCLUDED._source,
@@ -93,9 +94,9 @@ _PG_TYPES = {
 # re-running a load changes nothing, as in DuckDB; each keeps the load_id that first kept it.
 _REJECTS_INSERT = """INSERT INTO {rejects}
     (_source, line, byte_offset, reason, raw, _loaded_at, load_id)
-SELECT %(source)s, s.line, s.byte_offset, s.reason, s.raw, %(now)s, %(id)s
+SELECT coalesce(s.source, %(source)s), s.line, s.byte_offset, s.reason, s.raw, %(now)s, %(id)s
 FROM pg_temp._rl_stage_rejects s WHERE NOT EXISTS (
-    SELECT 1 FROM {rejects} r WHERE r._source = %(source)s AND r.line = s.line
+    SELECT 1 FROM {rejects} r WHERE r._source = coalesce(s.source, %(source)s) AND r.line = s.line
         AND r.byte_offset = s.byte_offset AND r.reason = s.reason AND r.raw = s.raw)"""
 # Rows of this table's loads still `running` are a killed process's: a load holds the table's
 # advisory lock from before it writes its row until its session ends, and this load holds it now.
@@ -231,23 +232,27 @@ class PostgresSink:
         now = _now()
         staged, duplicates, null_outputs, missing_metadata = self._stage.counts(report)
         statuses, tokens = self._stage.tally()
-        columns = self._info.options.columns if self._info else ()
-        names = [f'"{c.name}"' for c in columns]
+        typed = self._info.options.columns if self._info else ()
+        names = [f'"{c.name}"' for c in typed]
         conn.execute(_STAGE_DDL.format(typed="".join(f", {n} TEXT" for n in names)))
+        # each row's own source only where rows came from several (an atomic load of many)
+        own = [*_COLUMNS, "_source"] if self._info and self._info.sources else _COLUMNS
+        into = f"pg_temp._rl_stage ({', '.join([*own, *names])})"
         with conn.cursor() as cur:
-            with cur.copy("COPY pg_temp._rl_stage FROM STDIN (FORMAT csv)") as copy:
+            with cur.copy(f"COPY {into} FROM STDIN (FORMAT csv)") as copy:
                 # batches of 16k rows (~4 MB of CSV): the DuckDB stage is at its peak meanwhile
                 for batch in self._stage.winners(source, now, batch_rows=16384):
                     buffer = io.BytesIO()
-                    typed = [c.name for c in columns]
-                    pa_csv.write_csv(batch.select(_COLUMNS + typed), buffer, _CSV)
+                    columns = [*own, *(c.name for c in typed)]
+                    pa_csv.write_csv(batch.select(columns), buffer, _CSV)
                     copy.write(buffer.getbuffer())
             with cur.copy("COPY pg_temp._rl_stage_rejects FROM STDIN") as copy:
                 for r in self._stage.rejects().to_pylist():  # few: bad rows only
-                    copy.write_row((r["line"], r["byte_offset"], r["reason"], _text(r["raw"])))
+                    raw = _text(r["raw"])
+                    copy.write_row((r["line"], r["byte_offset"], r["reason"], raw, r["source"]))
         merge = _MERGE.format(
             names="".join(f", {n}" for n in names),
-            casts="".join(f", {n}::{pg_type(c.type)}" for n, c in zip(names, columns, strict=True)),
+            casts="".join(f", {n}::{pg_type(c.type)}" for n, c in zip(names, typed, strict=True)),
             sets="".join(f", {n} = EXCLUDED.{n}" for n in names),
             old="".join(f", t.{n}" for n in names),
             new="".join(f", EXCLUDED.{n}" for n in names),
