@@ -359,7 +359,7 @@ def test_the_dask_engine_without_its_extra_names_the_extra(files, tmp_path, monk
 def test_an_unknown_engine_or_a_stage_without_dask_is_refused(files, tmp_path):
     with pytest.raises(ValueError, match="engine must be"):
         load_many([str(files["a"])], tmp_path / "r.duckdb", engine="spark")
-    with pytest.raises(ValueError, match="a stage is for the Dask engine"):
+    with pytest.raises(ValueError, match="parts_dir is for the Dask engine"):
         load_many([str(files["a"])], tmp_path / "r.duckdb", workers=2, parts_dir=str(tmp_path))
 
 
