@@ -1,7 +1,9 @@
 """The package's layout shows the flow: imports run one way, and no two modules need each other.
 
 cli -> pipeline -> providers, sources, sinks -> parse -> the shared root modules. `testing` sits
-beside the command line (it drives whole loads); nothing in the package imports it.
+beside the command line (it drives whole loads); nothing in the package imports it. So do the
+schedulers' integrations (`airflow`, `dagster`, and `_scheduled`, what they share): they drive
+pipelines, as the command line does.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ LAYERS = {
     "pipeline": 3,
     "cli": 4,
     "testing": 4,
+    "airflow": 4,
+    "dagster": 4,
+    "_scheduled": 4,
 }
 
 

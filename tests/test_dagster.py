@@ -1,0 +1,250 @@
+"""resultloader.dagster in a real Dagster: examples/dagster_definitions.py's assets materialized
+(`dagster.materialize`) against an OpenAI Batch API on loopback (resultloader.testing.FakeApi),
+into DuckDB: the table, the materialization's metadata, daily partitions, a failed batch, and
+the key in no log. Also the batch fakes tests/test_airflow.py uses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import dagster
+import pytest
+
+from resultloader.providers.openai import OpenAIBatch
+from resultloader.testing import FakeApi, Reply
+from tests.conftest import query
+from tests.test_providers import lines, oai_batch
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+KEY = "sk-orchestrated-0123456789abcdef"
+BATCH = "/v1/batches/batch_abc"
+FAILED = "/v1/batches/batch_bad"
+REASON = "the input file's line 3 is not JSON"
+
+
+def answer(custom_id: str, tokens: int) -> dict[str, Any]:
+    body = {
+        "model": "gpt-4o-mini",
+        "choices": [{"message": {"content": f"answer {custom_id}"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": tokens - 3, "completion_tokens": 3, "total_tokens": tokens},
+    }
+    return {
+        "id": f"batch_req_{custom_id}",
+        "custom_id": custom_id,
+        "response": {"status_code": 200, "request_id": f"req_{custom_id}", "body": body},
+        "error": None,
+    }
+
+
+REFUSED = {
+    "id": "batch_req_q3",
+    "custom_id": "q3",
+    "response": {"status_code": 400, "request_id": "req_q3", "body": {"error": {"type": "bad"}}},
+    "error": None,
+}
+NOT_RUN = {
+    "id": "batch_req_q4",
+    "custom_id": "q4",
+    "response": None,
+    "error": {"code": "batch_expired", "message": "not run in time"},
+}
+OUTPUT = lines(answer("q1", 10), answer("q2", 20), REFUSED)
+ERRORS = lines(NOT_RUN)
+STATUSES = {"succeeded": 2, "errored": 1, "expired": 1}  # by the provider's `status` column
+TOKENS = 30
+
+
+def script_batch(fake: FakeApi, *statuses: str) -> None:
+    """The batch answers each status in turn (the last one from then on); it ends completed
+    with an output and an error file, or failed with REASON."""
+    done = {"output_file_id": "file-out", "error_file_id": "file-err"}
+    counts = {"request_counts": {"total": 4, "completed": 3, "failed": 1}}
+    fake.script(
+        BATCH, *(oai_batch(s, **counts, **(done if s == "completed" else {})) for s in statuses)
+    )
+    fake.script("/v1/files/file-out/content", Reply(200, OUTPUT))
+    fake.script("/v1/files/file-err/content", Reply(200, ERRORS))
+    errors = {"object": "list", "data": [{"code": "invalid_json", "message": REASON}]}
+    fake.script(FAILED, oai_batch("failed", id="batch_bad", errors=errors))
+
+
+@pytest.fixture
+def api(monkeypatch):
+    """The OpenAI Batch API on loopback, its key and base URL in the environment, polled every
+    few hundredths of a second (the provider's floor is 10 s)."""
+    fake = FakeApi({"Authorization": f"Bearer {KEY}"})
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url + "/v1")
+    monkeypatch.setattr(OpenAIBatch, "poll_floor", 0.02)
+    monkeypatch.setattr(OpenAIBatch, "poll_cap", 0.05)
+    yield fake
+    fake.close()
+    assert fake.leaks == []
+
+
+def ledger_ids(db: Path, source: str) -> list[str]:
+    sql = f"SELECT load_id FROM _resultloader_loads WHERE source = '{source}' ORDER BY started_at"
+    return [row[0] for row in query(db, sql)]
+
+
+def no_key_in(*texts: str) -> None:
+    for text in texts:
+        assert KEY not in text
+
+
+def files_text(root: Path) -> str:
+    return "\n".join(
+        p.read_bytes().decode("utf-8", "replace") for p in root.rglob("*") if p.is_file()
+    )
+
+
+# -- Dagster ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def definitions(api, tmp_path, monkeypatch) -> ModuleType:
+    """examples/dagster_definitions.py, its warehouse and exports in tmp_path."""
+    monkeypatch.setenv("WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("EXPORTS", str(tmp_path / "exports"))
+    spec = importlib.util.spec_from_file_location(
+        "dagster_definitions", EXAMPLES / "dagster_definitions.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    """One Dagster instance (runs, event logs, compute logs) in a temp dir for the module."""
+    root = tmp_path_factory.mktemp("dagster")
+    with dagster.instance_for_test(temp_dir=str(root)) as found:
+        yield found
+
+
+def materialize(definitions: ModuleType, instance: Any, asset: Any, **kw: Any) -> Any:
+    return dagster.materialize(
+        [asset], resources=definitions.defs.resources, instance=instance, **kw
+    )
+
+
+def metadata_of(result: Any, asset: str) -> dict[str, Any]:
+    (event,) = result.asset_materializations_for_node(asset)
+    return {name: value.value for name, value in event.metadata.items()}
+
+
+def logs_of(instance: Any, result: Any) -> str:
+    return "\n".join(str(record) for record in instance.all_logs(result.run_id))
+
+
+def test_a_batch_asset_loads_the_results_with_the_report_as_metadata(
+    definitions, instance, api, tmp_path, capfd
+):
+    script_batch(api, "validating", "in_progress", "completed")
+    run_config = {"ops": {"batch_answers": {"config": {"job_id": "batch_abc"}}}}
+    result = materialize(definitions, instance, definitions.batch_answers, run_config=run_config)
+    assert result.success
+    db = tmp_path / "warehouse.duckdb"
+    found = query(db, "SELECT id, output->>'$.usage.total_tokens' FROM answers ORDER BY id")
+    assert found == [("q1", "10"), ("q2", "20"), ("q3", None), ("q4", None)]
+    shown = metadata_of(result, "batch_answers")
+    assert (shown["rows_read"], shown["rows_upserted"], shown["bad_rows"]) == (4, 4, 0)
+    assert (shown["provider"], shown["job_id"], shown["status"]) == (
+        "openai-batch",
+        "batch_abc",
+        "completed",
+    )
+    assert [shown["load_id"]] == ledger_ids(db, "openai-batch:batch_abc")
+    if "statuses" in shown:  # the sinks' tally of typed columns (LoadReport.statuses)
+        assert (shown["statuses"], shown["tokens"]) == (STATUSES, TOKENS)
+    assert api.hits(BATCH) == 3  # waited through two running statuses
+    out, err = capfd.readouterr()
+    logs, files = logs_of(instance, result), files_text(Path(instance.root_directory))
+    assert "4 rows read, 4 upserted" in logs and "4 rows read, 4 upserted" in files
+    no_key_in(out, err, logs, files)
+
+
+def test_daily_partitions_load_each_days_files(definitions, instance, tmp_path):
+    exports = tmp_path / "exports"
+    for day, names in (("2024-01-01", ["a"]), ("2024-01-02", ["a", "b"])):
+        (exports / day).mkdir(parents=True)
+        for name in names:
+            rows = [answer(f"{day}-{name}-{n}", 10 + n) for n in range(3)]
+            (exports / day / f"{name}.jsonl").write_bytes(lines(*rows))
+    asset, db = definitions.exported_answers, tmp_path / "warehouse.duckdb"
+
+    second = metadata_of(
+        materialize(definitions, instance, asset, partition_key="2024-01-02"), "exported_answers"
+    )
+    assert query(db, "SELECT count(*), min(id) FROM answers") == [(6, "2024-01-02-a-0")]
+    assert (second["sources_loaded"], second["sources_skipped"], second["rows_read"]) == (2, 0, 6)
+    day2 = [str(exports / "2024-01-02" / f"{n}.jsonl") for n in "ab"]
+    assert second["load_ids"] == [ledger_ids(db, path)[0] for path in day2]
+    assert [load["source"] for load in second["loads"]] == day2
+
+    first = metadata_of(
+        materialize(definitions, instance, asset, partition_key="2024-01-01"), "exported_answers"
+    )
+    assert (first["sources_loaded"], first["rows_upserted"]) == (1, 3)
+    assert query(db, "SELECT count(*) FROM answers WHERE output IS NOT NULL") == [(9,)]
+
+    again = metadata_of(
+        materialize(definitions, instance, asset, partition_key="2024-01-02"), "exported_answers"
+    )
+    assert (again["sources_loaded"], again["sources_skipped"], again["load_ids"]) == (0, 2, [])
+    assert "rows_read" not in again  # nothing was read
+
+
+def test_a_failed_batch_fails_the_materialization_with_the_providers_reason(
+    definitions, instance, api, tmp_path
+):
+    script_batch(api, "in_progress")
+    run_config = {"ops": {"batch_answers": {"config": {"job_id": "batch_bad"}}}}
+    result = materialize(
+        definitions,
+        instance,
+        definitions.batch_answers,
+        run_config=run_config,
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    said = failure.step_failure_data.user_failure_data.description
+    assert said == f"openai-batch batch batch_bad failed (status 'failed'): {REASON}"
+    assert result.asset_materializations_for_node("batch_answers") == []
+    assert not (tmp_path / "warehouse.duckdb").exists() or query(
+        tmp_path / "warehouse.duckdb",
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'answers'",
+    ) == [(0,)]
+    no_key_in(logs_of(instance, result))
+
+
+def test_a_partitioned_load_asset_needs_the_partition_in_its_source():
+    from resultloader.dagster import load_asset
+
+    daily = dagster.DailyPartitionsDefinition(start_date="2024-01-01")
+    with pytest.raises(ValueError, match=r"\{partition\}"):
+        load_asset("exports/*.jsonl", name="exports", partitions_def=daily)
+
+
+def test_metadata_shows_numbers_text_and_json_and_leaves_out_the_unknown():
+    from resultloader.dagster import metadata
+
+    shown = metadata({"rows_read": 3, "seconds": 0.5, "status": "completed", "statuses": {"a": 1},
+                      "tokens": None, "load_ids": ["x"]})  # fmt: skip
+    kinds = {
+        "rows_read": dagster.IntMetadataValue,
+        "seconds": dagster.FloatMetadataValue,
+        "status": dagster.TextMetadataValue,
+        "statuses": dagster.JsonMetadataValue,
+        "load_ids": dagster.JsonMetadataValue,
+    }
+    assert shown.keys() == kinds.keys()  # tokens, None, is left out
+    assert all(isinstance(shown[name], kind) for name, kind in kinds.items())
+    assert json.dumps(shown["statuses"].value) == '{"a": 1}'
