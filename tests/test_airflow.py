@@ -239,6 +239,27 @@ def test_a_failed_batch_is_not_retried(airflow_home, api, monkeypatch, tmp_path)
         task.execute({})
 
 
+def test_partial_loads_what_an_expired_batch_left(airflow_home, api, monkeypatch, tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from resultloader.airflow import IngestOperator
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.api_url + "/v1")
+    script_batch(api, "completed")
+    api.script(BATCH, oai_batch("expired", output_file_id="file-out"))
+    db = str(tmp_path / "w.duckdb")
+    whole = IngestOperator(task_id="t", provider="openai-batch", job_id="batch_abc", into=db)
+    with pytest.raises(AirflowFailException, match="has expired"):
+        whole.execute({})
+    left = IngestOperator(
+        task_id="t", provider="openai-batch", job_id="batch_abc", into=db, partial=True
+    )
+    found = left.execute({})
+    assert (found["status"], found["rows_read"]) == ("expired (partial)", 3)
+    assert [found["load_id"]] == ledger_ids(Path(db), "openai-batch:batch_abc")
+
+
 # -- the trigger on its own ---------------------------------------------------------------------
 
 
