@@ -395,11 +395,11 @@ def test_an_operator_takes_one_target(airflow_home):
 
 
 def test_the_package_is_an_airflow_provider_with_its_connection_type(airflow_home):
-    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     from resultloader.airflow import ResultLoaderHook
 
-    manager = ProvidersManager()
+    manager = ProvidersManagerTaskRuntime()
     assert "resultloader" in manager.providers
     hook = manager.hooks["resultloader"]
     assert (

@@ -248,3 +248,11 @@ def test_metadata_shows_numbers_text_and_json_and_leaves_out_the_unknown():
     assert shown.keys() == kinds.keys()  # tokens, None, is left out
     assert all(isinstance(shown[name], kind) for name, kind in kinds.items())
     assert json.dumps(shown["statuses"].value) == '{"a": 1}'
+
+
+def test_the_resource_shows_no_key():
+    from resultloader.dagster import ResultLoaderResource
+
+    resource = ResultLoaderResource(into="w.duckdb", api_key=KEY)
+    assert "w.duckdb" in repr(resource) and "w.duckdb" in str(resource)
+    no_key_in(repr(resource), str(resource))

@@ -29,6 +29,7 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
+from pydantic import Field
 
 from ._errors import JobCancelled, JobExpired, JobFailed
 from ._model import LoadOptions, LoadReport
@@ -51,12 +52,9 @@ class ResultLoaderResource(ConfigurableResource):  # type: ignore[type-arg]  # i
 
     into: str = "results.duckdb"
     table: str = "results"
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, repr=False)  # nor in str()
     base_url: str | None = None
     allow_local_urls: bool = False
-
-    def __repr__(self) -> str:
-        return f"ResultLoaderResource(into={self.into!r}, table={self.table!r})"
 
     def ingest(
         self,
@@ -72,9 +70,15 @@ class ResultLoaderResource(ConfigurableResource):  # type: ignore[type-arg]  # i
         access = ApiAccess(self.api_key or None, self.base_url or None)
         poll = poll or PollPolicy(timeout=DAY)
         return ingest_job(
-            provider, job, self.into, self.table, options or LoadOptions(), poll, access,
+            provider,
+            job,
+            self.into,
+            self.table,
+            options or LoadOptions(),
+            poll,
+            access,
             self._http(),
-        )  # fmt: skip
+        )
 
     def load(self, sources: str | list[str], options: LoadOptions | None = None) -> Fields:
         """Files (paths, URLs, globs) loaded, one load each: the totals and each one's."""

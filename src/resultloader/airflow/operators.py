@@ -30,18 +30,14 @@ from .triggers import IngestTrigger
 DAY = 24 * 3600.0  # the longest wait by default: a batch API's window
 
 
-class _Target:
-    """`into` or `into_conn_id`: exactly one."""
-
-    into: str | None
-    into_conn_id: str | None
-
-    def target(self) -> str:
-        if self.into_conn_id:
-            return target_of(BaseHook.get_connection(self.into_conn_id))
-        if not self.into:
-            raise ValueError("give the target: into=... or into_conn_id=...")
-        return self.into
+def _target(into: str | None, into_conn_id: str | None) -> str:
+    """The target `into` names, or the connection `into_conn_id` (rendered: either may be a
+    template)."""
+    if into_conn_id:
+        return target_of(BaseHook.get_connection(into_conn_id))
+    if not into:
+        raise ValueError("give the target: into=... or into_conn_id=...")
+    return into
 
 
 def _one_target(into: str | None, into_conn_id: str | None) -> None:
@@ -52,7 +48,7 @@ def _one_target(into: str | None, into_conn_id: str | None) -> None:
         )
 
 
-class IngestOperator(_Target, BaseOperator):
+class IngestOperator(BaseOperator):
     """Wait for a provider's job, deferred to the triggerer (`IngestTrigger`), then load its
     results into the target on a worker.
 
@@ -113,12 +109,19 @@ class IngestOperator(_Target, BaseOperator):
     def _load_if_ended(self) -> Fields | None:
         """The results loaded, if the job has ended (one status check); None while it runs."""
         job = the_job(self.provider, self.job_id, self.job_params)
+        target = _target(self.into, self.into_conn_id)
         once = PollPolicy(wait=False, timeout=self.poll.timeout)
         try:
             report, fields = ingest_job(
-                self.provider, job, self.target(), self.table, self.options, once,
-                self._access(), self.http,
-            )  # fmt: skip
+                self.provider,
+                job,
+                target,
+                self.table,
+                self.options,
+                once,
+                self._access(),
+                self.http,
+            )
         except NotReady:
             return None
         except (JobFailed, JobExpired, JobCancelled) as exc:
@@ -145,7 +148,7 @@ class IngestOperator(_Target, BaseOperator):
         )
 
 
-class LoadOperator(_Target, BaseOperator):
+class LoadOperator(BaseOperator):
     """Load files (paths, URLs, globs with `*`/`**`, local or s3://) into the target, one load
     each, in order; a file committed unchanged before is skipped. `provider` reads them as that
     provider's result files (`load --as`); `options` as LoadOptions says. The XCom holds the
@@ -173,7 +176,8 @@ class LoadOperator(_Target, BaseOperator):
         self.http = http
 
     def execute(self, context: Context) -> Fields:
-        fields = load_files(self.source, self.target(), self.table, self.options, self.http)
+        target = _target(self.into, self.into_conn_id)
+        fields = load_files(self.source, target, self.table, self.options, self.http)
         for load in fields["loads"]:
             self.log.info("%s: %s (load %s)", load["source"], load["outcome"], load["load_id"])
         self.log.info(

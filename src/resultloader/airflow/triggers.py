@@ -21,6 +21,7 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from .._errors import PollError, ResultLoaderError
+from .._scheduled import the_job
 from ..providers._client import ApiAccess, ApiClient, client_for
 from ..providers.base import Job, Provider, get_provider
 from ..providers.poll import Clock, JobStatus, PollPolicy, next_delay
@@ -70,7 +71,7 @@ class IngestTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             prov = get_provider(self.provider)
-            job = prov.job_from_line(self.job_id, params=self.job_params)
+            job = the_job(prov, self.job_id, self.job_params)
             access = await self._access()
         except (ResultLoaderError, ValueError) as exc:
             yield _event({"error": str(exc)})
