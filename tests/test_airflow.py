@@ -160,15 +160,16 @@ def test_the_example_dag_defers_on_the_batch_then_loads_it_and_the_days_files(
         "completed",
         ledger_ids(db, "openai-batch:batch_abc"),
     )
-    if batch["statuses"] is not None:  # the sinks' tally of typed columns (LoadReport.statuses)
-        assert (batch["statuses"], batch["tokens"]) == (STATUSES, TOKENS)
+    assert (batch["statuses"], batch["tokens"]) == (STATUSES, TOKENS)  # the typed columns' tally
     files = xcom(dag_run, "exported_answers")
     assert (files["sources_loaded"], files["rows_read"], files["rows_upserted"]) == (2, 3, 3)
+    assert (files["statuses"], files["tokens"]) == ({"succeeded": 3}, 11 + 12 + 13)
     day = tmp_path / "exports" / "2024-01-02"
     assert files["load_ids"] == [ledger_ids(db, str(day / n))[0] for n in ("a.jsonl", "b.jsonl")]
-    found = query(db, "SELECT id, output->>'$.usage.total_tokens' FROM answers ORDER BY id")
-    assert found == [("e1", "11"), ("e2", "12"), ("e3", "13"), ("q1", "10"), ("q2", "20"),
-                     ("q3", None), ("q4", None)]  # fmt: skip
+    found = query(db, "SELECT id, status, total_tokens FROM answers ORDER BY id")
+    assert found == [("e1", "succeeded", 11), ("e2", "succeeded", 12), ("e3", "succeeded", 13),
+                     ("q1", "succeeded", 10), ("q2", "succeeded", 20), ("q3", "errored", None),
+                     ("q4", "expired", None)]  # fmt: skip
     out, err = capfd.readouterr()
     assert "4 rows read, 4 upserted" in out + err  # the task's log is in the output
     no_key_anywhere(airflow_home, out, err)
@@ -199,6 +200,7 @@ def test_the_example_dag_loads_into_postgres_from_a_postgres_connection(
         ledger = conn.execute(sql, ["openai-batch:batch_abc"]).fetchall()
     assert ids == ["e1", "e2", "e3", "q1", "q2", "q3", "q4"]
     assert (batch["rows_upserted"], ledger) == (4, [(batch["load_id"], "committed")])
+    assert (batch["statuses"], batch["tokens"]) == (STATUSES, TOKENS)
     out, err = capfd.readouterr()
     no_key_anywhere(airflow_home, out, err)
     assert PASSWORD not in out + err  # the warehouse's password neither
