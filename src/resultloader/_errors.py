@@ -114,8 +114,6 @@ class DatabaseSource(DownloadError):
         super().__init__(message)
 
 
-
-
 class ParseError(ResultLoaderError):
     """A row, or the source as a whole, could not be read. Its attributes:
 
