@@ -30,6 +30,7 @@ from .._model import (
 )
 from .._redact import display_name
 from ..parse import JsonlChunk, detect_format, iter_batches, parse_chunk
+from ..parse._rows import decode_exact
 from ..providers.base import looks_like, with_provider
 from ..sinks import JsonlChunkSink, Sink
 from ..sinks.callable import sink_from_callable
@@ -294,7 +295,9 @@ def _first_fields(item: JsonlChunk | RowBatch, key: str) -> dict[str, Any] | Non
     for name, values in (("output", item.outputs), ("metadata", item.metadata)):
         if values[0] is not None:
             fields[name] = True
-    extra = orjson.loads(item.extras[0]) if item.extras[0] else {}
+    extra: Any = {}
+    with contextlib.suppress(ValueError):  # its numbers as written: orjson refuses 1e400
+        extra = decode_exact(item.extras[0]) if item.extras[0] else {}
     return {**fields, **extra} if isinstance(extra, dict) else fields
 
 
