@@ -157,7 +157,7 @@ class TestOurSinks(SinkContract):
                 ours = [
                     x
                     for x in shown
-                    if target.kind.startswith("delta") or x["target"] == target.table
+                    if isinstance(target, DeltaTarget) or x["target"] == target.table
                 ]
                 assert [(x["source"], x["error"]) for x in ours][::-1] == [
                     (r["source"], r["error"]) for r in ledger
