@@ -146,7 +146,7 @@ class TestOurSinks(SinkContract):
         assert target.rows() == {}
         for as_json in (True, False):
             done = subprocess.run(
-                [*CLI, "history", "--into", target.into, "--limit", "1000"] + ["--json"] * as_json,
+                [*CLI, "history", "--from", target.into, "--limit", "1000"] + ["--json"] * as_json,
                 capture_output=True,
                 text=True,
                 env={**os.environ, **target.env},
