@@ -20,6 +20,7 @@ from .sinks import Sink
 from .sources.download import HttpPolicy
 
 Fields = dict[str, Any]  # a report as JSON-able values
+LONGEST_WAIT = 24 * 3600.0  # a job's wait by default: a batch API's window is a day
 
 
 def the_job(provider: str | Provider, job_id: str, params: Mapping[str, str] | None) -> Job:

@@ -33,13 +33,12 @@ from pydantic import Field
 
 from ._errors import JobCancelled, JobExpired, JobFailed
 from ._model import LoadOptions, LoadReport
-from ._scheduled import Fields, ingest_job, load_files, the_job, with_flags
+from ._scheduled import LONGEST_WAIT, Fields, ingest_job, load_files, the_job, with_flags
 from .providers._client import ApiAccess
 from .providers.base import get_provider
 from .providers.poll import PollPolicy
 from .sources.download import HttpPolicy
 
-DAY = 24 * 3600.0  # the longest wait by default: a batch API's window
 PARTITION = "{partition}"  # in a load_asset's source: the partition's key (a date, daily)
 
 
@@ -68,7 +67,7 @@ class ResultLoaderResource(ConfigurableResource):  # type: ignore[type-arg]  # i
         JobCancelled with the provider's reason)."""
         job = the_job(provider, job_id, job_params)
         access = ApiAccess(self.api_key or None, self.base_url or None)
-        poll = poll or PollPolicy(timeout=DAY)
+        poll = poll or PollPolicy(timeout=LONGEST_WAIT)
         return ingest_job(
             provider,
             job,

@@ -19,15 +19,13 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from .._errors import JobCancelled, JobExpired, JobFailed, NotReady, PollError
 from .._model import LoadOptions
-from .._scheduled import Fields, ingest_job, load_files, the_job, with_flags
+from .._scheduled import LONGEST_WAIT, Fields, ingest_job, load_files, the_job, with_flags
 from ..providers._client import ApiAccess
 from ..providers.base import get_provider
 from ..providers.poll import PollPolicy
 from ..sources.download import HttpPolicy
 from .hooks import api_access, target_of
 from .triggers import IngestTrigger
-
-DAY = 24 * 3600.0  # the longest wait by default: a batch API's window
 
 
 def _target(into: str | None, into_conn_id: str | None) -> str:
@@ -84,7 +82,7 @@ class IngestOperator(BaseOperator):
         self.into, self.into_conn_id, self.table = into, into_conn_id, table
         self.api_conn_id = api_conn_id
         self.options = with_flags(options, partial=partial)
-        self.poll = poll or PollPolicy(timeout=DAY)
+        self.poll = poll or PollPolicy(timeout=LONGEST_WAIT)
         self.http = http
 
     def execute(self, context: Context) -> Fields:

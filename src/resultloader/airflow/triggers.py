@@ -21,7 +21,7 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from .._errors import PollError, ResultLoaderError
-from .._scheduled import the_job
+from .._scheduled import LONGEST_WAIT, the_job
 from ..providers._client import ApiAccess, ApiClient, client_for
 from ..providers.base import Job, Provider, get_provider
 from ..providers.poll import Clock, JobStatus, PollPolicy, next_delay
@@ -41,7 +41,7 @@ class IngestTrigger(BaseTrigger):
         api_conn_id: str | None = None,
         interval: float | None = None,
         max_interval: float | None = None,
-        timeout: float = 24 * 3600.0,
+        timeout: float = LONGEST_WAIT,
         factor: float = 1.5,
         allow_local_urls: bool = False,
     ) -> None:
