@@ -71,6 +71,24 @@ def test_since_is_listed_only_for_providers_that_can_list(name):
     assert "Not for" not in text
 
 
+@pytest.mark.parametrize("name", provider_names())
+def test_row_shape_options_are_listed_only_where_the_provider_has_no_mapping(name):
+    mapped = get_provider(name).mapping is not None
+    text = help_of("ingest", name)
+    for flag in ("--format", "--delimiter", "--key", "--items-path"):
+        assert (flag in text) == (not mapped), flag
+
+
+@pytest.mark.parametrize(
+    "option", [["--key", "x"], ["--format", "csv"], ["--delimiter", ";"], ["--items-path", "a"]]
+)
+def test_a_row_shape_option_given_to_a_mapped_provider_is_refused_in_one_line(option):
+    done = CliRunner().invoke(main, ["ingest", "openai-batch", "--batch-id", "b", *option])
+    assert done.exit_code == 2
+    assert "openai-batch: its result files are read as the API writes them" in done.output
+    assert f"{option[0]} does not apply" in done.output
+
+
 def test_ingest_help_names_every_target_not_only_duckdb():
     text = " ".join(help_of("ingest").split())
     assert "into DuckDB" not in text

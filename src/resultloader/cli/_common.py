@@ -79,12 +79,15 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def read_options(fn: Callable[..., Any], *, shaped: bool = False) -> Callable[..., Any]:
+    """The reading options; `shaped`: the files' shape is the provider's, so the options that
+    say how rows are found are hidden (and refused by the caller when given)."""
     options = [
         click.option(
             "--format",
             "fmt",
             default="auto",
+            hidden=shaped,
             show_default=True,
             type=click.Choice(FORMATS),
             help="Input format; auto looks at the name, content type and first bytes.",
@@ -92,12 +95,14 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--delimiter",
             default=None,
+            hidden=shaped,
             metavar="CHAR",
             help="CSV field separator (default: , for csv, a tab for tsv).",
         ),
         click.option(
             "--key",
             default="id",
+            hidden=shaped,
             show_default=True,
             help="Field (or CSV column) that identifies a row, e.g. custom_id, or a dotted "
             "path to it in JSON, e.g. response.request_id.",
@@ -105,6 +110,7 @@ def read_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--items-path",
             default=None,
+            hidden=shaped,
             metavar="PATH",
             help="For JSON documents: dotted path of the array whose items are rows.",
         ),

@@ -135,12 +135,14 @@ def provider_command(prov: Provider) -> click.Command:
         namespace = kw.pop("namespace", None)
         params = {o.dest: kw.pop(o.dest) for o in prov.options if o.dest != "namespace"}
         params = {k: v for k, v in params.items() if v is not None}
+        if prov.mapping is not None:
+            _refuse_row_shape(prov.name, prov.mapping.key, kw)
         if kw["ids_file"] or kw["since"]:
             run_many(prov, job_id, namespace, params, kw, _load_options(kw))
         else:
             _run(prov, job_id, namespace, params, kw)
 
-    fn = common_options(read_options(ingest_options(run)))
+    fn = common_options(read_options(ingest_options(run), shaped=prov.mapping is not None))
     for option in reversed(many_options(prov)):
         fn = option(fn)
     extra = [_PARTIAL] if prov.partial_results else []
@@ -165,6 +167,26 @@ def provider_command(prov: Provider) -> click.Command:
         prov.name, help=help_text, short_help=prov.title or None, epilog=_examples(prov)
     )
     return command(fn)
+
+
+# The options saying how rows are found in a file: (flag, default) by parameter name.
+_ROW_SHAPE = {
+    "fmt": ("--format", "auto"),
+    "delimiter": ("--delimiter", None),
+    "key": ("--key", "id"),
+    "items_path": ("--items-path", None),
+}
+
+
+def _refuse_row_shape(provider: str, key: str, kw: dict[str, Any]) -> None:
+    """A provider with a mapping reads its files as the API writes them: an option saying how
+    rows are found would be ignored or contradict it, so it is hidden and refused in one line."""
+    for dest, (flag, default) in _ROW_SHAPE.items():
+        if kw[dest] != default:
+            raise click.UsageError(
+                f"{provider}: its result files are read as the API writes them, rows keyed "
+                f"by {key!r}; {flag} does not apply"
+            )
 
 
 def _examples(prov: Provider) -> str:
