@@ -215,6 +215,12 @@ def print_report(report: LoadReport, as_json: bool, quiet: bool) -> None:
         click.echo(report.summary(), err=True)
 
 
+OUT_OF_MEMORY = (
+    "out of memory: this process may not use the memory the load needs (ulimit -v, or a "
+    "container's limit); lower --memory or --threads, or raise the limit; nothing was committed"
+)
+
+
 @contextmanager
 def handle_errors(as_json: bool = False, source: str | None = None) -> Iterator[None]:
     """Expected failures end in one line on stderr and a non-zero exit, never a traceback;
@@ -231,6 +237,8 @@ def handle_errors(as_json: bool = False, source: str | None = None) -> Iterator[
         fail(exc, f"error: {on_one_line(str(exc))}", getattr(exc, "exit_code", 1), as_json, source)
     except (ValueError, OSError) as exc:
         fail(exc, f"error: {on_one_line(str(exc))}", 1, as_json, source)
+    except MemoryError as exc:  # Python's, orjson's, Arrow's (ArrowMemoryError)
+        fail(exc, f"error: {OUT_OF_MEMORY}", 1, as_json, source)
     except Exception as exc:  # e.g. a corrupt gzip stream (EOFError, zlib.error) mid-load
         reason = on_one_line(str(exc)) or "no details"
         line = f"error: {type(exc).__name__}: {reason}; nothing was committed"

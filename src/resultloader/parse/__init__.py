@@ -9,7 +9,7 @@ import orjson
 
 from .._errors import ITEMS_PATH_FORMAT, ParseError
 from .._model import LoadOptions, RowBatch
-from ._rows import decode_exact
+from ._rows import decode_exact, loads
 from ._sniff import sniff_object
 from .csv import parse_csv
 from .json import document_row, parse_json
@@ -74,7 +74,7 @@ def _is_array(head: bytes) -> bool:
 
 def _is_json(line: bytes) -> bool:
     try:
-        orjson.loads(line)
+        loads(line)
     except orjson.JSONDecodeError:
         try:  # orjson refuses some valid JSON, e.g. numbers beyond a double's range
             decode_exact(line)

@@ -102,11 +102,23 @@ def decode_exact(text: str | bytes) -> Any:
     return _exact_decoder.decode(text)
 
 
+def loads(data: bytes | str) -> Any:
+    """orjson.loads, except that orjson's refusal to allocate its parse buffer (which it reports
+    as a JSONDecodeError) is a MemoryError: the text is not at fault, and calling it invalid
+    would let --on-error skip drop a good row."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "memory" in str(exc).lower():
+            raise MemoryError(f"out of memory parsing a JSON text of {len(data)} bytes") from exc
+        raise
+
+
 def to_python(text: str) -> Any:
     """JSON text to plain Python values, exactly: big integers stay int, long decimals Decimal."""
     if not may_hold_long_numbers(text.encode()):
         try:
-            return orjson.loads(text)
+            return loads(text)
         except orjson.JSONDecodeError:  # a number beyond a double's range, such as 1e400
             pass
     return json.loads(text, parse_float=_float_or_decimal)

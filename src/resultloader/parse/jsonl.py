@@ -22,6 +22,7 @@ from ._rows import (
     decode_exact,
     kind_of,
     line_needs_exact,
+    loads,
     may_hold_long_numbers,
 )
 from ._surrogates import LONE_SURROGATE
@@ -138,7 +139,7 @@ def decode_line(line: bytes, exact: bool) -> tuple[Any, bool]:
     whose numbers a double would change, and those orjson refuses only for their numbers.
     """
     try:
-        obj = orjson.loads(line)
+        obj = loads(line)
     except orjson.JSONDecodeError as exc:
         if "number" not in str(exc):
             raise
