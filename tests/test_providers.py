@@ -197,7 +197,7 @@ def test_openai_partial_results_need_partial(oai, clock, tmp_path):
     oai.script(OAI_BATCH, oai_batch("expired", output_file_id="file-out"))
     oai_files(oai)
     db = tmp_path / "r.duckdb"
-    with pytest.raises(resultloader.JobExpired, match="--partial"):
+    with pytest.raises(resultloader.JobExpired, match="partial=True loads them"):
         resultloader.ingest("openai-batch", "batch_abc", db, poll=clock.policy())
     assert not db.exists() or ledger(db) == []
     report = resultloader.ingest(
@@ -372,7 +372,7 @@ def test_anthropic_batch_loads_results_by_custom_id(ant, clock):
 def test_anthropic_an_ended_batch_without_success_is_a_failure(ant, clock, counts, error):
     ant.script(ANT_BATCH, ant_batch(ant, "ended", **counts))
     ant.script(ANT_RESULTS, Reply(200, ANT_LINES))
-    with pytest.raises(error, match="--partial"):
+    with pytest.raises(error, match="partial=True loads them"):
         resultloader.ingest("anthropic-batch", "msgbatch_01", MemorySink(), poll=clock.policy())
     sink = MemorySink()
     report = resultloader.ingest(

@@ -89,7 +89,20 @@ ROWS_IN_AN_ARRAY = Hint(
     'If its rows are in one of them, pass items_path="NAME".',
     "If its rows are in one of them, pass --items-path NAME.",
 )
+PARTIAL = Hint(
+    "it left partial results: partial=True loads them",
+    "it left partial results: --partial loads them",
+)
+KEY_FIXED = Hint(
+    "as the API writes them; key= does not apply", "as the API writes them; --key does not apply"
+)
+WAIT_LONGER = Hint("wait longer (PollPolicy(timeout=...))", "wait longer (--timeout)")
+NO_LISTING = Hint("so since= cannot be used", "so --since cannot be used")
 HINTS = (
+    PARTIAL,
+    KEY_FIXED,
+    WAIT_LONGER,
+    NO_LISTING,
     BAD_ROWS,
     LONG_RECORD,
     LONG_ITEM,

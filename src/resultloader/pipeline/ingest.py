@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
-from .._errors import DownloadError, JobExpired, ResultLoaderError
+from .._errors import KEY_FIXED, DownloadError, JobExpired, ResultLoaderError
 from .._model import LoadInfo, LoadOptions, LoadReport, one_way_in
 from ..parse._rows import dumps
 from ..providers._client import ApiAccess, ApiClient, client_for
@@ -369,8 +369,7 @@ def _mapped(options: LoadOptions, download: Download, prov: Provider) -> LoadOpt
         return options
     if options.key != "id":
         raise ResultLoaderError(
-            f"{prov.name}: rows are keyed by {download.mapping.key!r} as the API writes them; "
-            "--key does not apply"
+            f"{prov.name}: rows are keyed by {download.mapping.key!r} {KEY_FIXED}"
         )
     return replace(options, mapping=download.mapping)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from .._errors import NotReady, ResultLoaderError
+from .._errors import NO_LISTING, NotReady, ResultLoaderError
 from .._http import Clock, Gate
 from .._model import LoadOptions, LoadReport
 from .._redact import first_line
@@ -100,7 +100,7 @@ def ingest_many(
     """
     prov = get_provider(provider)
     if since is not None and prov.listing is None:
-        raise ValueError(f"{prov.name}: cannot list its {prov.noun}s, so --since cannot be used")
+        raise ValueError(f"{prov.name}: cannot list its {prov.noun}s, {NO_LISTING}")
     if since is not None and since.tzinfo is None:
         raise ValueError("since: give an aware datetime (with its time zone)")
     policy = poll or PollPolicy()

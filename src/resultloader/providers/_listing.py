@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from .._errors import ResolveError
+from .._errors import NO_LISTING, ResolveError
 from ..parse._rows import RawNumber
 from .base import Client, Provider
 from .location import parse_time
@@ -24,7 +24,7 @@ def list_jobs(provider: Provider, client: Client, since: datetime) -> Iterator[d
     provider that declares its `listing`."""
     listing = provider.listing
     if listing is None:
-        raise ValueError(f"{provider.name}: cannot list its {provider.noun}s (--since)")
+        raise ValueError(f"{provider.name}: cannot list its {provider.noun}s, {NO_LISTING}")
     what = f"{provider.name}: listing {provider.noun}es"
     after: str | None = None
     while True:

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import quote
 
 from .._columns import Column
-from .._errors import JobCancelled, JobExpired, JobFailed, NotReady, ResolveError
+from .._errors import (
+    KEY_FIXED,
+    PARTIAL,
+    JobCancelled,
+    JobExpired,
+    JobFailed,
+    NotReady,
+    ResolveError,
+)
 from .._mapping import RowMapping
 from .._model import LoadOptions
 from .location import Download, Location
@@ -244,7 +252,7 @@ class Provider:
             return replace(left, partial=True, then=then)
         error = _ended(state, raw, what, self.failure(payload, what), self.expired_hint)
         if left is not None:
-            raise type(error)(f"{error}; it left partial results: --partial loads them")
+            raise type(error)(f"{error}; {PARTIAL}")
         if state == "cancelled":
             raise JobCancelled(f"{error}; it has no results")
         raise error
@@ -309,10 +317,7 @@ def with_provider(options: LoadOptions) -> LoadOptions:
         return options
     prov = get_provider(options.provider)
     if prov.mapping is not None and options.key != "id" and options.mapping is None:
-        raise ValueError(
-            f"{prov.name}: rows are keyed by {prov.mapping.key!r} as the API writes them; "
-            "--key does not apply"
-        )
+        raise ValueError(f"{prov.name}: rows are keyed by {prov.mapping.key!r} {KEY_FIXED}")
     return replace(
         options, mapping=options.mapping or prov.mapping, columns=prov.typed(options.columns)
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._errors import PollError
+from .._errors import WAIT_LONGER, PollError
 from .._http import Clock
 
 if TYPE_CHECKING:
@@ -109,6 +109,6 @@ def wait_for(
         if left <= 0:
             raise PollError(
                 f"{what} is still {status.status!r} after {policy.timeout:g}s; it keeps running "
-                "on the API's side: ingest it again later, or wait longer (--timeout)"
+                f"on the API's side: ingest it again later, or {WAIT_LONGER}"
             )
         clock.sleep(min(next_delay(attempt - 1, floor, cap, policy.factor, rng), left))
