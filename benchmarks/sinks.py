@@ -8,7 +8,7 @@ For each sink: a fresh load and a re-load of the same file through `resultloader
 reference from the same file:
 - Postgres: the raw lines COPY'd into a staging table, then one INSERT ... SELECT DISTINCT ON
   ... ON CONFLICT (id) DO UPDATE, the server parsing the JSON (a throwaway server on loopback,
-  tests/pg_server.py);
+  tests/support/pg_server.py);
 - Delta: DuckDB's JSON functions building the sink's table (every field, `extra` too, as exact
   text), deduped into an Arrow table, then write_deltalake (fresh) or one merge of the whole file
   with a tenth of its rows changed; the sink re-loads that file too, and both tables must hold
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--budget-mb", type=float, default=512, help="peak RSS target")
     args = parser.parse_args()
     sinks = args.sink or ["postgres", "delta"]
-    from tests.pg_server import PASSWORD, postgres_server
+    from tests.support.pg_server import PASSWORD, postgres_server
 
     path = generate(args.rows, gzip_too=False, json_too=False)["jsonl"]
     changed = changed_copy(path)

@@ -1,21 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from decimal import Decimal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 
-from resultloader import RowBatch
-
-SEED_ROWS = (
-    '{"id":"product_12345","output":{"actions":[],"labels":[{"label":"policy.example_violation"}],'
-    '"fields":{}},"metadata":{"source":"backfill"},"url":"https://app.safetykit.com/..."}\n'
-    '{"id":"product_67890","output":{"actions":[{"action":"manual_review","queue":"high_risk"}],'
-    '"labels":[],"fields":{}},"metadata":{},"url":"https://app.safetykit.com/..."}\n'
-)
+from resultloader.testing import FakeApi
+from tests.support.provider_apis import AKEY, OKEY
+from tests.support.s3 import S3_ENV
 
 
 @pytest.fixture
@@ -30,40 +22,11 @@ def write(tmp_path: Path):
     return _write
 
 
-def query(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
-    """Run `sql` on the DuckDB file `db`, read-only, and close it again (loads need the lock)."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def merge_batches(batches: Iterable[object]) -> RowBatch:
-    """One RowBatch of every row and reject a parser yielded, in order."""
-    merged = RowBatch()
-    for batch in batches:
-        assert isinstance(batch, RowBatch)
-        merged.extend(batch)
-    return merged
-
-
-def exact_numbers(value: Any) -> Any:
-    """Floats as the Decimal of their shortest text, so comparisons are of exact values."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: exact_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [exact_numbers(v) for v in value]
-    return value
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server on loopback for the session (tests/pg_server.py): its URL
-    without the password, which is tests.pg_server.PASSWORD."""
-    from tests.pg_server import postgres_server
+    """A throwaway PostgreSQL server on loopback for the session (tests/support/pg_server.py):
+    its URL without the password, which is tests.support.pg_server.PASSWORD."""
+    from tests.support.pg_server import postgres_server
 
     with postgres_server() as url:
         yield url
@@ -81,3 +44,53 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+# -- the OpenAI and Anthropic batch APIs on loopback (the provider, job and sink tests use them)
+
+
+@pytest.fixture
+def oai(monkeypatch):
+    fake = FakeApi({"Authorization": f"Bearer {OKEY}"})
+    monkeypatch.setenv("OPENAI_API_KEY", OKEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url + "/v1")
+    yield fake
+    fake.close()
+    assert fake.leaks == []
+
+
+@pytest.fixture
+def ant(monkeypatch):
+    fake = FakeApi({"x-api-key": AKEY, "anthropic-version": "2023-06-01"})
+    monkeypatch.setenv("ANTHROPIC_API_KEY", AKEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.api_url)
+    yield fake
+    fake.close()
+    assert fake.leaks == []
+
+
+# -- S3 buckets on the session's moto server
+
+
+@pytest.fixture
+def s3_server(s3_endpoint: str) -> str:
+    """The session's moto S3 server (conftest.s3_endpoint), by the name these tests use."""
+    return s3_endpoint
+
+
+@pytest.fixture
+def bucket(s3_server, monkeypatch) -> Iterator[tuple[str, object]]:
+    """A fresh bucket; boto3 (inside smart_open) finds the server by AWS_ENDPOINT_URL_S3."""
+    import uuid
+
+    import boto3
+
+    for name, value in S3_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    client = boto3.client("s3", endpoint_url=s3_server)
+    name = f"results-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    yield name, client

@@ -30,9 +30,8 @@ import pytest
 from resultloader import PollError
 from resultloader.providers.openai import OpenAIBatch
 from resultloader.testing import FakeApi, Reply
-from tests.conftest import query
-from tests.pg_server import PASSWORD
-from tests.test_dagster import (
+from tests.support.duckdb_files import query
+from tests.support.orchestrated_batch import (
     BATCH,
     KEY,
     REASON,
@@ -44,7 +43,8 @@ from tests.test_dagster import (
     no_key_in,
     script_batch,
 )
-from tests.test_providers import lines, oai_batch
+from tests.support.pg_server import PASSWORD
+from tests.support.provider_apis import lines, oai_batch
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 DAY = datetime(2024, 1, 2, tzinfo=timezone.utc)  # the run's logical date: {{ ds }}

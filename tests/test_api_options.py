@@ -13,8 +13,8 @@ from resultloader._errors import BAD_ROWS, HINTS
 from resultloader.cli import main
 from resultloader.cli._common import in_cli_words
 from resultloader.testing import MemorySink
-
-from .conftest import SEED_ROWS, query
+from tests.support.duckdb_files import query
+from tests.support.rows import SEED_ROWS
 
 
 def test_a_file_opened_in_text_mode_is_refused_with_the_fix(write):

@@ -16,7 +16,7 @@ import pytest
 import resultloader
 from resultloader import LoadOptions, ParseError
 from resultloader.testing import MemorySink
-from tests.conftest import exact_numbers
+from tests.support.rows import exact_numbers
 
 CORPUS = Path(__file__).parent / "corpus"
 MODES = ["fail", "skip", "quarantine"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import resource
 import sqlite3
 import subprocess
@@ -17,28 +16,14 @@ import resultloader
 from resultloader import LoadOptions
 from resultloader._memory import Budget, parse_size, size_text
 
-from .conftest import query
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import generate
 
+from tests.support.duckdb_files import query
+from tests.support.row_files import many_rows
+
 SCRIPT = str(Path(sys.executable).with_name("resultloader"))
 SETTINGS = ("memory_limit", "threads", "preserve_insertion_order")
-
-
-def many_rows(path: Path, count: int = 1_000_000) -> int:
-    """About 100 bytes a row, 1% repeated ids: at 16 threads and the 64 MB DuckDB used to get,
-    the merge of these rows failed with DuckDB's "Out of Memory (61.0 MiB/61.0 MiB used)"."""
-    rnd, ids = random.Random(7), set()
-    with path.open("w") as out:
-        for i in range(count):
-            rid = rnd.randrange(i) if i and rnd.random() < 0.01 else i
-            ids.add(rid)
-            out.write(
-                f'{{"id":"product_{rid:08d}","output":{{"score":{i}}},'
-                f'"url":"https://app.example.com/review/{rid}"}}\n'
-            )
-    return len(ids)
 
 
 def test_a_load_at_16_threads_as_on_a_16_core_server_fits_the_default_budget(tmp_path):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from resultloader.cli import main
 from resultloader.providers import get_provider, provider_names
-from tests.test_cli_load import GOOD, run
+from tests.support.cli import GOOD, run
 
 COMMANDS = [["load"], ["ingest"], ["history"], *(["ingest", name] for name in provider_names())]
 

@@ -7,8 +7,7 @@ import json
 from click.testing import CliRunner
 
 from resultloader.cli import main
-
-from .test_cli_load import run
+from tests.support.cli import run
 
 BAD = '{"id":"a","output":1}\nnot json\n{"no_id":1}\n'
 

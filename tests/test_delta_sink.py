@@ -17,7 +17,7 @@ import resultloader
 from resultloader._memory import parse_size
 from resultloader.sinks._stage import COMMIT_MEMORY, DuckDBStage
 from resultloader.sinks.delta import sink as delta
-from tests.test_budget import many_rows
+from tests.support.row_files import many_rows
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 ROWS = "".join(f'{{"id":"k{i % 40}","output":{{"n":{i}}}}}\n' for i in range(100))

@@ -12,6 +12,7 @@ from resultloader import LoadOptions
 from resultloader.parse import detect_format
 from resultloader.sources import name_hint
 from resultloader.testing import MemorySink
+from tests.support.cli import run
 
 JSONL = b'{"id":"a","output":1}\n{"id":"b","output":2}\n'
 JSON_ARRAY = b'[\n  {"id": "a", "output": 1},\n  {"id": "b", "output": 2}\n]\n'
@@ -193,8 +194,6 @@ def test_a_minified_data_document_without_a_useful_name_loads_as_a_document(writ
 
 
 def test_a_minified_data_document_on_stdin_loads_as_a_document(tmp_path):
-    from tests.test_cli_load import run
-
     done = run("load", "-", "--json", cwd=tmp_path, stdin=b'{"data":[{"id":"a"},{"id":"b"}]}')
     assert done.returncode == 0, done.stderr
     assert '"rows_upserted":2' in done.stdout
@@ -216,8 +215,6 @@ def test_a_jsonl_file_named_json_with_a_first_line_over_64_kib_loads_as_jsonl(wr
 )
 @pytest.mark.parametrize("fmt", ["auto", "csv", "jsonl"])
 def test_a_binary_file_is_refused_as_not_a_text_format(tmp_path, head, kind, fmt):
-    from tests.test_cli_load import run
-
     (tmp_path / "data.bin").write_bytes(head + bytes(range(256)) * 4)
     done = run("load", "data.bin", "--format", fmt, cwd=tmp_path)
     assert done.returncode == 1
@@ -232,7 +229,6 @@ def test_a_tsv_is_read_as_tsv_and_delimiter_sets_the_separator(write, tmp_path):
         write("r.csv", b"id;output\na;1\n"), options=LoadOptions(delimiter=";")
     )
     assert sink.rows["a"]["output"] == 1
-    from tests.test_cli_load import run
 
     (tmp_path / "p.txt").write_bytes(b"id|output\na|[1]\n")
     done = run("load", "p.txt", "--format", "csv", "--delimiter", "|", "--json", cwd=tmp_path)

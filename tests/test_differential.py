@@ -38,8 +38,8 @@ from resultloader.parse._rows import dumps, to_python
 from resultloader.parse._surrogates import LONE_SURROGATE
 from resultloader.parse.jsonl import NOT_A_NUMBER, not_json
 from resultloader.testing import MemorySink
-from tests import routes
-from tests.test_cli_load import run as run_cli
+from tests.support import routes
+from tests.support.cli import run as run_cli
 
 JSONL_ROUTES = ("fast", "exact", "memory", "function")
 DOCUMENT_ROUTES = ("array", "data", "items", "memory_data")

@@ -11,7 +11,7 @@ from resultloader.parse import jsonl
 from resultloader.sinks.duckdb import sink as sink_module
 from resultloader.sinks.duckdb.lines import split_lines
 from resultloader.testing import MemorySink
-from tests.conftest import query
+from tests.support.duckdb_files import query
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import resultloader
 from resultloader.cli import main
-from tests.conftest import query
+from tests.support.duckdb_files import query
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 ROWS = '{"id":"a","output":{"x":1},"metadata":{"m":2}}\n{"id":"b","output":[3]}\n'

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from resultloader.cli import main
 from resultloader.sources.download import HttpPolicy
-from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
-from tests.faulty_http import FaultyServer, Resource, Step, ipv6_loopback
+from tests.support.fake_api import KEY, PULSE_KEY, FakeApis, Reply
+from tests.support.faulty_http import FaultyServer, Resource, Step, ipv6_loopback
 
 NS, REQ = "products", "req_01"
 STATUS = f"/v1/data/{NS}/requests/{REQ}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import query
+from tests.support.duckdb_files import query
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 

@@ -1,4 +1,4 @@
-"""`ingest` end to end against a real HTTP API on loopback (tests/fake_api.py).
+"""`ingest` end to end against a real HTTP API on loopback (tests/support/fake_api.py).
 
 Time is faked: polling "sleeps" by advancing a counter, so the tests wait for nothing, and what
 they check is what was asked to be slept, never how long anything took.
@@ -19,13 +19,13 @@ import resultloader
 from resultloader import LoadOptions
 from resultloader.providers.poll import next_delay
 from resultloader.testing import FakeClock, MemorySink
-from tests.conftest import SEED_ROWS
-from tests.fake_api import KEY, PULSE_KEY, FakeApis, Reply
+from tests.support.fake_api import KEY, PULSE_KEY, FakeApis, Reply
+from tests.support.provider_apis import NOW
+from tests.support.rows import SEED_ROWS
 
 NS, REQ = "products", "req_01h2m7qdmdjckc30e1mnq6xqfd"
 STATUS = f"/v1/data/{NS}/requests/{REQ}"
 DOWNLOAD_URL = f"{STATUS}/results/download-url"
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture

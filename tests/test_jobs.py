@@ -1,7 +1,6 @@
 """Many jobs: `ingest PROVIDER --ids-file` / `--since` and `resultloader.ingest_many`, against
 the fake API on loopback (real HTTP, real time: the shared 429 backoff is timed by the server)."""
 
-# ruff: noqa: F811  (the fixtures oai and ant, imported from test_providers, are test arguments)
 from __future__ import annotations
 
 import dataclasses
@@ -23,38 +22,11 @@ import resultloader
 from resultloader.cli import main
 from resultloader.providers import get_provider, provider_names
 from resultloader.testing import FakeApi, MemorySink, Reply
-from tests.conftest import query
-from tests.fake_api import KEY, FakeApis
-from tests.test_providers import AKEY, OKEY, ant, oai  # noqa: F401  (fixtures)
+from tests.support.duckdb_files import query
+from tests.support.fake_api import KEY, FakeApis
+from tests.support.provider_apis import AKEY, OKEY, batch, output, serve_batch
 
 FAST = ["--poll-interval", "0.01"]
-
-
-def batch(n: int, status: str = "completed", created: int = 1764547200) -> dict[str, Any]:
-    done = status == "completed"
-    return {
-        "id": f"batch_{n}",
-        "object": "batch",
-        "status": status,
-        "output_file_id": f"file-out-{n}" if done else None,
-        "error_file_id": None,
-        "created_at": created,
-        "errors": {"data": [{"message": f"batch {n} input is invalid"}]} if not done else None,
-        "request_counts": {"total": 2, "completed": 2 if done else 0, "failed": 0},
-    }
-
-
-def output(n: int) -> bytes:
-    rows = [
-        {"custom_id": f"b{n}-r{i}", "response": {"status_code": 200, "body": {"n": n}}}
-        for i in (1, 2)
-    ]
-    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
-
-
-def serve_batch(fake: FakeApi, n: int, *replies: Any) -> None:
-    fake.script(f"/v1/batches/batch_{n}", *(replies or (batch(n),)))
-    fake.script(f"/v1/files/file-out-{n}/content", Reply(200, output(n)))
 
 
 def ingest(*args: str, stdin: str | None = None) -> Any:

@@ -14,7 +14,7 @@ from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse import json_array
 from resultloader.parse.json import parse_json
 from resultloader.parse.jsonl import JsonlChunk, parse_chunk
-from tests.conftest import query
+from tests.support.duckdb_files import query
 
 ROWS = [
     {"id": "a", "output": {"text": "two\nlines", "n": 123456789012345678901234567890}},

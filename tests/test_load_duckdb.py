@@ -5,7 +5,8 @@ import orjson
 
 import resultloader
 from resultloader.testing import MemorySink
-from tests.conftest import SEED_ROWS, query
+from tests.support.duckdb_files import query
+from tests.support.rows import SEED_ROWS
 
 
 def rows(db, table="results"):

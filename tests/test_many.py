@@ -17,12 +17,8 @@ import pytest
 
 import resultloader
 from resultloader import LoadOptions, load_many
-from tests.conftest import query
-from tests.test_sources_http_s3 import bucket, s3_server  # noqa: F401  (fixtures)
-
-
-def jsonl(*rows: tuple[str, object]) -> str:
-    return "".join(json.dumps({"id": i, "output": o}) + "\n" for i, o in rows)
+from tests.support.duckdb_files import query
+from tests.support.row_files import bad_rows_files, jsonl
 
 
 @pytest.fixture
@@ -150,24 +146,9 @@ def test_atomic_commits_all_in_one_load_or_nothing(files, tmp_path, workers):
     assert [r.outcome for r in load_many(sources, db, atomic=True)] == ["skipped"] * 3
 
 
-def _bad_rows_files(tmp_path: Path, n: int) -> list[str]:
-    """n files with ids shared across them, a bad line each, numbers a double would round."""
-    paths = []
-    for f in range(n):
-        path = tmp_path / f"part{f:02d}.jsonl"
-        lines = [
-            f'{{"id":"k{i % 50}","output":{{"f":{f},"v":0.1000000000000000055511}}}}'
-            for i in range(f * 30, f * 30 + 200)
-        ]
-        lines.insert(7, "{broken")
-        path.write_text("\n".join(lines) + "\n")
-        paths.append(str(path))
-    return paths
-
-
 @pytest.mark.parametrize("atomic", [False, True])
 def test_workers_give_the_table_and_rejects_of_one_at_a_time(tmp_path, atomic):
-    sources = _bad_rows_files(tmp_path, 6)
+    sources = bad_rows_files(tmp_path, 6)
     options = LoadOptions(on_error="quarantine")
     one, many = tmp_path / "one.duckdb", tmp_path / "many.duckdb"
     load_many(sources, one, options)
@@ -321,7 +302,7 @@ def test_a_missing_url_stops_the_run_named(served, tmp_path):
     assert outputs(db) == {"x": 1}
 
 
-def test_an_s3_glob_loads_matching_objects_sorted_and_skips_them_again(bucket, tmp_path):  # noqa: F811
+def test_an_s3_glob_loads_matching_objects_sorted_and_skips_them_again(bucket, tmp_path):
     name, client = bucket
     bodies = {
         "runs/2024/b.jsonl": jsonl(("x", "b"), ("b", 1)).encode(),

@@ -13,9 +13,8 @@ import pytest
 
 import resultloader
 from resultloader import LoadOptions, load_many
-from tests.conftest import query
-from tests.test_many import _bad_rows_files, jsonl
-from tests.test_sources_http_s3 import bucket, s3_server  # noqa: F401  (fixtures)
+from tests.support.duckdb_files import query
+from tests.support.row_files import bad_rows_files, jsonl
 
 distributed = pytest.importorskip("distributed")
 
@@ -42,7 +41,7 @@ def scheduler() -> Iterator[str]:
 
 
 def test_the_table_and_rejects_equal_the_single_process_ones(scheduler, tmp_path):
-    sources = _bad_rows_files(tmp_path, 6)
+    sources = bad_rows_files(tmp_path, 6)
     options = LoadOptions(on_error="quarantine")
     one, on_dask = tmp_path / "one.duckdb", tmp_path / "dask.duckdb"
     load_many(sources, one, options)
@@ -60,7 +59,7 @@ def test_the_table_and_rejects_equal_the_single_process_ones(scheduler, tmp_path
 
 
 def test_atomic_on_dask_equals_one_process(scheduler, tmp_path):
-    sources = _bad_rows_files(tmp_path, 4)
+    sources = bad_rows_files(tmp_path, 4)
     one, on_dask = tmp_path / "one.duckdb", tmp_path / "dask.duckdb"
     load_many(sources, one, LoadOptions(on_error="skip"))
     load_many(sources, on_dask, LoadOptions(on_error="skip"), engine=scheduler, atomic=True)
@@ -120,10 +119,10 @@ def test_the_cli_with_a_local_cluster_of_its_own(tmp_path):
     assert rows == [("r0", "0"), ("r1", "1"), ("r2", "2"), ("x", "2")]
 
 
-def test_a_stage_on_s3_is_used_and_emptied(bucket, tmp_path):  # noqa: F811
+def test_a_stage_on_s3_is_used_and_emptied(bucket, tmp_path):
     """Workers started after the S3 settings (they inherit them), parts staged in moto's S3."""
     name, client = bucket
-    sources = _bad_rows_files(tmp_path, 3)
+    sources = bad_rows_files(tmp_path, 3)
     one, on_dask = tmp_path / "one.duckdb", tmp_path / "dask.duckdb"
     options = LoadOptions(on_error="quarantine")
     load_many(sources, one, options)

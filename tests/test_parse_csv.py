@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse.csv import parse_csv
-from tests.conftest import merge_batches
+from tests.support.rows import merge_batches
 
 BOM = b"\xef\xbb\xbf"
 

@@ -9,7 +9,7 @@ import pytest
 
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse.json import document_row, parse_json
-from tests.conftest import merge_batches
+from tests.support.rows import merge_batches
 
 BOM = b"\xef\xbb\xbf"
 

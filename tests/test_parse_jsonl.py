@@ -10,7 +10,7 @@ import pytest
 from resultloader import LoadOptions, ParseError, RowBatch
 from resultloader.parse import JsonlChunk, parse_chunk
 from resultloader.parse.jsonl import iter_chunks
-from tests.conftest import merge_batches
+from tests.support.rows import merge_batches
 
 BOM = b"\xef\xbb\xbf"
 

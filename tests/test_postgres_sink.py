@@ -1,5 +1,6 @@
 """What is particular to PostgresSink: its table's types, the password kept out of sight, two
-loads at once, the CLI's `--into postgresql://`. Against a real server (tests/pg_server.py)."""
+loads at once, the CLI's `--into postgresql://`. Against a real server
+(tests/support/pg_server.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 import resultloader
 from resultloader import SinkError
-from tests.pg_server import PASSWORD
+from tests.support.pg_server import PASSWORD
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 

@@ -1,5 +1,5 @@
-"""bedrock-batch end to end: a fake Bedrock control plane on loopback (tests/fake_aws.py) that
-boto3 signs its calls to, and the job's output on moto's S3 server, from Python and the CLI.
+"""bedrock-batch end to end: a fake Bedrock control plane on loopback (tests/support/fake_aws.py)
+that boto3 signs its calls to, and the job's output on moto's S3 server, from Python and the CLI.
 
 Time is faked (resultloader.testing.FakeClock): what is checked is what was asked to be slept.
 """
@@ -17,9 +17,18 @@ from click.testing import CliRunner
 import resultloader
 from resultloader.cli import main
 from resultloader.testing import FakeClock, MemorySink
-from tests import fake_aws
-from tests.fake_aws import ACCESS_KEY, ARN, JOB_ID, SECRET_KEY, TOKEN, FakeBedrock, error, job
-from tests.typed_rows import typed_rows
+from tests.support import fake_aws
+from tests.support.fake_aws import (
+    ACCESS_KEY,
+    ARN,
+    JOB_ID,
+    SECRET_KEY,
+    TOKEN,
+    FakeBedrock,
+    error,
+    job,
+)
+from tests.support.typed_rows import typed_rows
 
 BIG = 123456789012345678901234567890
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import resultloader
 from resultloader.cli import main
 from resultloader.testing import FakeApi, FakeClock, MemorySink, Reply
-from tests.typed_rows import typed_rows
+from tests.support.typed_rows import typed_rows
 
 AZKEY, AZTOKEN, MKEY, GROQKEY = (
     "az-0123456789abcdef",

@@ -20,10 +20,23 @@ from click.testing import CliRunner
 import resultloader
 from resultloader.cli import main
 from resultloader.testing import FakeApi, FakeClock, MemorySink, Reply
-from tests.test_ingest import NOW
-
-OKEY, AKEY, GKEY, SKEY = "sk-oai-0123456789", "sk-ant-0123456789", "AIza-0123456789", "shpat_0123"
-BIG = 123456789012345678901234567890
+from tests.support.provider_apis import (
+    AKEY,
+    BIG,
+    DONE,
+    GKEY,
+    NOW,
+    OAI_BATCH,
+    OAI_ERR,
+    OAI_OUT,
+    OKEY,
+    SKEY,
+    ledger,
+    lines,
+    no_secret,
+    oai_batch,
+    oai_files,
+)
 
 
 @pytest.fixture
@@ -38,90 +51,7 @@ def serve(monkeypatch, auth: dict[str, str], env: dict[str, str], base: str = ""
     return fake
 
 
-def lines(*rows: dict[str, Any]) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
-
-
-def no_secret(fake: FakeApi, *texts: str) -> None:
-    """The key reached neither the download host nor any output."""
-    assert fake.leaks == []
-    for text in texts:
-        for secret in (OKEY, AKEY, GKEY, SKEY):
-            assert secret not in text
-
-
-def ledger(db) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(
-            "SELECT status, job_status, rows_read FROM _resultloader_loads"
-        ).fetchall()
-    finally:
-        con.close()
-
-
 # -- OpenAI Batch ------------------------------------------------------------------------------
-
-OAI_BATCH = "/v1/batches/batch_abc"
-
-
-@pytest.fixture
-def oai(monkeypatch):
-    fake = FakeApi({"Authorization": f"Bearer {OKEY}"})
-    monkeypatch.setenv("OPENAI_API_KEY", OKEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url + "/v1")
-    yield fake
-    fake.close()
-    assert fake.leaks == []
-
-
-def oai_batch(status: str, **fields: Any) -> dict[str, Any]:
-    batch = {
-        "id": "batch_abc",
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "errors": None,
-        "input_file_id": "file-in",
-        "completion_window": "24h",
-        "status": status,
-        "output_file_id": None,
-        "error_file_id": None,
-        "created_at": 1714508499,
-        "expires_at": 1714594899,
-        "request_counts": {"total": 3, "completed": 1, "failed": 2},
-        "metadata": None,
-    }
-    return {**batch, **fields}
-
-
-OAI_OUT = lines(
-    {
-        "id": "batch_req_1",
-        "custom_id": "r1",
-        "response": {"status_code": 200, "request_id": "req_1", "body": {"n": BIG, "ok": True}},
-        "error": None,
-    },
-    {
-        "id": "batch_req_2",
-        "custom_id": "r2",
-        "response": {"status_code": 400, "request_id": "req_2", "body": {"error": "bad"}},
-        "error": None,
-    },
-)
-OAI_ERR = lines(
-    {
-        "id": "batch_req_3",
-        "custom_id": "r3",
-        "response": None,
-        "error": {"code": "batch_expired", "message": "not run in time"},
-    }
-)
-DONE = {"output_file_id": "file-out", "error_file_id": "file-err"}
-
-
-def oai_files(fake: FakeApi) -> None:
-    fake.script("/v1/files/file-out/content", Reply(200, OAI_OUT))
-    fake.script("/v1/files/file-err/content", Reply(200, OAI_ERR))
 
 
 def test_openai_payloads_parse_in_the_official_sdk(oai):
@@ -295,16 +225,6 @@ ANT_LINES = lines(
     },
     {"custom_id": "a3", "result": {"type": "expired"}},
 )
-
-
-@pytest.fixture
-def ant(monkeypatch):
-    fake = FakeApi({"x-api-key": AKEY, "anthropic-version": "2023-06-01"})
-    monkeypatch.setenv("ANTHROPIC_API_KEY", AKEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.api_url)
-    yield fake
-    fake.close()
-    assert fake.leaks == []
 
 
 def ant_batch(fake: FakeApi, status: str, url: str | None = "", **counts: int) -> dict[str, Any]:

@@ -10,9 +10,8 @@ import pytest
 
 import resultloader
 from resultloader import LoadOptions
-
-from .conftest import query
-from .test_typed_columns import OPENAI_LINES
+from tests.support.duckdb_files import query
+from tests.support.openai_lines import OPENAI_LINES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "query.md"
 QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
@@ -55,7 +54,7 @@ def test_each_query_answers_on_duckdb(write, tmp_path, n):
 def test_each_query_answers_on_postgres(write, postgres_url, monkeypatch, n):
     import psycopg
 
-    from tests.pg_server import PASSWORD
+    from tests.support.pg_server import PASSWORD
 
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
     schema = f"q{n}"  # each query its own `results`, as the page names it

@@ -6,8 +6,7 @@ import duckdb
 
 import resultloader
 from resultloader import DuckDBSink, LoadOptions
-
-from .conftest import query
+from tests.support.duckdb_files import query
 
 BAD = '{"id":"a","output":1}\nnot json\n{"no_id":1}\n[1]\n{"id":"b"}\n'
 

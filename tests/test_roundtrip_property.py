@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import resultloader
 from resultloader.testing import MemorySink
-from tests.conftest import exact_numbers
+from tests.support.rows import exact_numbers
 
 STANDARD = ("id", "output", "metadata", "url")
 

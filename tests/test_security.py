@@ -17,8 +17,8 @@ from resultloader import DownloadError, DuckDBSink, LoadOptions
 from resultloader._redact import display_name, redact
 from resultloader.cli import main
 from resultloader.sources import check_download_url, open_source
-from tests.conftest import SEED_ROWS
-from tests.faulty_http import FaultyServer, Resource, Step
+from tests.support.faulty_http import FaultyServer, Resource, Step
+from tests.support.rows import SEED_ROWS
 
 SECRET = "X-Amz-Signature=SECRET0123&X-Amz-Credential=AKIASECRET"
 

@@ -17,8 +17,8 @@ import pytest
 import resultloader
 from resultloader import DuckDBSink
 from resultloader._columns import parse_column
-from tests.conftest import query
-from tests.pg_server import PASSWORD
+from tests.support.duckdb_files import query
+from tests.support.pg_server import PASSWORD
 
 BAD = '{"id":"a","output":1}\nnot json\n'
 

@@ -21,11 +21,10 @@ from resultloader.sinks.registry import sink_for
 from resultloader.sources.download import HttpPolicy
 from resultloader.testing import ContractTarget, Reply, SinkContract
 from resultloader.testing.contract import jsonl
-from tests.faulty_http import FaultyServer
-from tests.pg_server import PASSWORD
-from tests.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget
-from tests.test_jobs import serve_batch
-from tests.test_providers import oai  # noqa: F401  (a fixture: the fake OpenAI API)
+from tests.support.faulty_http import FaultyServer
+from tests.support.pg_server import PASSWORD
+from tests.support.provider_apis import serve_batch
+from tests.support.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 
@@ -67,7 +66,7 @@ class TestOurSinks(SinkContract):
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
         return DeltaTarget(f"delta:s3://{bucket}/tables/results", env=env)
 
-    def test_a_rerun_of_many_jobs_skips_the_committed_ones(self, target, oai):  # noqa: F811
+    def test_a_rerun_of_many_jobs_skips_the_committed_ones(self, target, oai):
         for n in (1, 2):
             serve_batch(oai, n)
 
@@ -106,7 +105,7 @@ class TestOurSinks(SinkContract):
         tmp_path,
         monkeypatch,
         refusing_port,
-        oai,  # noqa: F811
+        oai,
     ):
         _no_such_host(monkeypatch)
         fast = HttpPolicy(backoff=0.01)

@@ -22,7 +22,8 @@ from resultloader import (
 )
 from resultloader.sinks.callable import BatchFunctionSink, RowFunctionSink, sink_from_callable
 from resultloader.testing import MemorySink
-from tests.conftest import SEED_ROWS, query
+from tests.support.duckdb_files import query
+from tests.support.rows import SEED_ROWS
 
 BIG = 123456789012345678901234567890
 LONG = "0.1000000000000000055511151231257827"

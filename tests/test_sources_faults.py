@@ -21,7 +21,14 @@ from resultloader.pipeline.load import run_load
 from resultloader.sinks.duckdb.sink import DuckDBSink
 from resultloader.sources import open_source
 from resultloader.sources.download import HttpPolicy
-from tests.faulty_http import HTML_PAGE, S3_EXPIRED, FaultyServer, Resource, Step, retry_after_date
+from tests.support.faulty_http import (
+    HTML_PAGE,
+    S3_EXPIRED,
+    FaultyServer,
+    Resource,
+    Step,
+    retry_after_date,
+)
 
 FAST = HttpPolicy(read_timeout=0.5, backoff=0.01, max_retry_wait=2.0)
 MB = 1 << 20

@@ -19,6 +19,7 @@ import zstandard
 
 import resultloader
 from resultloader.testing import MemorySink
+from tests.support.s3 import S3_ENV
 
 ROWS = b"".join(
     b'{"id":"r%d","output":{"n":%d},"metadata":{"i":%d}}\n' % (i, i, i) for i in range(500)
@@ -194,37 +195,6 @@ def test_stdin_csv_is_detected_by_its_first_bytes(tmp_path):
 
 
 # -- s3:// against moto's server on loopback ---------------------------------------------------
-
-
-@pytest.fixture
-def s3_server(s3_endpoint: str) -> str:
-    """The session's moto S3 server (conftest.s3_endpoint), by the name these tests use."""
-    return s3_endpoint
-
-
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-@pytest.fixture
-def bucket(s3_server, monkeypatch) -> Iterator[tuple[str, object]]:
-    """A fresh bucket; boto3 (inside smart_open) finds the server by AWS_ENDPOINT_URL_S3."""
-    import uuid
-
-    import boto3
-
-    for name, value in S3_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    client = boto3.client("s3", endpoint_url=s3_server)
-    name = f"results-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name)
-    yield name, client
 
 
 @pytest.mark.parametrize(

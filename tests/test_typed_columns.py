@@ -15,68 +15,13 @@ import pytest
 import resultloader
 from resultloader import LoadOptions
 from resultloader._columns import parse_column
-
-from .conftest import query
+from tests.support.duckdb_files import query
+from tests.support.openai_lines import OPENAI_LINES
 
 CLI = [sys.executable, "-m", "resultloader"]
 
 
-def body(n: int, text: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{n}",
-        "object": "chat.completion",
-        "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        ],
-        "usage": {"prompt_tokens": 10 * n, "completion_tokens": n, "total_tokens": 11 * n},
-    }
-
-
 # An OpenAI Batch output file and error file, as one job writes them (lines in no order).
-OPENAI_LINES = [
-    {
-        "id": "batch_req_1",
-        "custom_id": "r1",
-        "response": {"status_code": 200, "request_id": "q1", "body": body(1, "Hello “world” 🙂")},
-        "error": None,
-    },
-    {
-        "id": "batch_req_2",
-        "custom_id": "r2",
-        "response": {
-            "status_code": 400,
-            "request_id": "q2",
-            "body": {
-                "error": {
-                    "message": "Invalid model 'gpt-5x'",
-                    "type": "invalid_request_error",
-                    "param": "model",
-                    "code": "model_not_found",
-                }
-            },
-        },
-        "error": None,
-    },
-    {
-        "id": "batch_req_3",
-        "custom_id": "r3",
-        "response": {"status_code": 200, "request_id": "q3", "body": body(2, "Two", "gpt-4o")},
-        "error": None,
-    },
-    {
-        "id": "batch_req_4",
-        "custom_id": "r4",
-        "response": None,
-        "error": {"code": "batch_expired", "message": "not run before the window expired"},
-    },
-    {
-        "id": "batch_req_5",
-        "custom_id": "r5",
-        "response": None,
-        "error": {"code": "batch_cancelled", "message": "the batch was cancelled"},
-    },
-]
 EXPECTED = [  # id, status, model, text, finish_reason, in, out, total, error type, message
     ("r1", "succeeded", "gpt-4o-mini", "Hello “world” 🙂", "stop", 10, 1, 11, None, None),
     ("r2", "errored", None, None, None, None, None, None, "invalid_request_error",
@@ -231,7 +176,7 @@ def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write
 def test_postgres_gets_the_same_typed_columns_in_its_own_types(postgres_url, write, monkeypatch):
     import psycopg
 
-    from tests.pg_server import PASSWORD
+    from tests.support.pg_server import PASSWORD
 
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
     table = "typed_openai"
