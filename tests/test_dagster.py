@@ -1,7 +1,8 @@
 """resultloader.dagster in a real Dagster: examples/dagster_definitions.py's assets materialized
 (`dagster.materialize`) against an OpenAI Batch API on loopback (resultloader.testing.FakeApi),
 into DuckDB: the table, the materialization's metadata, daily partitions, a failed batch, and
-the key in no log. Also the batch fakes tests/test_airflow.py uses.
+the key in no log. The batch is tests/support/orchestrated_batch.py's, as in
+tests/airflow/test_airflow.py.
 """
 
 from __future__ import annotations

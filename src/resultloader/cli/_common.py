@@ -69,7 +69,7 @@ def _columns(
 
 def examples(*lines: str) -> str:
     """A command's --help epilog: example command lines, kept as written (click's \\b marks a
-    paragraph it must not rewrap). tests/test_cli_help.py parses each one."""
+    paragraph it must not rewrap). tests/cli/test_help.py parses each one."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 

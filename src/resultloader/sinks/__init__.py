@@ -2,7 +2,7 @@
 `capabilities` it declares.
 
 What every sink that stores rows guarantees (DuckDBSink, PostgresSink, DeltaSink; tested by one
-suite, tests/test_sink_semantics.py, run against each):
+suite, tests/sinks/test_semantics.py, run against each):
 
 - **Last row wins.** Rows of one id may come more than once, in one load or across loads; the
   row read last (highest `seq`) is the one stored. Duplicates within a load are counted.

@@ -1,7 +1,7 @@
 """resultloader.airflow in a real Airflow (a metadata DB in a temp AIRFLOW_HOME, made here):
 examples/airflow_dag.py run by `dag.test()`, its batch task deferring to IngestTrigger, which
 runs and fires, and the task resuming on the worker to load the batch; against an OpenAI Batch
-API on loopback (tests/test_dagster.py's fakes), into DuckDB and a real PostgreSQL. Also the
+API on loopback (tests/support/orchestrated_batch.py), into DuckDB and a real PostgreSQL. Also the
 trigger on an event loop of its own (never blocked, the provider's backoff, Retry-After), a
 failed batch, the connections, and the key in no log, no XCom and no row of Airflow's database.
 
@@ -46,7 +46,7 @@ from tests.support.orchestrated_batch import (
 from tests.support.pg_server import PASSWORD
 from tests.support.provider_apis import lines, oai_batch
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DAY = datetime(2024, 1, 2, tzinfo=timezone.utc)  # the run's logical date: {{ ds }}
 
 

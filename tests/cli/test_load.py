@@ -13,7 +13,7 @@ import pytest
 from tests.support.cli import GOOD, run, run_on_a_terminal
 from tests.support.duckdb_files import query
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REPORT_FIELDS = {
     "source",
     "rows_read",

@@ -378,7 +378,7 @@ BUILT_IN = (
 
 
 def test_the_list_of_providers_is_complete():
-    # (bedrock-batch's ids file needs S3: tests/test_provider_bedrock.py)
+    # (bedrock-batch's ids file needs S3: tests/providers/test_bedrock.py)
     found = {get_provider(name).name for name in provider_names()}
     assert found == {*BUILT_IN, "bedrock-batch"}
 

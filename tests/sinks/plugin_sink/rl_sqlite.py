@@ -1,6 +1,6 @@
 """A third-party sink, as its author would write it: SQLite, `--into sqlite:PATH`.
 
-One module (and an entry point naming it in `resultloader.sinks`): tests/test_plugin_sink.py
+One module (and an entry point naming it in `resultloader.sinks`): tests/sinks/test_plugin.py
 installs it into a site directory of its own, and runs the sink contract against it.
 """
 

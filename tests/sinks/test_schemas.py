@@ -1,6 +1,6 @@
 """Schema-qualified tables (`--table staging.results`): the table, its rejects and the ledger in
 that schema, made if missing, on every sink that has schemas (DuckDB, PostgreSQL; the sink
-contract runs there too, tests/test_sink_semantics.py). A Delta table has none: refused."""
+contract runs there too, tests/sinks/test_semantics.py). A Delta table has none: refused."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""A third-party sink is one module and an entry point: SQLite (tests/plugin_sink/rl_sqlite.py),
-installed into a site directory of its own as a wheel would be. `--into sqlite:PATH`,
-`history --into sqlite:PATH` and `load(source, "sqlite:PATH")` then work, and it passes the
-sink contract (resultloader.testing.SinkContract) as our own sinks do."""
+"""A third-party sink is one module and an entry point: SQLite
+(tests/sinks/plugin_sink/rl_sqlite.py), installed into a site directory of its own as a wheel
+would be. `--into sqlite:PATH`, `history --into sqlite:PATH` and `load(source, "sqlite:PATH")`
+then work, and it passes the sink contract (resultloader.testing.SinkContract) as our own sinks
+do."""
 
 from __future__ import annotations
 
