@@ -1,3 +1,7 @@
+"""Fixtures for the whole suite: files in tmp_path, a PostgreSQL server, moto's S3 server and
+buckets on it, and the OpenAI and Anthropic batch APIs on loopback. Helpers live in
+tests/support/."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -26,9 +26,8 @@ def imported_modules(path: Path) -> list[str]:
             if node.level:
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{parent}.{base}" if base else parent
-                # `from . import test_x` names a module in its `names`
-                found += [f"{base}.{alias.name}" for alias in node.names]
-            found.append(base)
+            # `from tests import test_x` names the module in its `names`
+            found += [base, *(f"{base}.{alias.name}" for alias in node.names)]
     return found
 
 

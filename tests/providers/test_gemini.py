@@ -1,5 +1,5 @@
-"""gemini-batch end to end, against a real API on
-loopback (resultloader.testing.FakeApi) whose payloads the official SDKs parse as their own.
+"""gemini-batch end to end, against a real API on loopback (resultloader.testing.FakeApi) whose
+payloads the official SDKs parse as their own.
 
 Time is faked (resultloader.testing.FakeClock): what is checked is what was asked to be slept.
 """
