@@ -314,9 +314,35 @@ def test_the_offline_command_lines_of_each_page_run(page, tmp_path):
 def test_the_checker_finds_the_command_lines_and_refuses_a_wrong_one():
     assert len(COMMAND_LINES) > 40 and len(OFFLINE) > 15
     assert {c.args[0] for c in COMMAND_LINES} == {"load", "ingest", "history"}
-    wrong = Block(REPO / "README.md", 1, "sh", "cat r.jsonl | X=1 resultloader load - --on-eror skip\n")
-    [line] = command_lines(wrong)
-    assert (line.args, line.stdin_file, line.env) == (("load", "-", "--on-eror", "skip"), "r.jsonl", ("X=1",))
+    shown = "cat r.jsonl | X=1 resultloader load - --on-eror skip > out.json  # a typo\n"
+    [line] = command_lines(Block(REPO / "README.md", 1, "sh", shown))
+    assert line.args == ("load", "-", "--on-eror", "skip")
+    assert (line.stdin_file, line.env) == ("r.jsonl", ("X=1",))
     command, _, args = command_of(list(line.args))
     with pytest.raises(click.UsageError):
         command.make_context(command.name, list(args))
+
+
+# -- the site --------------------------------------------------------------------------------------
+
+
+def test_the_site_builds_in_strict_mode_with_every_page_in_its_nav(tmp_path):
+    """A broken link or a missing page fails the build; a page outside the nav is unreachable."""
+    nav = (REPO / "mkdocs.yml").read_text()
+    assert [p.name for p in PAGES[1:] if f": {p.name}" not in nav] == []
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "load" / "index.html").exists()
+
+
+def test_the_readme_is_a_five_minute_read_with_the_row_up_front():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert text.index("## What a row looks like") < text.index("## Set-up on a fresh machine")

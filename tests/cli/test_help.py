@@ -61,6 +61,7 @@ def test_the_parser_would_refuse_a_wrong_example():
 def test_the_top_level_help_says_where_to_start():
     text = help_of()
     assert "Start with: resultloader load FILE" in text
+    assert "docs/" in " ".join(text.split())  # then the guide
     parse(["load", "FILE"])
 
 

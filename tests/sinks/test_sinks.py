@@ -378,7 +378,7 @@ def _settings(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
 
 
 def test_an_open_connection_is_a_sink_left_as_it_was(write, tmp_path):
-    # the README promises "an open connection given as the sink is used with its own
+    # docs/sinks.md promises "an open connection given as the sink is used with its own
     # settings, untouched": given bare, as a path would be, with table= as for a path
     con = duckdb.connect(str(tmp_path / "mine.duckdb"))
     con.execute("SET threads = 3; SET memory_limit = '321MB'; SET preserve_insertion_order = true")

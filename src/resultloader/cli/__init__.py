@@ -14,7 +14,10 @@ from .load import load_command
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Start with: resultloader load FILE (then resultloader load --help).",
+    epilog=(
+        "Start with: resultloader load FILE (then resultloader load --help). The guide: "
+        "README.md and the docs/ pages of the source (mkdocs serve shows them as a site)."
+    ),
 )
 @click.version_option(package_name="resultloader")
 def main() -> None:
