@@ -30,8 +30,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import resultloader
 from resultloader.cli import main
-from resultloader.testing import FakeApi, Reply
+from resultloader.testing import FakeApi, MemorySink, Reply
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -346,3 +347,18 @@ def test_the_readme_is_a_five_minute_read_with_the_row_up_front():
     text = (REPO / "README.md").read_text()
     assert len(text.splitlines()) <= 200
     assert text.index("## What a row looks like") < text.index("## Set-up on a fresh machine")
+
+
+def test_the_readmes_row_lands_as_it_says(tmp_path):
+    """`id`, `output`, `metadata` and `url` as written, every other field in `extra`."""
+    [row] = blocks(REPO / "README.md", "json")
+    source = tmp_path / "row.jsonl"
+    source.write_text(row.code.replace("\n", "") + "\n")
+    sink = MemorySink()
+    resultloader.load(source, sink)
+    [(key, stored)] = sink.rows.items()
+    written = json.loads(row.code)
+    assert key == written["id"] == "product_12345"
+    for field in ("output", "metadata", "url"):
+        assert stored[field] == written[field], field
+    assert stored["extra"] == {"score": 0.93}
