@@ -362,3 +362,22 @@ def test_the_readmes_row_lands_as_it_says(tmp_path):
     for field in ("output", "metadata", "url"):
         assert stored[field] == written[field], field
     assert stored["extra"] == {"score": 0.93}
+
+
+def documented_signatures() -> dict[str, list[str]]:
+    """function -> its parameters, as the Python API page's signature block writes them."""
+    [block] = [b for b in blocks(REPO / "docs" / "python-api.md", "") if "-> LoadReport" in b.code]
+    found = {}
+    for name, params in re.findall(r"resultloader\.(\w+)\((.*?)\)\s*->", block.code, re.S):
+        words = [p.strip().split("=")[0] for p in params.split(",")]
+        found[name] = [w for w in words if w and w != "*"]
+    return found
+
+
+def test_the_python_api_page_shows_each_functions_parameters_in_order():
+    import inspect
+
+    documented = documented_signatures()
+    assert set(documented) == {"load", "load_many", "ingest", "ingest_many"}
+    for name, params in documented.items():
+        assert params == list(inspect.signature(getattr(resultloader, name)).parameters), name
