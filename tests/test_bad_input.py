@@ -234,9 +234,10 @@ def test_big_numbers_are_stored_as_the_source_wrote_them(tmp_path: Path) -> None
 
 
 def test_nested_duplicate_keys_are_the_one_documented_exception(tmp_path: Path) -> None:
-    # docs/guarantees.md, "The one exception": finding a repeated key at every depth would cost a second
-    # parse of every nested object; the native path keeps such an object as written (nothing
-    # is lost, SQL's ->> then reads the first), Python's routes keep the last, as json does
+    # docs/guarantees.md, "The one exception": finding a repeated key at every depth would
+    # cost a second parse of every nested object; the native path keeps such an object as
+    # written (nothing is lost, SQL's ->> then reads the first), Python's routes keep the last,
+    # as json does
     resultloader.load(CORPUS / "duplicate_keys.jsonl", tmp_path / "r.duckdb")
     con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
     got = con.execute("SELECT metadata, metadata->>'k' FROM results WHERE id = 'm'").fetchone()
