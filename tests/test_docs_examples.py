@@ -4,8 +4,9 @@ line (`resultloader ...` in a ```sh or ```console block) checked against the com
 A page's Python blocks run in order in one fresh interpreter (one namespace, as a reader would
 paste them), in a temporary directory holding the files the examples name. Where an example
 needs a server, a hidden fixture starts the project's own fakes on loopback (FakeApi, the
-throwaway PostgreSQL of tests/pg_server.py) and points the example at them, by the provider's
-environment variables or by replacing the example's host with the fake's (REPLACED below).
+throwaway PostgreSQL of tests/support/pg_server.py) and points the example at them, by the
+provider's environment variables or by replacing the example's host with the fake's
+(`fixture_for` below).
 
 A command line is parsed by click's own command objects (an unknown option, a missing value or a
 bad one fails), each option it uses must be in that command's --help, and the ones that can run
@@ -157,7 +158,7 @@ def fixture_for(page: str, request: pytest.FixtureRequest, tmp_path: Path) -> Fi
         env = {"OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": f"{api.api_url}/v1"}
         return Fixture(env, {"https://api.openai.com/v1": f"{api.api_url}/v1"})
     if page == "sinks.md":
-        from tests.pg_server import PASSWORD
+        from tests.support.pg_server import PASSWORD
 
         url = request.getfixturevalue("postgres_url")
         return Fixture({"PGPASSWORD": PASSWORD}, {"postgresql://loader@db:5432/app": url})
