@@ -3,6 +3,7 @@ while spooling a JSON array says which file, where, and how to point it elsewher
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -31,19 +32,26 @@ def write_array(path: Path, items: int) -> None:
 def test_sigterm_stops_a_load_like_ctrl_c(tmp_path):
     db, tmp, array = tmp_path / "x.duckdb", tmp_path / "tmp", tmp_path / "big.json"
     tmp.mkdir()
-    write_array(array, 400_000)
+    write_array(array, 100_000)
+    data = array.read_bytes()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    args = [*CLI, "load", str(array), "--into", str(db), "--quiet"]
-    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
-    for _ in range(3000):  # until the array is spooled and the load holds the database
+    args = [*CLI, "load", "-", "--format", "json", "--into", str(db), "--quiet"]
+    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    # half the array on stdin, the rest held back: the load is mid-way, however slow the
+    # machine, until the signal (a finished load cannot be told from a stopped one)
+    proc.stdin.write(data[: len(data) // 2])
+    proc.stdin.flush()
+    for _ in range(6000):  # until the array is being spooled and the load holds the database
         if list(tmp.glob("resultloader-*")) and Path(f"{db}.wal").exists():
             break
         assert proc.poll() is None, "the load ended before the signal"
         time.sleep(0.01)
-    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 143, err
     assert err == "terminated: nothing was committed\n"
     assert query(db, "SELECT status, error FROM _resultloader_loads") == [
         ("failed", "terminated (SIGTERM)")
