@@ -130,3 +130,61 @@ class DeltaTarget(ContractTarget):
         table = self._table(f"{self.path}/_rejects")
         found = [] if table is None else table.to_pyarrow_table().to_pylist()
         return sorted((r["_source"], r["line"]) for r in found)
+
+
+class IcebergTarget(ContractTarget):
+    """`iceberg:CATALOG/NAMESPACE.TABLE`, read back with pyiceberg through the same catalog
+    (configured by the PYICEBERG_CATALOG__... variables of `env`)."""
+
+    def ledger_target(self) -> str:
+        return self.name  # NAMESPACE.TABLE
+
+    @property
+    def catalog_name(self) -> str:
+        return self.into.removeprefix("iceberg:").partition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.into.partition("/")[2]
+
+    def _table(self, name: str) -> Any:
+        from pyiceberg.catalog import load_catalog
+        from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.utils.config import Config
+
+        config = Config().get_catalog_config(self.catalog_name) or {}
+        try:
+            return load_catalog(self.catalog_name, **config).load_table(name)
+        except NoSuchTableError:
+            return None
+
+    def snapshots(self) -> int:
+        table = self._table(self.name)
+        return 0 if table is None else len(table.snapshots())
+
+    def rows(self) -> dict[str, Row]:
+        columns = ("id", "output", "metadata", "url", "extra", "_source", "_loaded_at")
+        table = self._table(self.name)
+        found = [] if table is None else table.scan().to_arrow().to_pylist()
+        return _one_row_an_id([_row(tuple(r[c] for c in columns)) for r in found])
+
+    def has_rejects_table(self) -> bool:
+        return self._table(f"{self.name}_rejects") is not None
+
+    def reject_sources(self) -> list[tuple[str, int]]:
+        """(_source, line) of the kept rejects, sorted."""
+        table = self._table(f"{self.name}_rejects")
+        found = [] if table is None else table.scan().to_arrow().to_pylist()
+        return sorted((r["_source"], r["line"]) for r in found)
+
+
+def iceberg_env(catalog: str, directory: str, warehouse: str) -> dict[str, str]:
+    """The variables that configure pyiceberg's SQL catalog `catalog` on SQLite in
+    `directory`, its tables' files under `warehouse` (a path, or s3://... with S3's own
+    variables given apart)."""
+    prefix = f"PYICEBERG_CATALOG__{catalog.upper()}__"
+    return {
+        prefix + "TYPE": "sql",
+        prefix + "URI": f"sqlite:///{directory}/catalog.db",
+        prefix + "WAREHOUSE": warehouse if "://" in warehouse else f"file://{warehouse}",
+    }

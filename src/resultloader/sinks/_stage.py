@@ -43,9 +43,9 @@ FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
 # of its own old version (or of another row): odds of about 2^-128 a row.
 _CURRENT_KEYS = """CREATE OR REPLACE TEMP TABLE _rl_current_keys AS
 SELECT hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM _rl_current"""
-_CHANGED = f"""CREATE OR REPLACE TEMP TABLE _rl_changed AS
+_CHANGED = """CREATE OR REPLACE TEMP TABLE _rl_changed AS
 SELECT w.* EXCLUDE (key, digest) FROM (
-    SELECT *, hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM ({_WINNERS})) w
+    SELECT *, hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM ({winners})) w
 ANTI JOIN _rl_current_keys c ON c.key = w.key AND c.digest = w.digest"""
 
 _COLUMNS = "id, output, metadata, url, extra, _source, _loaded_at"
@@ -115,11 +115,12 @@ class DuckDBStage:
         con = self._require()
         if self._only_changed:
             return con.table("_rl_changed").to_arrow_reader(batch_rows)
-        typed_too = _WINNERS.replace(
-            " AS _loaded_at", f" AS _loaded_at{typed(self._columns, 's.')}"
-        )
-        rel = con.sql(typed_too, params=self._params(source, now))
+        rel = con.sql(self._typed_winners(), params=self._params(source, now))
         return rel.to_arrow_reader(batch_rows)
+
+    def _typed_winners(self) -> str:
+        """_WINNERS with the load's typed columns after the row's."""
+        return _WINNERS.replace(" AS _loaded_at", f" AS _loaded_at{typed(self._columns, 's.')}")
 
     def tally(self) -> tuple[dict[str, int] | None, int | None]:
         """The winners by `status` and their `total_tokens`, where declared (after counts)."""
@@ -140,11 +141,24 @@ class DuckDBStage:
             con.execute(_CURRENT_KEYS)
         finally:
             con.execute("DROP VIEW IF EXISTS _rl_current")
-        con.execute(_CHANGED, self._params(source, now))
+        changed = self.keep_changed_keys(source, now)
         con.execute("DROP TABLE _rl_current_keys")
+        return changed
+
+    def keep_changed_keys(self, source: str, now: datetime) -> int:
+        """keep_changed against the target's `_rl_current_keys` (`key`: hash(id), `digest`:
+        hash(output, metadata, url, extra), as text), a table the caller made on `connection`
+        (with any columns after those); returns how many winners it kept (after counts)."""
+        con = self._require()
+        con.execute(_CHANGED.format(winners=self._typed_winners()), self._params(source, now))
         self._only_changed = True
         ((changed,),) = con.execute("SELECT count(*) FROM _rl_changed").fetchall()
         return int(changed)
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The stage's own DuckDB connection (after begin), for a sink's queries over it."""
+        return self._require()
 
     def files_with_changed_ids(self, files: Sequence[str]) -> list[str]:
         """Which of the target's Parquet `files` hold an id that keep_changed kept: the files

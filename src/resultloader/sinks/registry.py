@@ -5,7 +5,8 @@ the schemes it takes in its own module, with `register(SinkKind(...))`; the buil
 
 - a path, or `duckdb:PATH`: DuckDB (`sinks/duckdb`);
 - `postgresql://...` or `postgres://...`: PostgreSQL (`sinks/postgres`, `resultloader[postgres]`);
-- `delta:PATH` or `delta:s3://bucket/prefix`: a Delta Lake table (`sinks/delta`, `[delta]`).
+- `delta:PATH` or `delta:s3://bucket/prefix`: a Delta Lake table (`sinks/delta`, `[delta]`);
+- `iceberg:CATALOG/NAMESPACE.TABLE`: an Apache Iceberg table (`sinks/iceberg`, `[iceberg]`).
 
 They are found by importing their packages; a third-party package names its module in the
 `resultloader.sinks` entry point group, read when a target's scheme is not a built-in one. A
@@ -26,7 +27,8 @@ from .._redact import display_name
 from . import Sink
 
 ENTRY_POINTS = "resultloader.sinks"
-BUILTIN = ("duckdb", "postgres", "delta")  # packages of this one, each registering its kind
+# packages of this one, each registering its kind
+BUILTIN = ("duckdb", "postgres", "delta", "iceberg")
 DEFAULT = "duckdb"  # the scheme of a target that has none: a path
 # A scheme: two or more letters (one letter is a Windows drive), then a colon.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
