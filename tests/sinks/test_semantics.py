@@ -24,12 +24,19 @@ from resultloader.testing.contract import jsonl
 from tests.support.faulty_http import FaultyServer
 from tests.support.pg_server import PASSWORD
 from tests.support.provider_apis import serve_batch
-from tests.support.sink_targets import DeltaTarget, DuckDBTarget, PostgresTarget
+from tests.support.sink_targets import (
+    DeltaTarget,
+    DuckDBTarget,
+    IcebergTarget,
+    PostgresTarget,
+    iceberg_env,
+)
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 
 # duckdb-schema and postgres-schema: a table in a schema of its own (`--table staging.results`)
 KINDS = ["duckdb", "duckdb-schema", "postgres", "postgres-schema", "delta", "delta-s3"]
+KINDS += ["iceberg", "iceberg-s3"]
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -37,6 +44,16 @@ S3_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_ALLOW_HTTP": "true",
 }
+
+
+def iceberg_s3(endpoint: str) -> dict[str, str]:
+    """pyiceberg's S3 settings for moto's server (its FileIO reads no AWS_* variables)."""
+    return {
+        "ENDPOINT": endpoint,
+        "ACCESS_KEY_ID": "testing",
+        "SECRET_ACCESS_KEY": "testing",
+        "REGION": "us-east-1",
+    }
 
 
 class TestOurSinks(SinkContract):
@@ -55,15 +72,25 @@ class TestOurSinks(SinkContract):
             return PostgresTarget(url, table, env={"PGPASSWORD": PASSWORD})
         if kind == "delta":
             return DeltaTarget(f"delta:{tmp_path / 'lake'}")
+        if kind == "iceberg":
+            env = iceberg_env("lake", str(tmp_path), str(tmp_path / "warehouse"))
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            return IcebergTarget("iceberg:lake/staging.results", env=env)
         import boto3
 
         endpoint = request.getfixturevalue("s3_endpoint")
         env = {**S3_ENV, "AWS_ENDPOINT_URL": endpoint}
+        bucket = f"lake-{uuid.uuid4().hex[:12]}"
+        if kind == "iceberg-s3":
+            env |= iceberg_env("lake", str(tmp_path), f"s3://{bucket}/warehouse")
+            env |= {f"PYICEBERG_CATALOG__LAKE__S3__{k}": v for k, v in iceberg_s3(endpoint).items()}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
-        bucket = f"lake-{uuid.uuid4().hex[:12]}"
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+        if kind == "iceberg-s3":
+            return IcebergTarget("iceberg:lake/staging.results", env=env)
         return DeltaTarget(f"delta:s3://{bucket}/tables/results", env=env)
 
     def test_a_rerun_of_many_jobs_skips_the_committed_ones(self, target, oai):
@@ -156,7 +183,7 @@ class TestOurSinks(SinkContract):
                 ours = [
                     x
                     for x in shown
-                    if isinstance(target, DeltaTarget) or x["target"] == target.table
+                    if isinstance(target, DeltaTarget) or x["target"] == target.ledger_target()
                 ]
                 assert [(x["source"], x["error"]) for x in ours][::-1] == [
                     (r["source"], r["error"]) for r in ledger
