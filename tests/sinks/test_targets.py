@@ -45,14 +45,24 @@ def test_an_unknown_scheme_is_refused_without_its_credentials():
 
 @pytest.mark.parametrize(
     ("target", "package", "extra"),
-    [("postgresql://u@h/db", "psycopg", "postgres"), ("delta:/lake", "deltalake", "delta")],
+    [
+        ("postgresql://u@h/db", "psycopg", "postgres"),
+        ("delta:/lake", "deltalake", "delta"),
+        ("iceberg:lake/ns.results", "pyiceberg", "iceberg"),
+    ],
 )
 def test_a_missing_optional_dependency_names_the_extra(monkeypatch, target, package, extra):
     for name in list(sys.modules):
         if (
             name == package
             or name.startswith(f"{package}.")
-            or name.startswith(("resultloader.sinks.postgres", "resultloader.sinks.delta.sink"))
+            or name.startswith(
+                (
+                    "resultloader.sinks.postgres",
+                    "resultloader.sinks.delta.sink",
+                    "resultloader.sinks.iceberg.",
+                )
+            )
         ):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
