@@ -1,4 +1,4 @@
-"""The Postgres and Delta sinks against what a careful engineer would write by hand, same run.
+"""The Postgres, Delta and Iceberg sinks against what a careful engineer would write by hand.
 
     python benchmarks/sinks.py               # 1M rows, median of 3
     python benchmarks/sinks.py --sink delta --rounds 1     # one sink, one round
@@ -12,7 +12,10 @@ reference from the same file:
 - Delta: DuckDB's JSON functions building the sink's table (every field, `extra` too, as exact
   text), deduped into an Arrow table, then write_deltalake (fresh) or one merge of the whole file
   with a tenth of its rows changed; the sink re-loads that file too, and both tables must hold
-  the same rows.
+  the same rows;
+- Iceberg: pyiceberg's own `Table.upsert` of the same rows (fresh, then the file with a tenth
+  changed), and the Delta sink's loads of the same files (iceberg_bench.py says how). Targets:
+  at least 10x faster than Table.upsert, at most 1.3x the Delta sink.
 Every command runs as a child process, timed by wall clock, its peak RSS from os.wait4.
 Targets: a fresh load within 1.2x its reference, a re-load within 1.2x a fresh load, peak RSS
 within the memory budget (`--budget-mb`, 512 by default, resultloader's default `--memory`), which
@@ -37,6 +40,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from generate import generate  # noqa: E402
+from iceberg_bench import iceberg_round  # noqa: E402
+from iceberg_bench import report as iceberg_report  # noqa: E402
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 # the interpreter a load starts from: resultloader's CLI, the sink's modules, DuckDB connected
@@ -172,20 +177,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sink", choices=("postgres", "delta"), action="append")
+    parser.add_argument("--sink", choices=("postgres", "delta", "iceberg"), action="append")
+    parser.add_argument(
+        "--upsert-rows", type=int, default=100_000, help="rows of the Table.upsert reference"
+    )
     parser.add_argument("--budget-mb", type=float, default=512, help="peak RSS target")
     args = parser.parse_args()
-    sinks = args.sink or ["postgres", "delta"]
+    sinks = args.sink or ["postgres", "delta", "iceberg"]
+    if "iceberg" in sinks and "delta" not in sinks:
+        sinks.append("delta")  # the Iceberg sink's target is relative to the Delta sink's
+    upsert_rows = min(args.upsert_rows, args.rows)
     from tests.support.pg_server import PASSWORD, postgres_server
 
     path = generate(args.rows, gzip_too=False, json_too=False)["jsonl"]
     changed = changed_copy(path)
+    fewer = generate(upsert_rows, gzip_too=False, json_too=False)["jsonl"]
+    upsert_files = (fewer, changed_copy(fewer))
     env = {**os.environ, "PGPASSWORD": PASSWORD}
     results: dict[str, list[tuple[float, float]]] = {}
     # the interpreter's RSS, counted apart from the budget: measured first, while this process
     # is small (a child's peak RSS counts its parent's at the fork)
     for sink in sinks:
-        code = INTERPRETER.format(sink=sink)
+        code = INTERPRETER.format(sink="iceberg.sink" if sink == "iceberg" else sink)
         results[f"{sink} interpreter"] = [measure([sys.executable, "-c", code], env)]
     server = postgres_server() if "postgres" in sinks else contextlib.nullcontext("")
     with server as url, tempfile.TemporaryDirectory() as work:
@@ -195,6 +208,8 @@ def main() -> None:
                 found.update(postgres_round(url, path, env, args.rows))
             if "delta" in sinks:
                 found.update(delta_round(Path(work), path, changed, env))
+            if "iceberg" in sinks:
+                found.update(iceberg_round(Path(work), (path, changed), upsert_files, env, measure))
             for name, m in found.items():
                 results.setdefault(name, []).append(m)
     wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
@@ -203,17 +218,19 @@ def main() -> None:
     for name in results:
         print(f"  {name:26} {wall[name]:7.2f} s   peak RSS {rss[name]:6.0f} MB")
     for sink in sinks:
-        fresh = wall[f"{sink} fresh"] / wall[f"{sink} reference"]
+        if sink == "iceberg":
+            iceberg_report(wall, args.rows, upsert_rows)
+        else:
+            fresh = wall[f"{sink} fresh"] / wall[f"{sink} reference"]
+            print(f"  {sink}: fresh / reference {fresh:.2f}x (target 1.2x)")
         reload = wall[f"{sink} re-load"] / wall[f"{sink} fresh"]
-        print(
-            f"  {sink}: fresh / reference {fresh:.2f}x (target 1.2x), "
-            f"re-load / fresh {reload:.2f}x (target 1.2x)"
-        )
+        print(f"  {sink}: re-load / fresh {reload:.2f}x (target 1.2x)")
         interpreter = rss[f"{sink} interpreter"]
         ours = max(
             v
             for k, v in rss.items()
-            if k.startswith(sink) and ("reference" not in k) and not k.endswith("interpreter")
+            if k.startswith(sink)
+            and not any(word in k for word in ("reference", "upsert", "interpreter"))
         )
         verdict = "ok" if ours - interpreter <= args.budget_mb else "over"
         print(
