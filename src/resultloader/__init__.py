@@ -46,6 +46,7 @@ __all__ = [
     "DownloadError",
     "DuckDBSink",
     "HttpPolicy",
+    "IcebergSink",
     "Inline",
     "Job",
     "JobCancelled",
@@ -85,7 +86,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """The built-in sinks that need an extra (PostgresSink, DeltaSink): imported when named."""
+    """The built-in sinks that need an extra (PostgresSink, DeltaSink, IcebergSink): imported
+    when named."""
     from .sinks import registry
 
     found = registry.builtin_class(name)

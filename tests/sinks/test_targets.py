@@ -23,6 +23,7 @@ from resultloader.sinks.registry import sink_for
         ("postgres://u:pw@db.example/app", "PostgresSink", "postgres://db.example/app"),
         ("delta:/lake/results", "DeltaSink", "/lake/results"),
         ("delta:s3://bucket/prefix/results", "DeltaSink", "s3://bucket/prefix/results"),
+        ("iceberg:lake/ns.results", "IcebergSink", "iceberg:lake/ns.results"),
     ],
 )
 def test_the_target_form_chooses_the_sink(target, kind, where):
