@@ -232,3 +232,12 @@ def test_the_command_line_loads_and_lists_the_history(target, write):
     (load,) = [json.loads(line) for line in shown.stdout.splitlines()]
     assert (load["target"], load["status"], load["bad_rows"]) == ("ns.results", "committed", 1)
     assert target.reject_sources() == [(str(path), 2)]
+
+
+def test_rows_kept_from_a_file_written_before_a_column_was_added_hold_null(target, write):
+    resultloader.load(write("a.jsonl", rows('{"id":"a","output":{"total":1}}', '{"id":"b"}')), INTO)
+    changed = write("b.jsonl", rows('{"id":"a","output":{"total":2}}'))
+    report = resultloader.load(changed, INTO, LoadOptions(columns=(COLUMNS[1],)))
+    assert (report.rows_upserted, len(target._table(target.name).scan().plan_files())) == (1, 1)
+    got = {r["id"]: r["total"] for r in target._table(target.name).scan().to_arrow().to_pylist()}
+    assert got == {"a": 2, "b": None}  # b copied from the replaced file, without the column

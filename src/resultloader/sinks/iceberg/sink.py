@@ -111,7 +111,8 @@ class IcebergSink:
             name = self.catalog_name
             try:
                 # the configuration as it is now (pyiceberg's own default reads it at import)
-                self._catalog = load_catalog(name, **(Config().get_catalog_config(name) or {}))
+                config = cast(dict[str, Any], Config().get_catalog_config(name) or {})
+                self._catalog = load_catalog(name, **config)
             except Exception as exc:  # pyiceberg's own: ValueError, NotInstalledError, ...
                 raise SinkError(
                     f"{self.shown}: cannot open the Iceberg catalog {name!r}: "

@@ -2,7 +2,7 @@
 files holding changed rows' old versions rewritten without them, in ONE snapshot.
 
 The key matching runs in the stage's DuckDB, not row by row: the table's files are read for
-their ids and a hash of each row's fields (only those columns, file by file, as Arrow), the
+their ids and a hash of each row's fields (only those columns, file by file, streamed), the
 winners equal to the stored rows are dropped (DuckDBStage.keep_changed_keys), and the files that
 hold a changed id are the ones to replace. One overwrite snapshot then removes those files and
 adds new ones: the changed rows, and the replaced files' other rows (copy-on-write, as Iceberg's
@@ -17,20 +17,19 @@ wrote are removed.
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 
 from ..._errors import SinkError
 from .._stage import DuckDBStage
+from .files import file_batches
 from .tables import arrow_schema, conform
 
 _KEYS = """INSERT INTO _rl_current_keys
@@ -107,18 +106,14 @@ def _current_keys(
     con: duckdb.DuckDBPyConnection, table: Table, tasks: Sequence[FileScanTask]
 ) -> None:
     """`_rl_current_keys`: each stored row's hash(id), hash of its fields, and its file (an
-    index into `tasks`), read file by file: only those columns, in Arrow batches."""
+    index into `tasks`), read file by file: only those columns, streamed."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _rl_current_keys (key UBIGINT, digest UBIGINT, file INTEGER)"
     )
-    projected = table.schema().select("id", "output", "metadata", "url", "extra")
-    scan = ArrowScan(table.metadata, table.io, projected, AlwaysTrue())
+    names = ("id", "output", "metadata", "url", "extra")
+    schema = pa.schema([arrow_schema(table).field(name) for name in names])
     for i, task in enumerate(tasks):
-        batches = iter(scan.to_record_batches([task]))
-        first = next(batches, None)
-        if first is None:
-            continue
-        reader = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], batches))
+        reader = pa.RecordBatchReader.from_batches(schema, file_batches(table, task, names))
         con.register("_rl_file", reader)
         try:
             con.execute(_KEYS, {"file": i})
@@ -139,10 +134,8 @@ def _rows(
     schema = arrow_schema(table)
     for batch in stage.winners(source, now):
         yield conform(batch, schema)
-    scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
     for task in replaced:
-        for batch in scan.to_record_batches([task]):
-            batch = conform(batch, schema)
+        for batch in file_batches(table, task):
             kept = batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=changed_ids)))
             if kept.num_rows:
                 yield kept
