@@ -34,6 +34,8 @@ from .tables import arrow_schema, conform
 
 _KEYS = """INSERT INTO _rl_current_keys
 SELECT hash(id), hash(output, metadata, url, extra), $file FROM _rl_file"""
+_NEW_IDS = """SELECT count(*) FROM _rl_changed c
+ANTI JOIN _rl_current_keys k ON k.key = hash(c.id)"""
 _REPLACED = """SELECT DISTINCT file FROM _rl_current_keys
 SEMI JOIN (SELECT hash(id) AS key FROM _rl_changed) USING (key) ORDER BY file"""
 
@@ -56,12 +58,14 @@ def upsert(
         )
     replaced: list[FileScanTask] = []
     changed_ids = pa.array([], pa.large_string())
+    growth = winners  # rows the table gains: the ids it does not hold yet
     if tasks:
-        _current_keys(stage.connection, table, tasks)
+        con = stage.connection
+        _current_keys(con, table, tasks)
         winners = stage.keep_changed_keys(source, now)
         if not winners:
             return 0
-        con = stage.connection
+        ((growth,),) = con.sql(_NEW_IDS).fetchall()
         replaced = [tasks[i] for (i,) in con.sql(_REPLACED).fetchall()]
         if replaced:
             ids = con.sql("SELECT id FROM _rl_changed").to_arrow_table()
@@ -70,7 +74,8 @@ def upsert(
     rows = pa.RecordBatchReader.from_batches(
         schema, _rows(table, stage, source, now, replaced, changed_ids)
     )
-    return _commit(table, rows, [t.file for t in replaced], properties, winners)
+    removed = [t.file for t in replaced]
+    return _commit(table, rows, removed, properties, (winners, int(growth)))
 
 
 def _commit(
@@ -78,8 +83,12 @@ def _commit(
     rows: pa.RecordBatchReader,
     removed: Sequence[DataFile],
     properties: dict[str, str],
-    winners: int,
+    counts: tuple[int, int],
 ) -> int:
+    """Write `rows` and commit them, replacing the `removed` files, in one snapshot. `counts`:
+    the rows upserted, and how many rows the table gains (its new ids): checked against the
+    rows written and removed before the commit, so that no id is ever stored twice."""
+    winners, growth = counts
     written: list[DataFile] = []
     transaction = table.transaction()
     try:
@@ -93,6 +102,7 @@ def _commit(
             for data_file in new:
                 written.append(data_file)
                 snapshot.append_data_file(data_file)
+            _check_growth(written, removed, growth)
         transaction.commit_transaction()
     except BaseException:
         for data_file in written:  # never committed: no reader sees them; tidy only
@@ -100,6 +110,15 @@ def _commit(
                 table.io.delete(data_file.file_path)
         raise
     return winners
+
+
+def _check_growth(written: Sequence[DataFile], removed: Sequence[DataFile], growth: int) -> None:
+    gained = sum(f.record_count for f in written) - sum(f.record_count for f in removed)
+    if gained != growth:  # a file read short, or a replaced row copied: never commit that
+        raise SinkError(
+            f"the rows written would change the table by {gained} rows where the load adds "
+            f"{growth} ids; nothing was committed (please report this)"
+        )
 
 
 def _current_keys(
@@ -119,6 +138,10 @@ def _current_keys(
             con.execute(_KEYS, {"file": i})
         finally:
             con.unregister("_rl_file")
+    ((read,),) = con.sql("SELECT count(*) FROM _rl_current_keys").fetchall()
+    stored = sum(task.file.record_count for task in tasks)
+    if read != stored:
+        raise SinkError(f"read {read} rows of the table's files where its manifests count {stored}")
 
 
 def _rows(
