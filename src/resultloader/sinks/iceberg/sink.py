@@ -25,6 +25,7 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
 from pyiceberg.utils.config import Config
 
@@ -35,7 +36,9 @@ from ..._names import check_name
 from ...parse import JsonlChunk
 from .. import LEDGER, REJECTS_SUFFIX, CommittedLoad, SinkCapabilities, running_row
 from .._stage import DuckDBStage
+from .files import file_batches
 from .tables import (
+    LOG_PROPERTIES,
     add_columns,
     arrow_schema,
     existing,
@@ -125,7 +128,7 @@ class IcebergSink:
         return (*self.identifier[:-1], name)
 
     def _ledger(self) -> Table:
-        return open_table(self.catalog, self._beside(LEDGER), ledger_schema())
+        return open_table(self.catalog, self._beside(LEDGER), ledger_schema(), LOG_PROPERTIES)
 
     def _rejects_name(self) -> tuple[str, ...]:
         return self._beside(self.identifier[-1] + REJECTS_SUFFIX)
@@ -161,7 +164,7 @@ class IcebergSink:
         with self._errors("could not start the load"):
             table = open_table(self.catalog, self.identifier, rows_schema())
             if info.options.on_error == "quarantine":  # made by the first such load, as in DuckDB
-                open_table(self.catalog, self._rejects_name(), rejects_schema())
+                open_table(self.catalog, self._rejects_name(), rejects_schema(), LOG_PROPERTIES)
             ledger = self._ledger()
             self._abandon_killed(ledger)
             row = {**self._running_row(info)}
@@ -225,7 +228,7 @@ class IcebergSink:
     def _add_rejects(self, rejects: pa.Table, source: str, now: datetime) -> None:
         """Rejects not kept already: a re-run of a load adds none, as in DuckDB; each keeps the
         load_id that first kept it."""
-        table = open_table(self.catalog, self._rejects_name(), rejects_schema())
+        table = open_table(self.catalog, self._rejects_name(), rejects_schema(), LOG_PROPERTIES)
         rows = [{**r, "_source": r["source"] or source} for r in rejects.to_pylist()]
         sources = sorted({r["_source"] for r in rows})
         kept = table.scan(_in("_source", sources), _REJECT_KEY).to_arrow().to_pylist()
@@ -259,7 +262,7 @@ class IcebergSink:
             values = {"status": "abandoned", "finished_at": now}
             values["error"] = error + f"{now:%Y-%m-%d %H:%M:%S} UTC"
             with contextlib.suppress(CommitFailedException, ValidationException, OSError):
-                _update(ledger, _in("load_id", killed), values)  # tidying only: the load goes on
+                _update(ledger, killed, values)  # tidying only: the load goes on
 
     def _mark(self, **values: Any) -> None:
         """Set the ledger row's outcome. A failure to record a failure is not raised: the row
@@ -269,7 +272,7 @@ class IcebergSink:
             values["error"] = str(values["error"])[:500]
         values = {k: v for k, v in values.items() if v is not None}
         try:
-            _update(self._ledger(), _eq("load_id", self._load_id), values)
+            _update(self._ledger(), [self._load_id], values)
         except Exception as exc:
             if values["status"] != "failed":
                 reason = " ".join(str(exc).split())[:300]
@@ -311,12 +314,26 @@ class IcebergSink:
             stage.close()
 
 
-def _update(table: Table, where: BooleanExpression, values: Mapping[str, Any]) -> None:
-    """Set `values` in the rows `where` picks (few: ledger rows), in one commit."""
-    rows = table.scan(where).to_arrow().to_pylist()
-    if rows:
-        new = pa.Table.from_pylist([{**r, **values} for r in rows], schema=arrow_schema(table))
-        table.overwrite(new, overwrite_filter=where)
+def _update(table: Table, load_ids: list[str], values: Mapping[str, Any]) -> None:
+    """Set `values` in the ledger rows of `load_ids`, in one snapshot: the files holding them
+    (a load's row is a file of its own, found by the files' load_id bounds) replaced by one
+    with the rows updated. (pyiceberg's overwrite with a filter makes two snapshots, slower.)"""
+    tasks = list(table.scan(row_filter=_in("load_id", load_ids)).plan_files())
+    if not tasks:
+        return
+    schema = arrow_schema(table)
+    old = pa.Table.from_batches([b for t in tasks for b in file_batches(table, t)], schema)
+    ids = set(load_ids)
+    new = [{**r, **values} if r["load_id"] in ids else r for r in old.to_pylist()]
+    transaction = table.transaction()
+    with transaction.update_snapshot().overwrite() as snapshot:
+        for task in tasks:
+            snapshot.delete_data_file(task.file)
+        rows = pa.Table.from_pylist(new, schema=schema)
+        metadata = transaction.table_metadata
+        for data_file in _dataframe_to_data_files(metadata, rows, table.io, snapshot.commit_uuid):
+            snapshot.append_data_file(data_file)
+    transaction.commit_transaction()
 
 
 # pyiceberg's predicates are pydantic models whose declared fields mypy takes for their

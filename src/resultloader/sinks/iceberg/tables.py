@@ -83,15 +83,29 @@ def iceberg_type(column_type: str) -> IcebergType:
     return DecimalType(*digits) if digits else _TYPES[column_type]
 
 
-def open_table(catalog: Catalog, name: tuple[str, ...], schema: Schema) -> Table:
-    """The table `name`, created with `schema` (and its namespace) if absent."""
+# The ledger and the rejects: rows of one load never conflict with another load's (snapshot
+# isolation: a concurrent append does not fail an update of other rows), and their many small
+# appends are merged into few manifests.
+LOG_PROPERTIES = {
+    "write.delete.isolation-level": "snapshot",
+    "commit.manifest-merge.enabled": "true",
+}
+
+
+def open_table(
+    catalog: Catalog,
+    name: tuple[str, ...],
+    schema: Schema,
+    properties: dict[str, str] | None = None,
+) -> Table:
+    """The table `name`, created with `schema` and `properties` (and its namespace) if absent."""
     try:
         return catalog.load_table(name)
     except NoSuchTableError:
         pass
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(name[:-1])
-    return catalog.create_table_if_not_exists(name, schema)
+    return catalog.create_table_if_not_exists(name, schema, properties=properties or {})
 
 
 def existing(catalog: Catalog, name: tuple[str, ...]) -> Table | None:
