@@ -17,6 +17,8 @@ wrote are removed.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
@@ -26,12 +28,15 @@ import pyarrow.compute as pc
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table.metadata import TableMetadata
 
 from ..._errors import SinkError
 from .._stage import DuckDBStage
 from .files import file_batches
 from .tables import arrow_schema, conform
 
+# rows written a data file at a time (in Arrow's memory; Parquet writes a few times less)
+CHUNK_BYTES = 128 * 1024 * 1024
 _KEYS = """INSERT INTO _rl_current_keys
 SELECT hash(id), hash(output, metadata, url, extra), $file FROM _rl_file"""
 _NEW_IDS = """SELECT count(*) FROM _rl_changed c
@@ -96,10 +101,7 @@ def _commit(
         with update.overwrite() as snapshot:
             for old in removed:
                 snapshot.delete_data_file(old)
-            new = _dataframe_to_data_files(
-                transaction.table_metadata, rows, table.io, snapshot.commit_uuid
-            )
-            for data_file in new:
+            for data_file in _write(transaction.table_metadata, table, rows, snapshot.commit_uuid):
                 written.append(data_file)
                 snapshot.append_data_file(data_file)
             _check_growth(written, removed, growth)
@@ -110,6 +112,24 @@ def _commit(
                 table.io.delete(data_file.file_path)
         raise
     return winners
+
+
+def _write(
+    metadata: TableMetadata, table: Table, rows: pa.RecordBatchReader, commit: uuid.UUID
+) -> Iterator[DataFile]:
+    """Write `rows` as data files, a chunk of CHUNK_BYTES at a time: pyiceberg's writer takes
+    in all the files of what it is given before it writes one (its thread pool's map)."""
+    counter = itertools.count()  # file names: the commit's uuid and this number
+    chunk: list[pa.RecordBatch] = []
+    size = 0
+    for batch in itertools.chain(rows, [None]):
+        if batch is not None:
+            chunk.append(batch)
+            size += batch.nbytes
+        if chunk and (batch is None or size >= CHUNK_BYTES):
+            data = pa.Table.from_batches(chunk, rows.schema)
+            chunk, size = [], 0
+            yield from _dataframe_to_data_files(metadata, data, table.io, commit, counter)
 
 
 def _check_growth(written: Sequence[DataFile], removed: Sequence[DataFile], growth: int) -> None:
