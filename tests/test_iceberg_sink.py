@@ -166,6 +166,7 @@ def test_a_typed_column_keeps_its_type(target, write):
     wider = parse_column("total=output.total::double")
     with pytest.raises(SinkError, match="column 'total' is long, this load declares it double"):
         resultloader.load(path, INTO, LoadOptions(columns=(wider,)))
+    assert [r["status"] for r in target.ledger()] == ["committed"]  # refused before it began
 
 
 def test_a_value_that_does_not_fit_its_column_is_quarantined(target, write):

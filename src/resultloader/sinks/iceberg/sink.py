@@ -163,13 +163,13 @@ class IcebergSink:
         self._info, self._load_id = info, uuid.uuid4().hex
         with self._errors("could not start the load"):
             table = open_table(self.catalog, self.identifier, rows_schema())
+            add_columns(table, info.options.columns, self.shown)  # a changed type: refused here
             if info.options.on_error == "quarantine":  # made by the first such load, as in DuckDB
                 open_table(self.catalog, self._rejects_name(), rejects_schema(), LOG_PROPERTIES)
             ledger = self._ledger()
             self._abandon_killed(ledger)
-            row = {**self._running_row(info)}
+            row = self._running_row(info)
             ledger.append(pa.Table.from_pylist([row], schema=arrow_schema(ledger)))
-            add_columns(table, info.options.columns, self.shown)
         self._stage = DuckDBStage()
         self._stage.begin(info)
 
