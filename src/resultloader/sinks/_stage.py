@@ -58,7 +58,8 @@ _COPY = """COPY ({rows}) TO '{directory}' (FORMAT parquet, FILENAME_PATTERN 'par
 class DuckDBStage:
     """begin, write / write_jsonl, then counts and winners; close in any case."""
 
-    def __init__(self) -> None:
+    def __init__(self, commit_memory: int = COMMIT_MEMORY) -> None:
+        self._commit_memory = commit_memory  # the sink's writer's, outside DuckDB's limit
         self._spill: tempfile.TemporaryDirectory[str] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sink: DuckDBSink | None = None
@@ -74,7 +75,8 @@ class DuckDBStage:
         budget = info.options.budget()
         # less for DuckDB than a DuckDB load gives it: at commit the sink's own writer holds
         # its batches outside DuckDB (Postgres's COPY buffers, deltalake's log and commit)
-        budget = dataclasses.replace(budget, memory=max(MIN_MEMORY, budget.memory - COMMIT_MEMORY))
+        memory = max(MIN_MEMORY, budget.memory - self._commit_memory)
+        budget = dataclasses.replace(budget, memory=memory)
         configure(con, budget)  # a connection of its own: nothing to restore
         con.execute("SET temp_directory = ?", [self._spill.name])
         con.execute("SET TimeZone = 'UTC'")

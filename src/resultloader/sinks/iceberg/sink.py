@@ -39,6 +39,7 @@ from .._stage import DuckDBStage
 from .files import file_batches
 from .tables import (
     LOG_PROPERTIES,
+    TABLE_PROPERTIES,
     add_columns,
     arrow_schema,
     existing,
@@ -47,7 +48,7 @@ from .tables import (
     rejects_schema,
     rows_schema,
 )
-from .upsert import upsert
+from .upsert import WRITER_MEMORY, upsert
 
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
 _LOCATION = "iceberg:CATALOG/NAMESPACE.TABLE"
@@ -162,7 +163,7 @@ class IcebergSink:
     def begin(self, info: LoadInfo) -> None:
         self._info, self._load_id = info, uuid.uuid4().hex
         with self._errors("could not start the load"):
-            table = open_table(self.catalog, self.identifier, rows_schema())
+            table = open_table(self.catalog, self.identifier, rows_schema(), TABLE_PROPERTIES)
             add_columns(table, info.options.columns, self.shown)  # a changed type: refused here
             if info.options.on_error == "quarantine":  # made by the first such load, as in DuckDB
                 open_table(self.catalog, self._rejects_name(), rejects_schema(), LOG_PROPERTIES)
@@ -170,7 +171,7 @@ class IcebergSink:
             self._abandon_killed(ledger)
             row = self._running_row(info)
             ledger.append(pa.Table.from_pylist([row], schema=arrow_schema(ledger)))
-        self._stage = DuckDBStage()
+        self._stage = DuckDBStage(commit_memory=WRITER_MEMORY)
         self._stage.begin(info)
 
     def write(self, batch: RowBatch) -> None:

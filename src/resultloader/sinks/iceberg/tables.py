@@ -92,6 +92,11 @@ LOG_PROPERTIES = {
 }
 
 
+# The target's row groups of 64k rows (pyiceberg's default is 1M): a load reads its files a
+# row group at a time, within its memory budget, and readers skip more by the ids' bounds.
+TABLE_PROPERTIES = {"write.parquet.row-group-limit": "65536"}
+
+
 def open_table(
     catalog: Catalog,
     name: tuple[str, ...],

@@ -36,7 +36,9 @@ from .files import file_batches
 from .tables import arrow_schema, conform
 
 # rows written a data file at a time (in Arrow's memory; Parquet writes a few times less)
-CHUNK_BYTES = 128 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024 * 1024
+# what the writer holds beside DuckDB's stage: a chunk, its Parquet, a replaced file's row group
+WRITER_MEMORY = 3 * CHUNK_BYTES
 _KEYS = """INSERT INTO _rl_current_keys
 SELECT hash(id), hash(output, metadata, url, extra), $file FROM _rl_file"""
 _NEW_IDS = """SELECT count(*) FROM _rl_changed c
