@@ -25,7 +25,7 @@ import resultloader
 from resultloader import LoadOptions, SinkError
 from resultloader._columns import parse_column
 from resultloader.sinks.registry import sink_for
-from tests.sink_targets import IcebergTarget, iceberg_env
+from tests.support.sink_targets import IcebergTarget, iceberg_env
 
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 INTO = "iceberg:lake/ns.results"
