@@ -19,8 +19,9 @@ from decimal import Decimal, InvalidOperation
 
 _INTEGER = re.compile(r"-?[0-9]+")
 HUGE_EXPONENT = "invalid JSON: a number's exponent is beyond 10^18"  # Decimal's limit
-# orjson's own spellings: an exponent (`1e+23`, `5e-324`), or lower-case hex in an escape
-_ORJSON_ONLY = re.compile(r"[0-9]e|\\u00[01][a-f]")
+# orjson's own spellings: an exponent (`1e+23`, `5e-324`) where a number starts (orjson's text
+# is compact; a hex id's "5e" is no number), or lower-case hex in an escape
+_ORJSON_ONLY = re.compile(r"(?:^|[:\[,])-?[0-9.]+e|\\u00[01][a-f]")
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|-?[0-9][0-9.]*e[-+]?[0-9]+')
 _ESCAPE = re.compile(r"\\(?:u00[01][0-9a-f]|[^u])")
 
