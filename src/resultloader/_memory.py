@@ -129,10 +129,10 @@ class Share:
     @classmethod
     def of(cls, budget: Budget, memory_parts: int, thread_parts: int) -> Share:
         """A `1/memory_parts` slice of the memory and `1/thread_parts` of the threads."""
-        threads = max(1, budget.threads // thread_parts)
-        # at least THREAD_MEMORY a thread: DuckDB fails below it (the budget's own floor)
-        memory = max(budget.duckdb_memory // memory_parts, threads * THREAD_MEMORY)
-        return cls(memory, threads)
+        memory = budget.duckdb_memory // memory_parts
+        # THREAD_MEMORY a thread, as the budget's own threads: DuckDB fails below it
+        threads = max(1, min(budget.threads // thread_parts, memory // THREAD_MEMORY))
+        return cls(max(memory, THREAD_MEMORY), threads)
 
 
 def _cores() -> int:
