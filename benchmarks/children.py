@@ -81,7 +81,7 @@ def reference_typed(path: str, db: str) -> None:
     con.execute(_TYPED)
     _upsert(
         con,
-        """SELECT *, CASE WHEN output IS NOT NULL THEN 'succeeded'
+        """SELECT * EXCLUDE (error), CASE WHEN output IS NOT NULL THEN 'succeeded'
                 WHEN error->>'code' = 'batch_expired' THEN 'expired' ELSE 'errored' END AS status,
             output->>'model' AS model, output->>'$.choices[0].message.content' AS text,
             output->>'$.choices[0].finish_reason' AS finish_reason,

@@ -52,6 +52,7 @@ from ..columns import (
 )
 from .ledger import committed_loads, finish_row, prepare_ledger, read_ledger, read_rejects
 from .lines import longest, split_lines
+from .mapped import mapped_rows_sql
 from .names import Names
 from .setup import check_database_file, configure, restore
 from .sql import (
@@ -133,11 +134,13 @@ class DuckDBSink:
         con = self._connect()
         key = info.options.key
         patch = "{" + ",".join(f'"{k}":null' for k in (key, "output", "metadata", "url")) + "}"
-        rows = _NATIVE_ROWS.format(
+        rows: str | None = _NATIVE_ROWS.format(
             lines=_LINES, key=key, patch=patch, needs_python=_NEEDS_PYTHON, blank=_BLANK
         )
+        if info.options.mapping is not None:  # None: SQL cannot map it, Python maps every line
+            rows = mapped_rows_sql(info.options.mapping, _LINES, _BLANK, _NEEDS_PYTHON)
         columns = info.options.columns
-        self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}"
+        self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}" if rows else ""
         self._names = names = Names.of(self.table, con)
         if names.schema_sql:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema_sql}")
@@ -205,6 +208,8 @@ class DuckDBSink:
     def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None:
         """Stage a JSONL chunk with DuckDB's JSON functions; None if Python must parse it."""
         con = self._require()
+        if not self._native_sql or "." in self._options().key:
+            return None  # a mapping SQL cannot express, or a dotted key: Python reads them
         self._fit(len(chunk.data))
         ahead = chunk.prepared
         lines = ahead[0] if isinstance(ahead, tuple) else split_lines(chunk)
