@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-VERSION = 1
+VERSION = 2
 DATA = Path(__file__).resolve().parent / "data"
 LABELS = (
     "policy.example_violation",

@@ -312,7 +312,7 @@ def report(s: dict[str, Step], args: argparse.Namespace) -> bool:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows a shape")
+    parser.add_argument("--rows", type=int, help="rows a shape (1M; --quick: 20k)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--extras", action="store_true", help="SafetyKit's other scenarios")
@@ -326,7 +326,8 @@ def parse_args() -> argparse.Namespace:
     )
     args = parser.parse_args()
     if args.quick:
-        args.rows, args.memory_rows, args.naive_rows, args.repeat = 20_000, 40_000, 1_000, 1
+        args.memory_rows, args.naive_rows, args.repeat = 40_000, 1_000, 1
+    args.rows = args.rows or (20_000 if args.quick else 1_000_000)
     return args
 
 
