@@ -37,6 +37,8 @@ def _key(name: str) -> str:
 
 
 def compilable(mapping: RowMapping) -> bool:
+    """Can SQL map this mapping's lines? Not `output="*"` (the rest of the line), names that
+    are not plain identifiers, or a kept path inside another."""
     paths = _paths(mapping)
     if mapping.output == "*" or not all(
         _NAME.fullmatch(p) for path in paths for p in path.split(".")
@@ -55,6 +57,8 @@ def _paths(mapping: RowMapping) -> list[str]:
 
 
 class _Values:
+    """A path's value in the line's one json_extract: `v[i]`, JSON text or NULL if absent."""
+
     def __init__(self, paths: list[str]) -> None:
         self.index = {path: i + 1 for i, path in enumerate(paths)}
 
