@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from resultloader.parse.jsonl import NOT_A_NUMBER, not_json
 from resultloader.testing import MemorySink
 from tests.support import routes
 from tests.support.cli import run as run_cli
+from tests.support.values import same_values as _same_values
 
 JSONL_ROUTES = ("fast", "exact", "memory", "function")
 DOCUMENT_ROUTES = ("array", "data", "items", "memory_data")
@@ -115,23 +115,6 @@ def run(
 
 def _decode(text: str | None) -> Any:
     return None if text is None else to_python(text)
-
-
-def _same_values(a: Any, b: Any) -> bool:
-    """Equal JSON values, numbers by exact value (a float as its decimal text), -0.0 kept."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_values(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(map(_same_values, a, b))
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)):
-        return _exact(a) == _exact(b) and _exact(a).is_signed() == _exact(b).is_signed()
-    return type(a) is type(b) and a == b
-
-
-def _exact(n: int | float | Decimal) -> Decimal:
-    return Decimal(repr(n)) if isinstance(n, float) else Decimal(n)
 
 
 def check_every_route(lines: list[bytes], key: str = "id") -> dict[str, Outcome]:

@@ -14,7 +14,7 @@ import resultloader
 from resultloader import DuckDBSink, LoadOptions
 from resultloader.parse._rows import to_python
 from resultloader.testing import MemorySink
-from tests.test_differential import _same_values
+from tests.support.values import same_values
 
 BODY = (
     b'{"id":"chatcmpl-1e123","model":"gpt-4o-mini","choices":[{"index":0,"message":'
@@ -123,7 +123,7 @@ def test_every_route_maps_openai_lines_the_same(lines):
     assert (rejects, bad) == (memory_rejects, memory_bad)
     assert rows.keys() - {"_texts"} == memory_rows.keys()
     for key, row in memory_rows.items():
-        assert _same_values(rows[key][:4], row), key
+        assert same_values(rows[key][:4], row), key
 
 
 def test_the_fast_route_maps_in_sql_and_leaves_only_odd_lines_to_python():
