@@ -1,11 +1,12 @@
-"""Deterministic result files shaped like SafetyKit's import results (see the README).
+"""Deterministic result files: SafetyKit's import results, and the other shapes of shapes.py.
 
 About 230 bytes a row: ~5% `output: null`, ~30% rows without `metadata`, ~1% duplicate ids,
 labels, actions, nested `fields` with unicode text, and ~2% rows holding integers too large for
 64 bits. The same rows are written as JSONL, gzip'd JSONL, and one JSON document (a top-level
 array). Files are cached by row count and format version: a second run reuses them.
 
-    python benchmarks/generate.py 1000000          # prints the paths
+    python benchmarks/generate.py 1000000                  # prints the paths
+    python benchmarks/generate.py 1000000 --shapes openai,csv
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import argparse
 import gzip
 import random
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
 
-VERSION = 1
+VERSION = 2
 DATA = Path(__file__).resolve().parent / "data"
 LABELS = (
     "policy.example_violation",
@@ -121,12 +122,50 @@ class _Null:
         return None
 
 
+def shape_lines() -> dict[str, tuple[Callable[[int], Iterator[bytes]], str]]:
+    """Each shape's line generator and file suffix."""
+    from shapes import csv_rows, exact_rows, exact_twin_rows, openai_rows, snowflake_rows
+
+    return {
+        "safetykit": (rows, ".jsonl"),
+        "snowflake": (snowflake_rows, ".jsonl"),
+        "openai": (openai_rows, ".jsonl"),
+        "exact": (exact_rows, ".jsonl"),
+        "exact-twin": (exact_twin_rows, ".jsonl"),
+        "csv": (csv_rows, ".csv"),
+    }
+
+
+SHAPES = ("safetykit", "snowflake", "openai", "exact", "csv")
+
+
+def generate_shape(shape: str, n: int) -> Path:
+    """Write (or reuse) the file of `n` rows of `shape` (one of SHAPES); its path."""
+    if shape == "safetykit":
+        return generate(n, gzip_too=False, json_too=False)["jsonl"]
+    lines, suffix = shape_lines()[shape]
+    path = DATA / f"{shape}-{n}-v{VERSION}{suffix}"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part")
+        with part.open("wb") as out:
+            for line in lines(n):
+                out.write(line + b"\n")
+        part.rename(path)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", type=int, nargs="?", default=1_000_000)
+    parser.add_argument("--shapes", default="", help=f"comma-separated, of {', '.join(SHAPES)}")
     args = parser.parse_args()
-    for kind, path in generate(args.rows).items():
-        print(f"{kind:5} {path} ({path.stat().st_size / 2**20:,.1f} MiB)")
+    if not args.shapes:
+        for kind, path in generate(args.rows).items():
+            print(f"{kind:5} {path} ({path.stat().st_size / 2**20:,.1f} MiB)")
+    for shape in filter(None, args.shapes.split(",")):
+        path = generate_shape(shape, args.rows)
+        print(f"{shape:9} {path} ({path.stat().st_size / 2**20:,.1f} MiB)")
 
 
 if __name__ == "__main__":

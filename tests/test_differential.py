@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from resultloader.parse.jsonl import NOT_A_NUMBER, not_json
 from resultloader.testing import MemorySink
 from tests.support import routes
 from tests.support.cli import run as run_cli
+from tests.support.values import same_values as _same_values
 
 JSONL_ROUTES = ("fast", "exact", "memory", "function")
 DOCUMENT_ROUTES = ("array", "data", "items", "memory_data")
@@ -117,23 +117,6 @@ def _decode(text: str | None) -> Any:
     return None if text is None else to_python(text)
 
 
-def _same_values(a: Any, b: Any) -> bool:
-    """Equal JSON values, numbers by exact value (a float as its decimal text), -0.0 kept."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_values(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(map(_same_values, a, b))
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)):
-        return _exact(a) == _exact(b) and _exact(a).is_signed() == _exact(b).is_signed()
-    return type(a) is type(b) and a == b
-
-
-def _exact(n: int | float | Decimal) -> Decimal:
-    return Decimal(repr(n)) if isinstance(n, float) else Decimal(n)
-
-
 def check_every_route(lines: list[bytes], key: str = "id") -> dict[str, Outcome]:
     """Run `lines` through every route and assert that they agree with the exact parser."""
     outcomes = {route: run(route, lines, key=key) for route in ROUTES}
@@ -198,6 +181,12 @@ CASES = {
     "1e3, 1000.0 and 1000": [b'{"id":1e3,"output":1}', b'{"id":1000.0}', b'{"id":1000}'],
     "-0 and 0": [b'{"id":-0,"output":1}', b'{"id":0.0,"output":2}'],
     "big integer id": [b'{"id":123456789012345678901234567890}', b'{"id":1.2e1}'],
+    # 64 bits: 2^63-1 and -2^63 (and 2^64-1) stay on the fast decoder; one beyond is exact
+    "2^63-1 and -2^63": [b'{"id":"a","output":[9223372036854775807,-9223372036854775808]}'],
+    "2^63 and -2^63-1": [b'{"id":"a","output":[9223372036854775808,-9223372036854775809]}'],
+    "2^64-1 and 2^64": [b'{"id":"a","output":{"x":18446744073709551615,"y":18446744073709551616}}'],
+    "snowflake ids": [b'{"id":9223372036854775807,"metadata":{"post":1234567890123456789}}'],
+    "id -2^63-1": [b'{"id":-9223372036854775809,"output":1}', b'{"id":"-9223372036854775809"}'],
     "tiny id": [b'{"id":1e-400}', b'{"id":2.5e-3}', b'{"id":0.0025,"output":1}'],
     "lone high surrogate": [OK, b'{"id":"a","output":"\\ud800"}'],
     "lone low surrogate": [OK, b'{"id":"a","output":"\\udc00"}'],

@@ -55,13 +55,17 @@ class RowMapping:
     rest of the line (without the key and the kept fields); `output_when`: the output is NULL
     unless this holds, and the `otherwise_keep` paths go to `extra` instead (a failed request's
     body: nothing of a failure is dropped). `keep`: dotted paths copied into `extra`, nested as
-    in the line (absent and null ones are left out). Everything else in the line is dropped."""
+    in the line (absent and null ones are left out). Everything else in the line is dropped.
+    `layout`: the paths as the provider's lines write them, in order, e.g. `("id",
+    "custom_id", "response.status_code", ...)`; only a hint for speed (the DuckDB route then
+    rules out duplicate keys by comparing a line with its fields written back)."""
 
     key: str
     output: str = "output"
     output_when: When | None = None
     keep: tuple[str, ...] = ()
     otherwise_keep: tuple[str, ...] = ()
+    layout: tuple[str, ...] = ()
 
     def apply(self, obj: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]] | str:
         """(id value, output or None, extra) of one line, or the reason it is no row."""

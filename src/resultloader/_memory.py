@@ -116,6 +116,25 @@ class Budget:
             )
 
 
+@dataclass(frozen=True)
+class Share:
+    """One of several DuckDB instances that run at once within one budget (`--workers N`: N
+    parts staged while the writer merges): its slice of DuckDB's memory and of the threads, so
+    that more workers neither fight over the cores one process already uses nor outgrow the
+    budget."""
+
+    duckdb_memory: int
+    threads: int
+
+    @classmethod
+    def of(cls, budget: Budget, memory_parts: int, thread_parts: int) -> Share:
+        """A `1/memory_parts` slice of the memory and `1/thread_parts` of the threads."""
+        memory = budget.duckdb_memory // memory_parts
+        # THREAD_MEMORY a thread, as the budget's own threads: DuckDB fails below it
+        threads = max(1, min(budget.threads // thread_parts, memory // THREAD_MEMORY))
+        return cls(max(memory, THREAD_MEMORY), threads)
+
+
 def _cores() -> int:
     """The cores this process may run on (a pinned process gets fewer than the machine's)."""
     try:

@@ -19,8 +19,10 @@ from decimal import Decimal, InvalidOperation
 
 _INTEGER = re.compile(r"-?[0-9]+")
 HUGE_EXPONENT = "invalid JSON: a number's exponent is beyond 10^18"  # Decimal's limit
-# orjson's own spellings: an exponent (`1e+23`, `5e-324`), or lower-case hex in an escape
-_ORJSON_ONLY = re.compile(r"[0-9]e|\\u00[01][a-f]")
+# orjson's own spellings: an exponent, which orjson always signs (`1e+23`, `5e-324`; a hex id's
+# "5e10" is no number, and sent most LLM answers through the slow substitution), or lower-case
+# hex in an escape
+_ORJSON_ONLY = re.compile(r"[0-9]e[-+][0-9]|\\u00[01][a-f]")
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|-?[0-9][0-9.]*e[-+]?[0-9]+')
 _ESCAPE = re.compile(r"\\(?:u00[01][0-9a-f]|[^u])")
 
@@ -72,7 +74,10 @@ def _layout(digits: str, point: int) -> str:
 def canonical_json(text: str, floats: bool) -> str:
     """orjson's JSON text with its own spellings (lower-case hex escapes, and with `floats`, the
     exponents of the doubles it wrote) written the canonical way. Without `floats` its numbers
-    are canonical already (RawNumber). Most texts need nothing: one search, returned as they are."""
+    are canonical already (RawNumber). Most texts need nothing: returned as they are after a few
+    substring tests (a regex search alone costs 0.15 ms on a 3 KB answer that it does not match)."""
+    if "\\u00" not in text and "e+" not in text and "e-" not in text:
+        return text
     if _ORJSON_ONLY.search(text) is None:
         return text
     return _TOKENS.sub(_canonical_token if floats else _canonical_string, text)

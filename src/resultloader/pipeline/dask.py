@@ -71,7 +71,7 @@ def dask_parts(
     futures: list[Any] = []
     try:
         futures = [
-            client.submit(parquet_part, source, options, http, run, i, pure=False)
+            client.submit(parquet_part, source, options, http, run, i, workers, pure=False)
             for i, source in enumerate(sources)
         ]
         yield iter(zip(sources, futures, strict=True))
@@ -86,13 +86,20 @@ def dask_parts(
 
 
 def parquet_part(
-    source: Source, options: LoadOptions, http: HttpPolicy | None, run: str, index: int
+    source: Source,
+    options: LoadOptions,
+    http: HttpPolicy | None,
+    run: str,
+    index: int,
+    workers: int = 1,
 ) -> Part:
-    """On a worker: the source as Parquet parts under `run`. Errors come back as one-line
-    ResultLoaderErrors naming the source (any exception class would not unpickle here)."""
+    """On a worker: the source as Parquet parts under `run`, with its share of the budget as
+    one of `workers` (a local cluster's workers share this machine's cores and memory). Errors
+    come back as one-line ResultLoaderErrors naming the source (any exception class would not
+    unpickle here)."""
     local = tempfile.mkdtemp(prefix="resultloader-part-")
     try:
-        part = stage_part(source, options, http, local, index)
+        part = stage_part(source, options, http, local, index, workers)
         name = f"part-{index:06d}.parquet"
         files = [(_PART_ROWS, name)]
         if options.on_error == "quarantine":

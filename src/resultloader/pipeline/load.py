@@ -206,9 +206,9 @@ def run_load(
     report.format = fmt
     info = dataclasses.replace(info, format=fmt)
     native = cast(JsonlChunkSink, sink).write_jsonl if sink.capabilities.reads_jsonl else None
-    if options.mapping is not None or "." in options.key:
-        # DuckDB's native insert reads a top-level key and knows nothing of a provider's
-        # mapping: Python reads dotted keys and maps rows (as exactly, more slowly)
+    if "." in options.key:
+        # DuckDB's native insert reads a top-level key: Python reads dotted keys (as exactly,
+        # more slowly). A provider's mapping the sink maps in SQL where it can.
         native = None
     with _interrupts() as stops:
         try:

@@ -25,7 +25,7 @@ from ..sources import refuse_databases
 from ..sources.download import HttpPolicy
 from ..sources.expand import Source, expand
 from .load import SinkLike, as_sink, load_source, record_failure
-from .parts import Part, Parts, discard, replay, thread_parts
+from .parts import Part, Parts, discard, replay, thread_parts, writer_share
 
 Outcome = Literal["loaded", "skipped", "failed"]
 
@@ -99,10 +99,11 @@ def load_many(
                 _load_one(source, target, options, http, report)
         else:
             parts = _engine_parts(todo, options, http, workers, engine, parts_dir)
+            writer = writer_share(target, workers)  # the parts and the writer share the budget
             if atomic:
-                _load_atomic(todo, target, options, parts, report)
+                _load_atomic(todo, writer, options, parts, report)
             else:
-                _load_staged(target, options, parts, report)
+                _load_staged(writer, options, parts, report)
     except BaseException as exc:
         with contextlib.suppress(AttributeError, TypeError):
             exc.resultloader_results = results  # type: ignore[attr-defined]

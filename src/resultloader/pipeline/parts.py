@@ -9,6 +9,7 @@ load where a part's rows carry a higher `seq` than those of the parts before it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 import shutil
@@ -43,13 +44,31 @@ class Part:
 
 
 def stage_part(
-    source: Source, options: LoadOptions, http: HttpPolicy | None, directory: str, index: int
+    source: Source,
+    options: LoadOptions,
+    http: HttpPolicy | None,
+    directory: str,
+    index: int,
+    workers: int = 1,
 ) -> Part:
-    """Read and parse one source into a DuckDB file of its own, by the ordinary pipeline."""
+    """Read and parse one source into a DuckDB file of its own, by the ordinary pipeline, as
+    one of `workers` parts staged at once beside the writer: its share of the budget."""
     path = os.path.join(directory, f"part-{index:06d}.duckdb")
     # quarantine: the part keeps the rejects for the writer; its memory as a DuckDBSink's
-    part = load(source.name, DuckDBSink(path, "part"), options=options, http=http)
+    sink = DuckDBSink(path, "part")
+    sink.share = (workers + 1, workers) if workers > 1 else (1, 1)
+    part = load(source.name, sink, options=options, http=http)
     return Part(source, path, part)
+
+
+def writer_share(sink: Sink, workers: int) -> Sink:
+    """The writer as one of the `workers + 1` DuckDB instances that share the budget (its
+    memory; the merge keeps every thread). A DuckDBSink is copied: the caller's is unchanged."""
+    if not isinstance(sink, DuckDBSink) or workers <= 1:
+        return sink
+    writer = copy.copy(sink)
+    writer.share = (workers + 1, 1)
+    return writer
 
 
 @contextlib.contextmanager
@@ -70,7 +89,8 @@ def thread_parts(
                 if nxt is None:
                     break
                 i, source = nxt
-                ahead.append((source, pool.submit(stage_part, source, options, http, directory, i)))
+                staged = pool.submit(stage_part, source, options, http, directory, i, workers)
+                ahead.append((source, staged))
             if not ahead:
                 return
             yield ahead.popleft()
@@ -124,44 +144,65 @@ def rejects_path(parquet_path: str) -> str:
 
 def _write_part(sink: Sink, part: Part, base: int, options: LoadOptions) -> None:
     """The part's rows to the sink with `seq` from `base` on, then its rejects."""
-    rows_from, rejects_from = "part", "part_rejects"
     fetched = tempfile.mkdtemp(prefix="resultloader-fetch-") if "://" in part.path else ""
-    if part.parquet:
-        # one thread, order not kept: a streamed scan, whatever the cores (8 threads' buffers
-        # would outgrow a small limit); ids are unique within a part, so order is free
-        con = duckdb.connect(
-            config={"memory_limit": "256MB", "threads": 1, "preserve_insertion_order": False}
-        )
-        rows_from = f"read_parquet('{_quoted(fetch(part.path, fetched))}')"
+    try:
+        path = fetch(part.path, fetched) if part.parquet else part.path
+        if isinstance(sink, DuckDBSink):  # straight from the file, in SQL
+            sink.write_part(path, part.parquet, base)
+        else:
+            _write_rows(sink, path, part.parquet, base, options)
         if options.on_error == "quarantine":
-            rejects = fetch(rejects_path(part.path), fetched)
-            rejects_from = f"read_parquet('{_quoted(rejects)}')"
-    else:
-        con = duckdb.connect(part.path, read_only=True)
+            _write_rejects(sink, part, fetched)
+    finally:
+        if fetched:
+            shutil.rmtree(fetched, ignore_errors=True)
+
+
+def _part_connection(path: str, parquet: bool) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """A connection that reads the part, and the relation of its rows."""
+    if not parquet:
+        return duckdb.connect(path, read_only=True), "part"
+    # one thread, order not kept: a streamed scan, whatever the cores (8 threads' buffers
+    # would outgrow a small limit); ids are unique within a part, so order is free
+    con = duckdb.connect(
+        config={"memory_limit": "256MB", "threads": 1, "preserve_insertion_order": False}
+    )
+    return con, f"read_parquet('{_quoted(path)}')"
+
+
+def _write_rows(sink: Sink, path: str, parquet: bool, base: int, options: LoadOptions) -> None:
+    con, rows_from = _part_connection(path, parquet)
     try:
         relation = con.sql(
             f"SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM {rows_from}"
         )
         reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
-        rows = reader(options.batch_rows)  # to_arrow_reader: DuckDB 2.0's name
         seq = base
-        for chunk in rows:
+        for chunk in reader(options.batch_rows):  # to_arrow_reader: DuckDB 2.0's name
             ids, outputs, metadata, urls, extras = (c.to_pylist() for c in chunk.columns)
             sink.write(
                 RowBatch(ids, outputs, metadata, urls, extras, list(range(seq, seq + len(ids))))
             )
             seq += len(ids)
-        if options.on_error == "quarantine":
-            kept = con.execute(
-                f"SELECT line, byte_offset, reason, raw FROM {rejects_from} ORDER BY line"
-            )
-            source = part.source.shown  # in an atomic load, the reject's own file
-            kept_rejects = [Reject(n, at, why, raw, source) for n, at, why, raw in kept.fetchall()]
-            sink.write(RowBatch(rejects=kept_rejects))
     finally:
         con.close()
-        if fetched:
-            shutil.rmtree(fetched, ignore_errors=True)
+
+
+def _write_rejects(sink: Sink, part: Part, fetched: str) -> None:
+    if part.parquet:
+        con, rejects_from = _part_connection(":memory:", True)
+        rejects_from = f"read_parquet('{_quoted(fetch(rejects_path(part.path), fetched))}')"
+    else:
+        con, rejects_from = duckdb.connect(part.path, read_only=True), "part_rejects"
+    try:
+        kept = con.execute(
+            f"SELECT line, byte_offset, reason, raw FROM {rejects_from} ORDER BY line"
+        )
+        source = part.source.shown  # in an atomic load, the reject's own file
+        kept_rejects = [Reject(n, at, why, raw, source) for n, at, why, raw in kept.fetchall()]
+        sink.write(RowBatch(rejects=kept_rejects))
+    finally:
+        con.close()
 
 
 def _quoted(path: str) -> str:

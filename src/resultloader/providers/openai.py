@@ -26,6 +26,14 @@ MAPPING = RowMapping(
     output_when=When("response.status_code", between=(200, 299)),
     keep=("id", "response.status_code", "response.request_id", "error"),
     otherwise_keep=("response.body",),
+    layout=(
+        "id",
+        "custom_id",
+        "response.status_code",
+        "response.request_id",
+        "response.body",
+        "error",
+    ),
 )
 # Chat Completions (`choices`) and Responses (`output` items) bodies alike
 COLUMNS = (

@@ -23,8 +23,16 @@ from .._errors import SinkError
 from ..parse._rows import decode_exact, dumps
 
 # A number DuckDB's JSON reader would change (not only re-spell): 16+ significant digits with a
-# fraction or an exponent, or an exponent of 3+ digits (1e400, 1e-400).
-INEXACT_NUMBER = r"[0-9]{16,}[.eE]|[0-9.]{17,}|[eE][+-]?[0-9]{3,}"
+# fraction or an exponent, or an exponent of 3+ digits (1e400, 1e-400). Integers, however long,
+# it keeps as written. The exponent only where a number starts (the staged JSON is compact): a
+# hex id's "e123" is no number, and would send most rows of an LLM's answers to Python.
+INEXACT_NUMBER = "|".join(
+    [
+        "[0-9]{16,}[.eE]",
+        *(f"[0-9]{{{k}}}\\.[0-9]{{{16 - k}}}" for k in range(1, 16)),
+        "(^|[:\\[,])-?[0-9.]+[eE][+-]?[0-9]{3,}",
+    ]
+)
 _INT = r"^-?(0|[1-9][0-9]*)$"
 _NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _PLAIN_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -48,27 +56,50 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _path_value(path: str) -> str:
+def _path_value(path: str, found: Mapping[str, list[str]] | None = None) -> str:
+    """The value at `path` as JSON. With `found` (each field's paths, extracted in one parse
+    by `with_values`), an item of that list; else a json_extract of its own."""
     field, steps = split_path(path)
     if not steps:
         return f"to_json({field})" if field in ("id", "url") else f"nullif({field}, 'null')"
-    found = f"json_extract({field}, {_literal(json_path(steps))})"
+    where = json_path(steps)
     if "[*]" in steps:  # every item: a JSON array, NULL when there is none
-        return f"CASE WHEN len({found}) > 0 THEN to_json({found}) END"
-    return f"nullif({found}, 'null')"
+        many = f"json_extract({field}, {_literal(where)})"
+        return f"CASE WHEN len({many}) > 0 THEN to_json({many}) END"
+    if found is not None:
+        return f"nullif({_EXTRACTED}{field}[{found[field].index(where) + 1}], 'null')"
+    return f"nullif(json_extract({field}, {_literal(where)}), 'null')"
 
 
-def value_sql(column: Column) -> str:
-    """The column's value as JSON (NULL: missing or null), over the row's columns."""
+_EXTRACTED = "_rl_paths_"  # the lists of values with_values extracts, a column per field
+
+
+def _paths_by_field(columns: Sequence[Column]) -> dict[str, list[str]]:
+    """Each JSON field's paths (without `[*]`), in order, once each: one json_extract a field
+    reads them all in one parse. (A json_extract a path parses the field again each time: on a
+    3 KB answer, nine columns cost ten times the load's own parse, and its buffers.)"""
+    found: dict[str, list[str]] = {}
+    for column in columns:
+        for path in column.paths:
+            field, steps = split_path(path)
+            where = json_path(steps)
+            if steps and "[*]" not in steps and where not in found.setdefault(field, []):
+                found[field].append(where)
+    return {field: paths for field, paths in found.items() if paths}
+
+
+def value_sql(column: Column, found: Mapping[str, list[str]] | None = None) -> str:
+    """The column's value as JSON (NULL: missing or null), over the row's columns (and the
+    extracted lists, with `found`). Later paths are read only where the first are NULL."""
     if column.sql is not None:
         return f"nullif(to_json({column.sql}), 'null')"
-    found = [_path_value(path) for path in column.paths]
-    return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
+    values = [_path_value(path, found) for path in column.paths]
+    return values[0] if len(values) == 1 else f"coalesce({', '.join(values)})"
 
 
-def values_sql(columns: Sequence[Column]) -> str:
+def values_sql(columns: Sequence[Column], found: Mapping[str, list[str]] | None = None) -> str:
     """`value AS _v0, ...`, to select beside the row's columns."""
-    return ", ".join(f"{value_sql(c)}::JSON AS _v{i}" for i, c in enumerate(columns))
+    return ", ".join(f"{value_sql(c, found)}::JSON AS _v{i}" for i, c in enumerate(columns))
 
 
 def fields_read(columns: Sequence[Column]) -> tuple[str, ...]:
@@ -85,7 +116,7 @@ def suspect_sql(columns: Sequence[Column]) -> str | None:
     fields = fields_read(columns)
     pattern = INEXACT_NUMBER
     if any(decimal_digits(c.type) for c in columns):
-        pattern += "|[0-9][eE]"
+        pattern += "|(^|[:\\[,])-?[0-9.]+[eE]"
     tests = [f"regexp_matches({f}::VARCHAR, {_literal(pattern)})" for f in fields]
     return " OR ".join(tests) or None
 
@@ -257,10 +288,21 @@ def staged_ddl(columns: Sequence[Column]) -> str:
 
 def with_values(rows: str, columns: Sequence[Column]) -> str:
     """`rows` (a relation of seq, id, output, metadata, url, extra) with the columns' values
-    after them, as the stage holds them."""
+    after them, as the stage holds them: each JSON field parsed once for all its paths."""
     if not columns:
         return rows
-    return f"SELECT *, {values_sql(columns)} FROM ({rows})"
+    found = _paths_by_field(columns)
+    if not found:
+        return f"SELECT *, {values_sql(columns)} FROM ({rows})"
+    lists = ", ".join(
+        f"json_extract({field}, [{', '.join(map(_literal, paths))}]) AS {_EXTRACTED}{field}"
+        for field, paths in found.items()
+    )
+    drop = ", ".join(f"{_EXTRACTED}{field}" for field in found)
+    return (
+        f"SELECT * EXCLUDE ({drop}), {values_sql(columns, found)} "
+        f"FROM (SELECT *, {lists} FROM ({rows}))"
+    )
 
 
 def casts(columns: Sequence[Column], prefix: str = "") -> list[str]:

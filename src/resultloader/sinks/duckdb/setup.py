@@ -14,7 +14,7 @@ import os
 import duckdb
 
 from ..._errors import SinkError
-from ..._memory import Budget, MiB
+from ..._memory import Budget, MiB, Share
 
 # The settings a load changes; all global (shared with the user's connections) but the last
 _SETTINGS = ("memory_limit", "threads", "preserve_insertion_order", "enable_progress_bar")
@@ -51,7 +51,7 @@ def _looks_like(head: bytes) -> str:
     return "its first bytes are not DuckDB's"
 
 
-def configure(con: duckdb.DuckDBPyConnection, budget: Budget) -> dict[str, str]:
+def configure(con: duckdb.DuckDBPyConnection, budget: Budget | Share) -> dict[str, str]:
     """Apply the load's settings; return the previous values, for `restore`."""
     saved = {name: _setting(con, name) for name in _SETTINGS}
     con.execute(f"SET memory_limit = '{budget.duckdb_memory // MiB}MiB'")

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from ..._errors import ParseError, SinkError
 from ..._leftovers import remove_dead_spill_files, remove_dead_spools
+from ..._memory import Budget, Share
 from ..._model import (
     BatchStats,
     CommitResult,
@@ -51,6 +52,7 @@ from ..columns import (
 )
 from .ledger import committed_loads, finish_row, prepare_ledger, read_ledger, read_rejects
 from .lines import longest, split_lines
+from .mapped import mapped_rows_sql
 from .names import Names
 from .setup import check_database_file, configure, restore
 from .sql import (
@@ -99,6 +101,9 @@ class DuckDBSink:
         self._load_id = ""
         self._native_sql = ""
         self._raised_to = 0
+        # one of several DuckDB instances loading at once (load_many's workers and writer):
+        # its slice of the memory and of the threads, (memory_parts, thread_parts)
+        self.share = (1, 1)
 
     def __repr__(self) -> str:
         where = "<connection>" if self._owns_no_connection else os.fspath(self.database)  # type: ignore[arg-type]
@@ -129,11 +134,13 @@ class DuckDBSink:
         con = self._connect()
         key = info.options.key
         patch = "{" + ",".join(f'"{k}":null' for k in (key, "output", "metadata", "url")) + "}"
-        rows = _NATIVE_ROWS.format(
+        rows: str | None = _NATIVE_ROWS.format(
             lines=_LINES, key=key, patch=patch, needs_python=_NEEDS_PYTHON, blank=_BLANK
         )
+        if info.options.mapping is not None:  # None: SQL cannot map it, Python maps every line
+            rows = mapped_rows_sql(info.options.mapping, _LINES, _BLANK, _NEEDS_PYTHON)
         columns = info.options.columns
-        self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}"
+        self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}" if rows else ""
         self._names = names = Names.of(self.table, con)
         if names.schema_sql:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema_sql}")
@@ -169,6 +176,29 @@ class DuckDBSink:
             rejects = [(r.line, r.offset, r.reason, r.raw, r.source) for r in batch.rejects]
             con.executemany(f"INSERT INTO {_STAGE_REJECTS} VALUES (?, ?, ?, ?, ?)", rejects)
 
+    def write_part(self, path: str, parquet: bool, base: int) -> int:
+        """Stage the rows of a part (load_many: a DuckDB file's table `part`, or a Parquet
+        file) straight from the file, `seq` from `base` on; how many. The Python route would
+        turn every row into Python strings and back."""
+        con = self._require()
+        quoted = path.replace("'", "''")
+        if parquet:
+            rows = f"read_parquet('{quoted}', file_row_number = true)"
+            number = "file_row_number"
+        else:
+            con.execute(f"ATTACH '{quoted}' AS _rl_part (READ_ONLY)")
+            rows, number = "_rl_part.main.part", "rowid"
+        try:
+            select = f"""SELECT {int(base)} + {number} AS seq, id, output::JSON AS output,
+                metadata::JSON AS metadata, url, extra::JSON AS extra FROM {rows}"""
+            row = con.execute(
+                f"INSERT INTO {_STAGE} {with_values(select, self._options().columns)}"
+            ).fetchall()
+        finally:
+            if not parquet:
+                con.execute("DETACH _rl_part")
+        return int(row[0][0]) if row else 0
+
     @staticmethod
     def prepare_jsonl(chunk: JsonlChunk) -> JsonlChunk:
         """Split the chunk into Arrow lines ahead of `write_jsonl`, in the reading thread, so
@@ -178,6 +208,8 @@ class DuckDBSink:
     def write_jsonl(self, chunk: JsonlChunk) -> BatchStats | None:
         """Stage a JSONL chunk with DuckDB's JSON functions; None if Python must parse it."""
         con = self._require()
+        if not self._native_sql or "." in self._options().key:
+            return None  # a mapping SQL cannot express, or a dotted key: Python reads them
         self._fit(len(chunk.data))
         ahead = chunk.prepared
         lines = ahead[0] if isinstance(ahead, tuple) else split_lines(chunk)
@@ -262,13 +294,19 @@ class DuckDBSink:
     def _fit(self, size: int) -> None:
         """Raise the memory limit for a chunk far above the usual size (a line of many MB):
         DuckDB needs a few copies of its longest value in memory at once."""
-        limit = self._options().budget().duckdb_memory
+        limit = self._budget().duckdb_memory
         if self._owns_no_connection or size < 2 * CHUNK_BYTES:
             return
         need = 4 * size
         if need > max(limit, self._raised_to):
             self._raised_to = need
             self._require().execute(f"SET memory_limit = '{need // 2**20}MB'")
+
+    def _budget(self) -> Budget | Share:
+        budget = self._options().budget()
+        if self.share == (1, 1):
+            return budget
+        return Share.of(budget, *self.share)
 
     def _options(self) -> LoadOptions:
         assert self._info is not None
@@ -384,7 +422,7 @@ class DuckDBSink:
                     "or load into another database file"
                 ) from None
             raise SinkError(f"{path}: cannot open the database: {exc}") from None
-        self._saved = configure(con, self._options().budget())
+        self._saved = configure(con, self._budget())
         remove_dead_spill_files(temp_directory(con))  # a killed load's, before we spill
         self._con = con
         return con
