@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -49,7 +49,14 @@ from ..columns import (
     typed,
     with_values,
 )
-from .ledger import committed_loads, finish_row, prepare_ledger, read_ledger, read_rejects
+from .ledger import (
+    committed_loads,
+    finish_row,
+    prepare_ledger,
+    read_columns,
+    read_ledger,
+    read_rejects,
+)
 from .lines import longest, split_lines
 from .names import Names
 from .setup import check_database_file, configure, restore
@@ -121,6 +128,9 @@ class DuckDBSink:
 
     def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
         return read_rejects(self.database, load)
+
+    def read_columns(self, names: Sequence[str]) -> pa.Table | None:
+        return read_columns(self.database, self.table, names)
 
     # -- the Sink protocol -------------------------------------------------------------------
 
