@@ -17,6 +17,9 @@ from resultloader import LoadOptions
 from resultloader._columns import parse_column
 
 from .conftest import query
+from .typed_targets import target  # noqa: F401  (a fixture: each table sink)
+
+# ruff: noqa: F811  (the `target` fixture, by name)
 
 CLI = [sys.executable, "-m", "resultloader"]
 
@@ -174,13 +177,14 @@ COLUMNS = (
 
 
 @pytest.mark.parametrize("threads", [None, 16])  # 16: as on a 16-core server
-def test_every_route_types_the_same_values(write, tmp_path, threads):
+def test_every_route_types_the_same_values(write, target, threads):
     tables = {}
     for name, path in routes(write, ROWS).items():
-        db = tmp_path / f"{name}-{threads}.duckdb"
+        into = target.another()
         options = LoadOptions(columns=COLUMNS, threads=threads)
-        resultloader.load(path, db, options)
-        tables[name] = query(db, "SELECT id, total, price, joined, first FROM results ORDER BY id")
+        resultloader.load(path, into.sink(), options)
+        sql = "SELECT id, total, price, joined, first FROM results ORDER BY id"
+        tables[name] = [tuple(row) for row in into.query(sql)]
     assert tables["jsonl"] == [
         ("a", 12, Decimal("12.50"), None, None),
         ("b", 98765432109876543, Decimal("0.10"), None, None),
@@ -191,41 +195,51 @@ def test_every_route_types_the_same_values(write, tmp_path, threads):
 
 
 @pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])
-def test_a_value_that_does_not_fit_is_a_bad_row_on_every_route(write, tmp_path, on_error):
+def test_a_value_that_does_not_fit_is_a_bad_row_on_every_route(write, target, on_error):
     lines = [*ROWS, {"id": "e", "output": {"usage": {"total": 1e400}, "pad": 0}}]
     lines[-1]["output"]["usage"]["total"] = "NUMBER"
     for name, path in routes(write, lines, number="1e400").items():
-        db = tmp_path / f"{name}-{on_error}.duckdb"
+        into = target.another()
         options = LoadOptions(columns=COLUMNS, on_error=on_error)  # type: ignore[arg-type]
         if on_error == "fail":
             with pytest.raises(
                 resultloader.ParseError, match="column 'total': not a bigint: 1e400"
             ):
-                resultloader.load(path, db, options)
-            assert not db.exists() or query(db, "SELECT count(*) FROM results") == [(0,)]
+                resultloader.load(path, into.sink(), options)
+            assert into.query("SELECT count(*) FROM results") in ([], [(0,)])
             continue
-        report = resultloader.load(path, db, options)
+        report = resultloader.load(path, into.sink(), options)
         assert report.bad_rows == 1, name
-        assert query(db, "SELECT id FROM results ORDER BY id") == [("a",), ("b",), ("c",), ("d",)]
+        ids = [("a",), ("b",), ("c",), ("d",)]
+        assert [tuple(r) for r in into.query("SELECT id FROM results ORDER BY id")] == ids
         if on_error == "quarantine":
-            assert query(db, "SELECT reason, raw FROM results_rejects") == [
+            assert [tuple(r) for r in into.query("SELECT reason, raw FROM results_rejects")] == [
                 ("column 'total': not a bigint: 1e400", "1e400")
             ]
 
 
-def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write, tmp_path):
-    path, db = write("r.jsonl", jsonl(ROWS)), tmp_path / "r.duckdb"
-    resultloader.load(path, db)
-    report = resultloader.load(path, db, LoadOptions(columns=COLUMNS[:1]))
+def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write, target):
+    path = write("r.jsonl", jsonl(ROWS))
+    resultloader.load(path, target.sink())
+    report = resultloader.load(path, target.sink(), LoadOptions(columns=COLUMNS[:1]))
     assert (report.rows_upserted, report.rows_unchanged) == (2, 2)  # a and b gain `total`
-    assert query(db, "SELECT id, total FROM results ORDER BY id")[:2] == [
+    assert [tuple(r) for r in target.query("SELECT id, total FROM results ORDER BY id")] == [
         ("a", 12),
         ("b", 98765432109876543),
+        ("c", None),
+        ("d", None),
     ]
+    again = resultloader.load(path, target.sink(), LoadOptions(columns=COLUMNS[:1]))
+    assert (again.rows_upserted, again.rows_unchanged) == (0, 4)  # typed values compared too
     wider = parse_column("total=output.usage.total::double")
-    with pytest.raises(resultloader.SinkError, match="'total' of table 'results' is BIGINT"):
-        resultloader.load(path, db, LoadOptions(columns=(wider,)))
-    assert query(db, "SELECT count(*) FROM _resultloader_loads WHERE status = 'failed'") == [(0,)]
+    with pytest.raises(
+        resultloader.SinkError, match=r"column 'total' of .* declares it (DOUBLE|double)"
+    ):
+        resultloader.load(path, target.sink(), LoadOptions(columns=(wider,)))
+    failed = "SELECT count(*) FROM _resultloader_loads WHERE status = 'failed'"
+    assert target.query(failed) == [(0,)]
+    loads = target.query("SELECT columns FROM _resultloader_loads ORDER BY started_at")
+    assert [tuple(r) for r in loads] == [(None,), ("total bigint",), ("total bigint",)]
 
 
 def test_postgres_gets_the_same_typed_columns_in_its_own_types(postgres_url, write, monkeypatch):

@@ -266,7 +266,8 @@ class DeltaSink:
             current = self._current_rows(table)
             if current is not None and not stage.keep_changed(current, source, now):
                 return 0
-            merged = self._merge_rows(table, stage.winners(source, now).cast(schema), schema)
+            rows = stage.winners(source, now).cast(schema)
+            merged = self._merge_rows(table, rows, schema, had)
             return int(merged["num_target_rows_inserted"] + merged["num_target_rows_updated"])
 
     def _write_files(
@@ -309,7 +310,7 @@ class DeltaSink:
         return dataset
 
     def _merge_rows(
-        self, table: DeltaTable, rows: pa.RecordBatchReader, schema: pa.Schema
+        self, table: DeltaTable, rows: pa.RecordBatchReader, schema: pa.Schema, had: pa.Schema
     ) -> dict[str, Any]:
         merger = table.merge(
             rows,
@@ -321,9 +322,14 @@ class DeltaSink:
             streamed_exec=True,  # no max_spill_size: the merge's hash join cannot spill, it fails
         )
         # the rows kept are new or changed already (keep_changed), but a table DuckDB cannot
-        # read (deletion vectors) is compared here: by the row's fields and typed columns
+        # read (deletion vectors) is compared here: by the row's fields and typed columns (a
+        # column new to the table: set)
         names = [n for n in schema.names if n != "id"]
-        changed = " OR ".join(f"(t.`{c}` IS DISTINCT FROM s.`{c}`)" for c in names if c[0] != "_")
+        changed = " OR ".join(
+            f"(t.`{c}` IS DISTINCT FROM s.`{c}`)" if c in had.names else f"(s.`{c}` IS NOT NULL)"
+            for c in names
+            if not c.startswith("_")
+        )
         updates = {f"`{c}`": f"s.`{c}`" for c in names}
         merger = merger.when_matched_update(updates=updates, predicate=changed)
         return merger.when_not_matched_insert_all().execute()

@@ -43,6 +43,7 @@ from ..columns import (
     add_columns,
     casts,
     check_columns,
+    ident,
     refuse,
     staged_ddl,
     tally,
@@ -307,7 +308,7 @@ class DuckDBSink:
         statuses, tokens = tally(con, f"(SELECT s.* FROM {winners})", columns)
         if _scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
             staged = "".join(f", {cast}" for cast in casts(columns, "s."))
-            stored = "".join(f", {c.name}" for c in columns)
+            stored = "".join(f", {ident(c.name)}" for c in columns)
             con.execute(_SAME_SQL.format(t=t, winners=winners, staged=staged, stored=stored))
             unchanged = _scalar(con, f"SELECT count(*) FROM {_SAME}")
             distinct = _scalar(con, f"SELECT count(*) FROM {_STAGE}") - duplicates
