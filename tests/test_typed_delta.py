@@ -80,6 +80,8 @@ def test_a_new_column_comes_with_the_loads_own_commit(write, tmp_path):
         path, resultloader.DeltaSink(lake), LoadOptions(provider="openai-batch")
     )
     assert report.rows_upserted == 5
+    assert report.statuses == {"succeeded": 2, "errored": 1, "expired": 1, "cancelled": 1}
+    assert report.tokens == 33
     table = DeltaTable(str(lake))
     assert table.version() == before + 1  # the schema's change and the rows: one commit
     assert "total_tokens" in pa.schema(table.schema().to_arrow()).names

@@ -211,6 +211,7 @@ class DeltaSink:
         source = self._info.source if self._info else ""
         now = datetime.now(timezone.utc)
         staged, duplicates, nulls, missing = stage.counts(report)
+        statuses, tokens = stage.tally()
         rejects = stage.rejects()
         if rejects.num_rows:
             n = rejects.num_rows
@@ -231,7 +232,7 @@ class DeltaSink:
             bad_rows=report.bad_rows,
             bytes=report.bytes_read,
         )
-        return CommitResult(upserted, unchanged, duplicates, nulls, missing)
+        return CommitResult(upserted, unchanged, duplicates, nulls, missing, statuses, tokens)
 
     def _upsert(self, stage: DuckDBStage, source: str, now: datetime, winners: int) -> int:
         """Write the winners into the table as it is now; returns the rows inserted or updated.

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from ..._errors import ParseError, SinkError
 from ..._leftovers import remove_dead_spill_files, remove_dead_spools
 from ..._model import (
+    SEQ_BITS,
     BatchStats,
     CommitResult,
     LoadInfo,
@@ -371,14 +372,28 @@ class DuckDBSink:
             return 0
         if options.on_error == "fail":
             seq, reason, _ = refused[0]
-            raise ParseError(source, seq, -1, reason, hint="")
+            own, line = self._line_of(seq)
+            raise ParseError(own or source, line, -1, reason, hint="")
         seqs = [seq for seq, _, _ in refused]
         con.execute(f"DELETE FROM {_STAGE} WHERE list_contains(?, seq)", [seqs])
+        rejects = []
+        for seq, reason, value in refused:
+            own, line = self._line_of(seq)
+            rejects.append([line, reason, value, own])
         con.executemany(
-            f"INSERT INTO {_STAGE_REJECTS} (line, byte_offset, reason, raw) VALUES (?, NULL, ?, ?)",
-            [[seq, reason, value] for seq, reason, value in refused],
+            f"INSERT INTO {_STAGE_REJECTS} (line, byte_offset, reason, raw, source)"
+            " VALUES (?, NULL, ?, ?, ?)",
+            rejects,
         )
         return len(refused)
+
+    def _line_of(self, seq: int) -> tuple[str | None, int]:
+        """A staged row's own source (in an atomic load of many: the one it came from by its
+        seq; else None, the load's) and line number in it."""
+        sources = self._info.sources if self._info else ()
+        if not sources:
+            return None, seq
+        return sources[seq >> SEQ_BITS], seq & ((1 << SEQ_BITS) - 1)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if isinstance(self.database, duckdb.DuckDBPyConnection):
