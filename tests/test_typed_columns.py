@@ -231,6 +231,9 @@ def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write
     ]
     again = resultloader.load(path, target.sink(), LoadOptions(columns=COLUMNS[:1]))
     assert (again.rows_upserted, again.rows_unchanged) == (0, 4)  # typed values compared too
+    plain = resultloader.load(path, target.sink())  # no column declared: the rows' stay
+    assert (plain.rows_upserted, plain.rows_unchanged) == (0, 4)
+    assert target.query("SELECT total FROM results WHERE id = 'a'") == [(12,)]
     wider = parse_column("total=output.usage.total::double")
     with pytest.raises(
         resultloader.SinkError, match=r"column 'total' of .* declares it (DOUBLE|double)"
@@ -239,7 +242,7 @@ def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write
     failed = "SELECT count(*) FROM _resultloader_loads WHERE status = 'failed'"
     assert target.query(failed) == [(0,)]
     loads = target.query("SELECT columns FROM _resultloader_loads ORDER BY started_at")
-    assert [tuple(r) for r in loads] == [(None,), ("total bigint",), ("total bigint",)]
+    assert [tuple(r) for r in loads] == [(None,), ("total bigint",), ("total bigint",), (None,)]
 
 
 def test_postgres_gets_the_same_typed_columns_in_its_own_types(postgres_url, write, monkeypatch):

@@ -164,11 +164,15 @@ class DuckDBStage:
             con.register("_rl_current", current)
         try:
             had = {str(name) for (name, *_) in con.execute("DESCRIBE _rl_current").fetchall()}
-            typed_current = "".join(f", {v}" for v in self._stored_values(had))
-            con.execute(_CURRENT_KEYS.format(typed=typed_current))
+            compared = self._stored_values(had, declared_only=True)
+            con.execute(_CURRENT_KEYS.format(typed="".join(f", {v}" for v in compared)))
         finally:
             con.execute("DROP VIEW IF EXISTS _rl_current")
-        typed_winners = "".join(f", {name}" for name in self._typed_names())
+        # the load's own columns only, as DuckDBSink compares: a load that does not declare a
+        # column leaves an unchanged row's value in it as it was
+        declared = {c.name for c in self._columns}
+        names = [quote(name) for name, _ in self._stored or [] if name in declared]
+        typed_winners = "".join(f", {name}" for name in names)
         con.execute(
             _CHANGED.format(typed=typed_winners, winners=self._winners()),
             self._params(source, now),
@@ -220,10 +224,14 @@ class DuckDBStage:
         return f"""SELECT {old} FROM read_parquet($files, union_by_name = true) o
             ANTI JOIN _rl_changed c USING (id)"""
 
-    def _stored_values(self, had: set[str]) -> list[str]:
-        """The typed columns of the target's rows, as the winners carry them: cast to their
-        type where the rows have the column (`had`), else NULL."""
+    def _stored_values(self, had: set[str], declared_only: bool = False) -> list[str]:
+        """The typed columns of the target's rows, as the winners carry them (or only those
+        the load declares): cast to their type where the rows have the column (`had`), else
+        NULL."""
         stored = self._stored or []
+        if declared_only:
+            declared = {c.name for c in self._columns}
+            stored = [(name, kind) for name, kind in stored if name in declared]
         return [
             f"CAST({quote(name) if name in had else 'NULL'} AS {kind})" for name, kind in stored
         ]

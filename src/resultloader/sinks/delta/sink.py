@@ -323,13 +323,13 @@ class DeltaSink:
             streamed_exec=True,  # no max_spill_size: the merge's hash join cannot spill, it fails
         )
         # the rows kept are new or changed already (keep_changed), but a table DuckDB cannot
-        # read (deletion vectors) is compared here: by the row's fields and typed columns (a
-        # column new to the table: set)
+        # read (deletion vectors) is compared here: by the row's fields and the load's typed
+        # columns (a column new to the table: set), as DuckDBSink compares
         names = [n for n in schema.names if n != "id"]
+        declared = self._info.options.columns if self._info else ()
         changed = " OR ".join(
             f"(t.`{c}` IS DISTINCT FROM s.`{c}`)" if c in had.names else f"(s.`{c}` IS NOT NULL)"
-            for c in names
-            if not c.startswith("_")
+            for c in (*_FIELDS, *(column.name for column in declared))
         )
         updates = {f"`{c}`": f"s.`{c}`" for c in names}
         merger = merger.when_matched_update(updates=updates, predicate=changed)
