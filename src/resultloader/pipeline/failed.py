@@ -90,8 +90,8 @@ def failed_input(
 
 def _ledger_sink(into: Target, table: str, where: str) -> LedgerSink:
     sink = sink_for(into, table)
-    if not sink.capabilities.reads_ledger:
-        raise SinkError(f"{where}: {type(sink).__name__} cannot be read back")
+    if not sink.capabilities.reads_ledger or not hasattr(sink, "read_columns"):
+        raise SinkError(f"{where}: {type(sink).__name__} cannot read its table back")
     return cast(LedgerSink, sink)  # reads_ledger: a LedgerSink, as it declares
 
 
@@ -99,9 +99,14 @@ def _provider(sink: LedgerSink, name: str | None, where: str) -> Provider:
     """The provider named, else the one the table's committed loads named."""
     if name is not None:
         return get_provider(name)
-    named = sorted({load.provider for load in sink.committed_loads() if load.provider})
+    loads = sink.committed_loads()
+    named = sorted({load.provider for load in loads if load.provider})
     if len(named) == 1:
         return get_provider(named[0])
+    if not loads:
+        raise SinkError(
+            f"{where}: no load into this table yet (load into it first, or give --table)"
+        )
     if not named:
         raise SinkError(
             f"{where}: no load into this table named a provider: give --provider NAME "
