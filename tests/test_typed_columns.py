@@ -122,11 +122,14 @@ def test_a_downloaded_openai_batch_file_loads_as_the_provider_with_its_typed_col
     assert "null output" not in said
 
 
-def test_python_loads_the_same_table_as_the_command_line(write, tmp_path):
+def test_python_loads_the_same_table_as_the_command_line(write, target):
     path = write("out.jsonl", jsonl(OPENAI_LINES))
-    report = resultloader.load(path, tmp_path / "py.duckdb", LoadOptions(provider="openai-batch"))
+    report = resultloader.load(path, target.sink(), LoadOptions(provider="openai-batch"))
     assert report.statuses == {"succeeded": 2, "errored": 1, "expired": 1, "cancelled": 1}
-    assert query(tmp_path / "py.duckdb", TYPED) == EXPECTED
+    assert report.tokens == 33
+    assert [tuple(r) for r in target.query(TYPED)] == EXPECTED
+    again = resultloader.load(path, target.sink(), LoadOptions(provider="openai-batch"))
+    assert (again.rows_upserted, again.rows_unchanged) == (0, 5)
 
 
 def test_without_as_the_summary_says_what_the_file_looks_like(write, tmp_path):
