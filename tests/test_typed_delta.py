@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 
 import pyarrow as pa
@@ -121,3 +122,27 @@ def test_history_shows_the_columns_a_load_wrote(write, tmp_path, kind):
     assert load["columns"].endswith("error_message text, tokens bigint")
     one = run("history", load["load_id"][:8], "--from", target.into, cwd=tmp_path).stdout
     assert f"columns:        {load['columns']}" in one
+
+
+def test_a_delta_table_on_s3_takes_typed_columns_through_deltalakes_writer(
+    write, s3_endpoint, monkeypatch
+):
+    import boto3
+
+    from .test_sink_semantics import S3_ENV
+
+    for name, value in {**S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    lake = f"s3://{bucket}/results"
+    path = write("r.jsonl", jsonl(OPENAI_LINES))
+    resultloader.load(path, resultloader.DeltaSink(lake), LoadOptions(mapping=MAPPING))
+    options = LoadOptions(provider="openai-batch")
+    first = resultloader.load(path, resultloader.DeltaSink(lake), options)  # a merge, new columns
+    again = resultloader.load(path, resultloader.DeltaSink(lake), options)
+    assert (first.rows_upserted, again.rows_upserted, again.rows_unchanged) == (5, 0, 5)
+    rows = DeltaTable(lake).to_pyarrow_table().to_pylist()
+    found = sorted((r["id"], r["status"], r["total_tokens"]) for r in rows)
+    assert found == [(e[0], e[1], e[7]) for e in EXPECTED]
