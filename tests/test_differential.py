@@ -555,3 +555,61 @@ def test_random_values_store_one_table_on_every_route_whatever_their_neighbours(
             alone = routes.run("fast", [row], Path(folder) / f"alone{i}")
             assert alone.table is not None
             assert alone.table.get(f"r{i}") == reference.table.get(f"r{i}")
+
+
+# A typed column's value that does not fit its type: the same refusal on every route, naming
+# the column and the value (issue 22: the casts' refusals are exact on every route).
+REFUSED_CASTS = [
+    ("bigint", "1e400"),
+    ("double", '"abc"'),
+    ("decimal(5,2)", "12.345"),
+    ("timestamp", '"2024-13-45T99:00:00Z"'),
+]
+TYPED_ROUTES = ("fast", "exact", "array", "data", "items", "csv", "api", "cli")
+
+
+def _typed_load(route: str, rows: list[bytes], folder: Path, options: LoadOptions) -> Path:
+    """Load `rows` by `route` into folder/t.duckdb with `options`' typed columns."""
+    db = folder / "t.duckdb"
+    if route == "cli":
+        path, _ = routes.write_source("fast", rows, folder)
+        column = options.columns[0]
+        spec = f"{column.name}={column.paths[0]}::{column.type}"
+        args = ["load", str(path), "--into", str(db), "--column", spec]
+        done = run_cli(*args, "--on-error", options.on_error, cwd=folder)
+        if done.returncode:
+            raise ParseError(str(path), 0, -1, done.stderr.strip(), hint="")
+        return db
+    if route == "api":  # the Python API given a file object
+        data = b"".join(row + b"\n" for row in rows)
+        resultloader.load(io.BytesIO(data), DuckDBSink(db), options)
+        return db
+    path, read = routes.write_source(route, rows, folder)
+    options = replace(read, columns=options.columns, on_error=options.on_error)
+    sink = (routes.PythonOnly if route == "exact" else DuckDBSink)(db)
+    resultloader.load(str(path), sink, options)
+    return db
+
+
+@pytest.mark.parametrize(("column_type", "value"), REFUSED_CASTS)
+@pytest.mark.parametrize("route", TYPED_ROUTES)
+def test_a_typed_value_that_does_not_fit_is_refused_alike_on_every_route(
+    route, column_type, value, tmp_path
+):
+    column = resultloader.parse_column(f"v=output.v::{column_type}")
+    rows = [b'{"id":"ok","output":{"v":1}}', b'{"id":"bad","output":{"v":' + value.encode() + b"}}"]
+    reason = f"column 'v': not a {column_type}: {value}"
+    quarantine = LoadOptions(columns=(column,), on_error="quarantine")
+    for folder in ("q", "f"):
+        (tmp_path / folder).mkdir()
+    db = _typed_load(route, rows, tmp_path / "q", quarantine)
+    con = duckdb.connect(str(db))
+    try:
+        assert con.execute("SELECT id, v IS NOT NULL FROM results").fetchall() == [("ok", True)]
+        assert con.execute("SELECT reason, raw FROM results_rejects").fetchall() == [
+            (reason, value)
+        ]
+    finally:
+        con.close()
+    with pytest.raises(ParseError, match=re.escape(reason)):
+        _typed_load(route, rows, tmp_path / "f", LoadOptions(columns=(column,), on_error="fail"))

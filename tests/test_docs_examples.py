@@ -10,7 +10,7 @@ provider's environment variables or by replacing the example's host with the fak
 
 A command line is parsed by click's own command objects (an unknown option, a missing value or a
 bad one fails), each option it uses must be in that command's --help, and the ones that can run
-offline (`load` and `history` on local files) run in such a directory and must exit 0.
+offline (`load`, `history` and `failed` on local files) run in such a directory and must exit 0.
 """
 
 from __future__ import annotations
@@ -98,6 +98,19 @@ BATCH_LINES = [
     },
 ]
 BATCH_OUTPUT = "".join(json.dumps(line) + "\n" for line in BATCH_LINES)
+# the error file of the same batch: the requests the window and the cancel left undone
+BATCH_ERRORS = "".join(
+    json.dumps({"id": f"batch_req_{n}", "custom_id": f"request-{n}", "response": None,
+                "error": {"code": code, "message": "not run"}}) + "\n"
+    for n, code in ((4, "batch_expired"), (5, "batch_cancelled"))
+)  # fmt: skip
+# the batch's input file: one request a line, keyed as the output is
+BATCH_INPUT = "".join(
+    json.dumps({"custom_id": f"request-{n}", "method": "POST", "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}})
+    + "\n"
+    for n in range(1, 6)
+)  # fmt: skip
 
 
 def workspace(path: Path) -> Path:
@@ -108,6 +121,8 @@ def workspace(path: Path) -> Path:
     (path / "bad.jsonl").write_text('{"id": "a", "output": 1}\nnot json\n')
     (path / "batch.csv").write_text('id,output\nr1,"{""score"": 1}"\nr2,\n')
     (path / "batch_output.jsonl").write_text(BATCH_OUTPUT)
+    (path / "batch_errors.jsonl").write_text(BATCH_ERRORS)
+    (path / "batch_input.jsonl").write_text(BATCH_INPUT)
     for day, rows in (("2026-12-01", SAMPLE), ("2026-12-02", b'{"id": "x", "output": 2}\n')):
         (path / "exports" / day).mkdir(parents=True)
         (path / "exports" / day / "part-0.jsonl.gz").write_bytes(gzip.compress(rows))
@@ -288,8 +303,8 @@ def test_each_command_line_parses_and_uses_options_its_help_shows(line):
 
 
 def offline(line: CommandLine) -> bool:
-    """`load` or `history` on local files and local targets: no server, no key."""
-    if line.args[0] not in ("load", "history") or line.env:
+    """`load`, `history` or `failed` on local files and local targets: no server, no key."""
+    if line.args[0] not in ("load", "history", "failed") or line.env:
         return False
     return not any("://" in arg for arg in line.args)
 
@@ -315,7 +330,7 @@ def test_the_offline_command_lines_of_each_page_run(page, tmp_path):
 
 def test_the_checker_finds_the_command_lines_and_refuses_a_wrong_one():
     assert len(COMMAND_LINES) > 40 and len(OFFLINE) > 15
-    assert {c.args[0] for c in COMMAND_LINES} == {"load", "ingest", "history"}
+    assert {c.args[0] for c in COMMAND_LINES} == {"load", "ingest", "history", "failed"}
     shown = "cat r.jsonl | X=1 resultloader load - --on-eror skip > out.json  # a typo\n"
     [line] = command_lines(Block(REPO / "README.md", 1, "sh", shown))
     assert line.args == ("load", "-", "--on-eror", "skip")

@@ -10,8 +10,10 @@ import pytest
 
 import resultloader
 from resultloader import LoadOptions
+from resultloader.providers import get_provider
 from tests.support.duckdb_files import query
 from tests.support.openai_lines import OPENAI_LINES
+from tests.support.typed_targets import TypedTarget
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "query.md"
 QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
@@ -26,6 +28,7 @@ ANSWERS = [
     [("Hello “world” 🙂",)],
     None,  # the last load's rows: checked below
     [("invalid_request_error", 1)],
+    "ledger",  # the loads' columns: checked below
 ]
 
 
@@ -33,21 +36,31 @@ def test_the_page_has_the_queries_this_test_answers():
     assert len(QUERIES) == len(ANSWERS)
 
 
-@pytest.mark.parametrize("n", range(len(ANSWERS)))
-def test_each_query_answers_on_duckdb(write, tmp_path, n):
+def files(write) -> tuple[Path, Path]:
+    """Two loads: the first three lines, then all of them."""
     first = write("first.jsonl", "".join(json.dumps(line) + "\n" for line in LINES[:3]))
     rest = write("rest.jsonl", "".join(json.dumps(line) + "\n" for line in LINES))
+    return first, rest
+
+
+def expected(n: int, rest: Path, first: Path) -> object:
+    if ANSWERS[n] is None:  # the second load wrote only the two lines the first did not have
+        return [("request-4", "expired", str(rest)), ("request-5", "cancelled", str(rest))]
+    if ANSWERS[n] == "ledger":
+        columns = ", ".join(c.declaration for c in get_provider("openai-batch").columns)
+        assert columns.startswith("status text, model text, text text")
+        return [(str(first), columns), (str(rest), columns)]
+    return ANSWERS[n]
+
+
+@pytest.mark.parametrize("n", range(len(ANSWERS)))
+def test_each_query_answers_on_duckdb(write, tmp_path, n):
+    first, rest = files(write)
     db = tmp_path / "results.duckdb"
     resultloader.load(first, db, LoadOptions(provider="openai-batch"))
     resultloader.load(rest, db, LoadOptions(provider="openai-batch"))
     rows = [tuple(r) for r in query(db, QUERIES[n])]
-    if ANSWERS[n] is None:  # the second load wrote only the two lines the first did not have
-        assert rows == [
-            ("request-4", "expired", str(rest)),
-            ("request-5", "cancelled", str(rest)),
-        ]
-    else:
-        assert rows == ANSWERS[n]
+    assert rows == expected(n, rest, first)
 
 
 @pytest.mark.parametrize("n", range(len(ANSWERS)))
@@ -58,18 +71,23 @@ def test_each_query_answers_on_postgres(write, postgres_url, monkeypatch, n):
 
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
     schema = f"q{n}"  # each query its own `results`, as the page names it
-    first = write("first.jsonl", "".join(json.dumps(line) + "\n" for line in LINES[:3]))
-    rest = write("rest.jsonl", "".join(json.dumps(line) + "\n" for line in LINES))
+    first, rest = files(write)
     for path in (first, rest):
         sink = resultloader.PostgresSink(postgres_url, f"{schema}.results")
         resultloader.load(path, sink, LoadOptions(provider="openai-batch"))
     with psycopg.connect(postgres_url, password=PASSWORD) as conn:
         conn.execute(f"SET search_path = {schema}")
         rows = [tuple(r) for r in conn.execute(QUERIES[n]).fetchall()]  # type: ignore[arg-type]
-    if ANSWERS[n] is None:
-        assert rows == [
-            ("request-4", "expired", str(rest)),
-            ("request-5", "cancelled", str(rest)),
-        ]
-    else:
-        assert rows == ANSWERS[n]
+    assert rows == expected(n, rest, first)
+
+
+@pytest.mark.parametrize("n", range(len(ANSWERS)))
+def test_each_query_answers_on_delta(write, tmp_path, n):
+    first, rest = files(write)
+    target = TypedTarget("delta", tmp_path)  # read by DuckDB as `results`, through deltalake
+    for path in (first, rest):
+        resultloader.load(
+            path, resultloader.DeltaSink(target.lake), LoadOptions(provider="openai-batch")
+        )
+    rows = [tuple(r) for r in target.query(QUERIES[n])]
+    assert rows == expected(n, rest, first)

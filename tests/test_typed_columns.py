@@ -4,11 +4,7 @@ route, the summary, bad values, and columns that change between loads."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,34 +12,10 @@ import resultloader
 from resultloader import LoadOptions
 from resultloader._columns import parse_column
 from tests.support.duckdb_files import query
-from tests.support.openai_lines import OPENAI_LINES
+from tests.support.openai_lines import EXPECTED, OPENAI_LINES, TYPED, jsonl, routes, run
+from tests.support.typed_targets import target  # noqa: F401  (a fixture: each table sink)
 
-CLI = [sys.executable, "-m", "resultloader"]
-
-
-# An OpenAI Batch output file and error file, as one job writes them (lines in no order).
-EXPECTED = [  # id, status, model, text, finish_reason, in, out, total, error type, message
-    ("r1", "succeeded", "gpt-4o-mini", "Hello “world” 🙂", "stop", 10, 1, 11, None, None),
-    ("r2", "errored", None, None, None, None, None, None, "invalid_request_error",
-     "Invalid model 'gpt-5x'"),
-    ("r3", "succeeded", "gpt-4o", "Two", "stop", 20, 2, 22, None, None),
-    ("r4", "expired", None, None, None, None, None, None, "batch_expired",
-     "not run before the window expired"),
-    ("r5", "cancelled", None, None, None, None, None, None, "batch_cancelled",
-     "the batch was cancelled"),
-]  # fmt: skip
-TYPED = (
-    "SELECT id, status, model, text, finish_reason, input_tokens, output_tokens, total_tokens,"
-    " error_type, error_message FROM results ORDER BY id"
-)
-
-
-def jsonl(lines: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+# ruff: noqa: F811  (the `target` fixture, by name)
 
 
 def test_a_downloaded_openai_batch_file_loads_as_the_provider_with_its_typed_columns(
@@ -64,11 +36,14 @@ def test_a_downloaded_openai_batch_file_loads_as_the_provider_with_its_typed_col
     assert "null output" not in said
 
 
-def test_python_loads_the_same_table_as_the_command_line(write, tmp_path):
+def test_python_loads_the_same_table_as_the_command_line(write, target):
     path = write("out.jsonl", jsonl(OPENAI_LINES))
-    report = resultloader.load(path, tmp_path / "py.duckdb", LoadOptions(provider="openai-batch"))
+    report = resultloader.load(path, target.sink(), LoadOptions(provider="openai-batch"))
     assert report.statuses == {"succeeded": 2, "errored": 1, "expired": 1, "cancelled": 1}
-    assert query(tmp_path / "py.duckdb", TYPED) == EXPECTED
+    assert report.tokens == 33
+    assert [tuple(r) for r in target.query(TYPED)] == EXPECTED
+    again = resultloader.load(path, target.sink(), LoadOptions(provider="openai-batch"))
+    assert (again.rows_upserted, again.rows_unchanged) == (0, 5)
 
 
 def test_without_as_the_summary_says_what_the_file_looks_like(write, tmp_path):
@@ -79,29 +54,6 @@ def test_without_as_the_summary_says_what_the_file_looks_like(write, tmp_path):
     assert "these look like OpenAI Batch results: rerun with --as openai-batch" in done.stderr
     plain = write("plain.jsonl", '{"id":"a","output":null}\n')
     assert resultloader.load(plain, tmp_path / "p.duckdb").hint is None  # no provider's shape
-
-
-def routes(write, lines: list[dict[str, Any]], number: str = "") -> dict[str, Path]:
-    """The same rows as JSONL (fast and exact), a JSON array, a `data` document and CSV;
-    `number` is written where a line holds the text "NUMBER" (as 1e400, which json cannot)."""
-
-    def text(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False).replace('"NUMBER"', number)
-
-    items = [text(line) for line in lines]
-    jsonl_text = "".join(item + "\n" for item in items)
-    exact = jsonl_text.replace('"pad": 0', '"pad": 0.10000000000000000555')  # the exact parser
-    cells = [text(line.get("output")).replace('"', '""') for line in lines]
-    csv_rows = ["id,output,metadata"] + [
-        f'{line["id"]},"{cell}",' for line, cell in zip(lines, cells, strict=True)
-    ]
-    return {
-        "jsonl": write("r.jsonl", jsonl_text),
-        "exact": write("e.jsonl", exact),
-        "array": write("a.json", "[" + ",".join(items) + "]"),
-        "data": write("d.json", '{"data": [' + ",".join(items) + "]}"),
-        "csv": write("c.csv", "\n".join(csv_rows) + "\n"),
-    }
 
 
 ROWS = [
@@ -119,13 +71,14 @@ COLUMNS = (
 
 
 @pytest.mark.parametrize("threads", [None, 16])  # 16: as on a 16-core server
-def test_every_route_types_the_same_values(write, tmp_path, threads):
+def test_every_route_types_the_same_values(write, target, threads):
     tables = {}
     for name, path in routes(write, ROWS).items():
-        db = tmp_path / f"{name}-{threads}.duckdb"
+        into = target.another()
         options = LoadOptions(columns=COLUMNS, threads=threads)
-        resultloader.load(path, db, options)
-        tables[name] = query(db, "SELECT id, total, price, joined, first FROM results ORDER BY id")
+        resultloader.load(path, into.sink(), options)
+        sql = "SELECT id, total, price, joined, first FROM results ORDER BY id"
+        tables[name] = [tuple(row) for row in into.query(sql)]
     assert tables["jsonl"] == [
         ("a", 12, Decimal("12.50"), None, None),
         ("b", 98765432109876543, Decimal("0.10"), None, None),
@@ -136,41 +89,54 @@ def test_every_route_types_the_same_values(write, tmp_path, threads):
 
 
 @pytest.mark.parametrize("on_error", ["fail", "skip", "quarantine"])
-def test_a_value_that_does_not_fit_is_a_bad_row_on_every_route(write, tmp_path, on_error):
+def test_a_value_that_does_not_fit_is_a_bad_row_on_every_route(write, target, on_error):
     lines = [*ROWS, {"id": "e", "output": {"usage": {"total": 1e400}, "pad": 0}}]
     lines[-1]["output"]["usage"]["total"] = "NUMBER"
     for name, path in routes(write, lines, number="1e400").items():
-        db = tmp_path / f"{name}-{on_error}.duckdb"
+        into = target.another()
         options = LoadOptions(columns=COLUMNS, on_error=on_error)  # type: ignore[arg-type]
         if on_error == "fail":
             with pytest.raises(
                 resultloader.ParseError, match="column 'total': not a bigint: 1e400"
             ):
-                resultloader.load(path, db, options)
-            assert not db.exists() or query(db, "SELECT count(*) FROM results") == [(0,)]
+                resultloader.load(path, into.sink(), options)
+            assert into.query("SELECT count(*) FROM results") in ([], [(0,)])
             continue
-        report = resultloader.load(path, db, options)
+        report = resultloader.load(path, into.sink(), options)
         assert report.bad_rows == 1, name
-        assert query(db, "SELECT id FROM results ORDER BY id") == [("a",), ("b",), ("c",), ("d",)]
+        ids = [("a",), ("b",), ("c",), ("d",)]
+        assert [tuple(r) for r in into.query("SELECT id FROM results ORDER BY id")] == ids
         if on_error == "quarantine":
-            assert query(db, "SELECT reason, raw FROM results_rejects") == [
+            assert [tuple(r) for r in into.query("SELECT reason, raw FROM results_rejects")] == [
                 ("column 'total': not a bigint: 1e400", "1e400")
             ]
 
 
-def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write, tmp_path):
-    path, db = write("r.jsonl", jsonl(ROWS)), tmp_path / "r.duckdb"
-    resultloader.load(path, db)
-    report = resultloader.load(path, db, LoadOptions(columns=COLUMNS[:1]))
+def test_a_new_column_fills_on_the_next_load_and_a_changed_type_is_refused(write, target):
+    path = write("r.jsonl", jsonl(ROWS))
+    resultloader.load(path, target.sink())
+    report = resultloader.load(path, target.sink(), LoadOptions(columns=COLUMNS[:1]))
     assert (report.rows_upserted, report.rows_unchanged) == (2, 2)  # a and b gain `total`
-    assert query(db, "SELECT id, total FROM results ORDER BY id")[:2] == [
+    assert [tuple(r) for r in target.query("SELECT id, total FROM results ORDER BY id")] == [
         ("a", 12),
         ("b", 98765432109876543),
+        ("c", None),
+        ("d", None),
     ]
+    again = resultloader.load(path, target.sink(), LoadOptions(columns=COLUMNS[:1]))
+    assert (again.rows_upserted, again.rows_unchanged) == (0, 4)  # typed values compared too
+    plain = resultloader.load(path, target.sink())  # no column declared: the rows' stay
+    assert (plain.rows_upserted, plain.rows_unchanged) == (0, 4)
+    assert target.query("SELECT total FROM results WHERE id = 'a'") == [(12,)]
     wider = parse_column("total=output.usage.total::double")
-    with pytest.raises(resultloader.SinkError, match="'total' of table 'results' is BIGINT"):
-        resultloader.load(path, db, LoadOptions(columns=(wider,)))
-    assert query(db, "SELECT count(*) FROM _resultloader_loads WHERE status = 'failed'") == [(0,)]
+    with pytest.raises(
+        resultloader.SinkError, match=r"column 'total' of .* declares it (DOUBLE|double)"
+    ):
+        resultloader.load(path, target.sink(), LoadOptions(columns=(wider,)))
+    failed = "SELECT count(*) FROM _resultloader_loads WHERE status = 'failed'"
+    assert target.query(failed) == [(0,)]
+    loads = target.query("SELECT columns FROM _resultloader_loads ORDER BY started_at")
+    assert [tuple(r) for r in loads] == [(None,), ("total bigint",), ("total bigint",), (None,)]
 
 
 def test_postgres_gets_the_same_typed_columns_in_its_own_types(postgres_url, write, monkeypatch):

@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._model import CommitResult, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
 from .parse import JsonlChunk
+from .pipeline.failed import failed, failed_input
 from .pipeline.ingest import ingest, resolve
 from .pipeline.ingest_many import JobResult, JobTally, ingest_many
 from .pipeline.load import load
@@ -75,6 +76,8 @@ __all__ = [
     "SinkCapabilities",
     "SinkError",
     "SourceResult",
+    "failed",
+    "failed_input",
     "ingest",
     "ingest_many",
     "load",

@@ -13,7 +13,13 @@ from resultloader.cli import main
 from resultloader.providers import get_provider, provider_names
 from tests.support.cli import GOOD, run
 
-COMMANDS = [["load"], ["ingest"], ["history"], *(["ingest", name] for name in provider_names())]
+COMMANDS = [
+    ["load"],
+    ["ingest"],
+    ["history"],
+    ["failed"],
+    *(["ingest", name] for name in provider_names()),
+]
 
 
 def help_of(*command: str) -> str:

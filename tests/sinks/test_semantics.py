@@ -24,6 +24,7 @@ from resultloader.testing.contract import jsonl
 from tests.support.faulty_http import FaultyServer
 from tests.support.pg_server import PASSWORD
 from tests.support.provider_apis import serve_batch
+from tests.support.s3 import DELTA_S3_ENV as S3_ENV
 from tests.support.sink_targets import (
     DeltaTarget,
     DuckDBTarget,
@@ -37,13 +38,6 @@ CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 # duckdb-schema and postgres-schema: a table in a schema of its own (`--table staging.results`)
 KINDS = ["duckdb", "duckdb-schema", "postgres", "postgres-schema", "delta", "delta-s3"]
 KINDS += ["iceberg", "iceberg-s3"]
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_ALLOW_HTTP": "true",
-}
 
 
 def iceberg_s3(endpoint: str) -> dict[str, str]:

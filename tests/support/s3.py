@@ -5,3 +5,6 @@ S3_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+# deltalake's object store (Rust) reads AWS_REGION, and refuses http:// endpoints unless told
+DELTA_S3_ENV = {**S3_ENV, "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from .failed import failed_command
 from .history import history_command
 from .ingest import ingest_group
 from .load import load_command
@@ -28,3 +29,4 @@ def main() -> None:
 main.add_command(load_command)
 main.add_command(ingest_group)
 main.add_command(history_command)
+main.add_command(failed_command)

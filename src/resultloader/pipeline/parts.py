@@ -24,6 +24,7 @@ from typing import Protocol
 import duckdb
 
 from .._model import SEQ_BITS, LoadInfo, LoadOptions, LoadReport, Reject, RowBatch
+from ..providers.base import with_provider
 from ..sinks import Sink
 from ..sinks.duckdb.sink import DuckDBSink
 from ..sources.download import HttpPolicy
@@ -121,6 +122,8 @@ def replay(parts: list[Part], sink: Sink, info: LoadInfo) -> LoadReport:
     """One load into `sink` of the parts' rows (and rejects), part by part in order."""
     started = time.perf_counter()
     report = _sum_reports(info.source, [p.report for p in parts])
+    # the provider's typed columns, as each part's own load computed (and checked) them
+    info = dataclasses.replace(info, options=with_provider(info.options))
     sink.begin(info)
     try:
         for place, part in enumerate(parts):
@@ -132,6 +135,7 @@ def replay(parts: list[Part], sink: Sink, info: LoadInfo) -> LoadReport:
         raise
     if result is not None:
         report.rows_upserted, report.rows_unchanged = result.upserted, result.unchanged
+        report.statuses, report.tokens = result.statuses, result.tokens
         if result.duplicates is not None:  # those within each part were collapsed there
             report.duplicates = (report.duplicates or 0) + result.duplicates
     report.seconds += time.perf_counter() - started

@@ -32,7 +32,7 @@ string means is decided by the sinks registered by scheme (`registry.py`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -81,6 +81,7 @@ LEDGER_COLUMNS: tuple[tuple[str, Kind], ...] = (
     ("finished_at", "timestamp"),
     ("error", "text"),
     ("version", "text"),  # the source's, for load_many's skip of unchanged sources
+    ("columns", "text"),  # the typed columns the load wrote, `name type, ...` (none: NULL)
 )
 REJECTS_SUFFIX = "_rejects"  # a table's rejects: <table>_rejects
 _ARROW = {"text": pa.string(), "integer": pa.int64(), "timestamp": pa.timestamp("us", "UTC")}
@@ -128,6 +129,7 @@ def running_row(load_id: str, target: str, info: LoadInfo, now: datetime) -> dic
         "status": "running",
         "started_at": now,
         "version": info.version,
+        "columns": ", ".join(c.declaration for c in info.options.columns) or None,
     }
 
 
@@ -182,7 +184,8 @@ class JsonlChunkSink(Sink, Protocol):
 @runtime_checkable
 class LedgerSink(Sink, Protocol):
     """A sink whose ledger can be read back (`capabilities.reads_ledger`): by a re-run of many
-    sources or jobs (`committed_loads`), and by `resultloader history` (`ledger`, `rejects`)."""
+    sources or jobs (`committed_loads`), by `resultloader history` (`ledger`, `rejects`) and by
+    `resultloader failed` (`read_columns`)."""
 
     def committed_loads(self) -> list[CommittedLoad]:
         """The committed loads into this sink's table; none when there is no ledger yet."""
@@ -196,4 +199,9 @@ class LedgerSink(Sink, Protocol):
     def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The rejects `load` (a row of `ledger()`) kept: `line`, `byte_offset`, `reason` and
         `raw`, by line; none when its table has no rejects table."""
+        ...
+
+    def read_columns(self, names: Sequence[str]) -> pa.Table | None:
+        """Every row of this sink's table, the columns among `names` that it has (by name, as
+        given), for `resultloader failed`; None when there is no such table."""
         ...

@@ -24,7 +24,8 @@ from .._memory import MIN_MEMORY, MiB
 from .._model import BatchStats, LoadInfo, LoadReport, RowBatch
 from ..parse import JsonlChunk
 from . import ROW_SOURCE, row_sources
-from .columns import tally, typed
+from .columns import casts, tally, typed
+from .duckdb.names import quote
 from .duckdb.setup import configure
 from .duckdb.sink import DuckDBSink
 from .duckdb.sql import _STAGE, _STAGE_REJECTS
@@ -41,11 +42,13 @@ FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
 # target's keys are taken first, on their own: scanning its wide rows during the join would not
 # fit in a small memory_limit. A changed row passes for unchanged only if both hashes equal those
 # of its own old version (or of another row): odds of about 2^-128 a row.
+# `{{typed}}`: the typed columns after the row's fields (`, a, b`), hashed with them.
 _CURRENT_KEYS = """CREATE OR REPLACE TEMP TABLE _rl_current_keys AS
-SELECT hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM _rl_current"""
+SELECT hash(id) AS key, hash(output, metadata, url, extra{typed}) AS digest FROM _rl_current"""
 _CHANGED = """CREATE OR REPLACE TEMP TABLE _rl_changed AS
 SELECT w.* EXCLUDE (key, digest) FROM (
-    SELECT *, hash(id) AS key, hash(output, metadata, url, extra) AS digest FROM ({winners})) w
+    SELECT *, hash(id) AS key, hash(output, metadata, url, extra{typed}) AS digest
+    FROM ({winners})) w
 ANTI JOIN _rl_current_keys c ON c.key = w.key AND c.digest = w.digest"""
 
 _COLUMNS = "id, output, metadata, url, extra, _source, _loaded_at"
@@ -65,6 +68,7 @@ class DuckDBStage:
         self._sink: DuckDBSink | None = None
         self._only_changed = False
         self._columns: tuple[Column, ...] = ()
+        self._stored: list[tuple[str, str]] | None = None
         self._info: LoadInfo | None = None
 
     prepare_jsonl = staticmethod(DuckDBSink.prepare_jsonl)
@@ -111,18 +115,39 @@ class DuckDBStage:
         ).fetchall()
         return int(staged), int(duplicates), int(nulls), int(missing)
 
+    def store_as(self, columns: Sequence[tuple[str, str]]) -> None:
+        """The typed columns the winners carry, in this order, each cast to the DuckDB type
+        given: the target's columns (a Delta table's), the load's declared ones filled and any
+        other NULL. Without it: the load's declared columns, as they are cast."""
+        self._stored = list(columns)
+
     def winners(self, source: str, now: datetime, batch_rows: int = 65536) -> pa.RecordBatchReader:
         """The last row of each id, with `_source` and `_loaded_at`, streamed (after counts);
         after keep_changed, only those it kept."""
         con = self._require()
         if self._only_changed:
             return con.table("_rl_changed").to_arrow_reader(batch_rows)
-        rel = con.sql(self._typed_winners(), params=self._params(source, now))
+        rel = con.sql(self._winners(), params=self._params(source, now))
         return rel.to_arrow_reader(batch_rows)
 
-    def _typed_winners(self) -> str:
-        """_WINNERS with the load's typed columns after the row's."""
-        return _WINNERS.replace(" AS _loaded_at", f" AS _loaded_at{typed(self._columns, 's.')}")
+    def _winners(self) -> str:
+        """_WINNERS with the typed columns after `_loaded_at`."""
+        if self._stored is None:
+            return _WINNERS.replace(" AS _loaded_at", f" AS _loaded_at{typed(self._columns, 's.')}")
+        declared = dict(
+            zip((c.name for c in self._columns), casts(self._columns, "s."), strict=True)
+        )
+        stored = "".join(
+            f", CAST({declared.get(name, 'NULL')} AS {kind}) AS {quote(name)}"
+            for name, kind in self._stored
+        )
+        return _WINNERS.replace(" AS _loaded_at", f" AS _loaded_at{stored}")
+
+    def _typed_names(self) -> list[str]:
+        """The typed columns the winners carry, quoted."""
+        if self._stored is None:
+            return [quote(c.name) for c in self._columns]
+        return [quote(name) for name, _ in self._stored]
 
     def tally(self) -> tuple[dict[str, int] | None, int | None]:
         """The winners by `status` and their `total_tokens`, where declared (after counts)."""
@@ -136,14 +161,20 @@ class DuckDBStage:
         table, dataset or reader of its rows) as they are; returns how many (after counts)."""
         con = self._require()
         if isinstance(current, list):
-            con.read_parquet(current).create_view("_rl_current")
+            con.read_parquet(current, union_by_name=True).create_view("_rl_current")
         else:
             con.register("_rl_current", current)
         try:
-            con.execute(_CURRENT_KEYS)
+            had = {str(name) for (name, *_) in con.execute("DESCRIBE _rl_current").fetchall()}
+            compared = self._stored_values(had, declared_only=True)
+            con.execute(_CURRENT_KEYS.format(typed="".join(f", {v}" for v in compared)))
         finally:
             con.execute("DROP VIEW IF EXISTS _rl_current")
-        changed = self.keep_changed_keys(source, now)
+        # the load's own columns only, as DuckDBSink compares: a load that does not declare a
+        # column leaves an unchanged row's value in it as it was
+        declared = {c.name for c in self._columns}
+        names = [quote(name) for name, _ in self._stored or [] if name in declared]
+        changed = self._keep_changed("".join(f", {name}" for name in names), source, now)
         con.execute("DROP TABLE _rl_current_keys")
         return changed
 
@@ -151,8 +182,15 @@ class DuckDBStage:
         """keep_changed against the target's `_rl_current_keys` (`key`: hash(id), `digest`:
         hash(output, metadata, url, extra), as text), a table the caller made on `connection`
         (with any columns after those); returns how many winners it kept (after counts)."""
+        return self._keep_changed("", source, now)
+
+    def _keep_changed(self, typed_winners: str, source: str, now: datetime) -> int:
+        """Keep in `_rl_changed` the winners whose key or digest (with `typed_winners`, the
+        typed columns compared: `, a, b`) is not in `_rl_current_keys`."""
         con = self._require()
-        con.execute(_CHANGED.format(winners=self._typed_winners()), self._params(source, now))
+        con.execute(
+            _CHANGED.format(typed=typed_winners, winners=self._winners()), self._params(source, now)
+        )
         self._only_changed = True
         ((changed,),) = con.execute("SELECT count(*) FROM _rl_changed").fetchall()
         return int(changed)
@@ -180,16 +218,41 @@ class DuckDBStage:
         they do not replace. One dict a file: `filename`, `count`, `file_size_bytes` and
         `column_statistics` (DuckDB's own: `null_count`, `min`, `max`, `min_is_exact`...)."""
         con = self._require()
-        rows = "SELECT * FROM _rl_changed" if self._only_changed else _WINNERS
+        rows = "SELECT * FROM _rl_changed" if self._only_changed else self._winners()
         params: dict[str, Any] = {} if self._only_changed else self._params(source, now)
         if replacing:
-            rows = f"""SELECT {_COLUMNS} FROM ({rows}) UNION ALL
-                SELECT {_COLUMNS} FROM read_parquet($files) o ANTI JOIN _rl_changed c USING (id)"""
             params["files"] = list(replacing)
+            rows = f"SELECT {self._all_columns()} FROM ({rows}) UNION ALL {self._kept(replacing)}"
         sql = _COPY.format(rows=rows, directory=directory.replace("'", "''"))
         result = con.execute(sql, params)
         names = [d[0] for d in result.description or ()]
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def _all_columns(self) -> str:
+        return _COLUMNS + "".join(f", {name}" for name in self._typed_names())
+
+    def _kept(self, files: Sequence[str]) -> str:
+        """The rows of the target's `files` that the winners do not replace, as the winners
+        carry them (`$files`)."""
+        con = self._require()
+        schema = con.execute("SELECT DISTINCT name FROM parquet_schema(?)", [list(files)])
+        had = {str(name) for (name,) in schema.fetchall()}
+        values = zip(self._stored_values(had), self._typed_names(), strict=True)
+        old = _COLUMNS + "".join(f", {value} AS {name}" for value, name in values)
+        return f"""SELECT {old} FROM read_parquet($files, union_by_name = true) o
+            ANTI JOIN _rl_changed c USING (id)"""
+
+    def _stored_values(self, had: set[str], declared_only: bool = False) -> list[str]:
+        """The typed columns of the target's rows, as the winners carry them (or only those
+        the load declares): cast to their type where the rows have the column (`had`), else
+        NULL."""
+        stored = self._stored or []
+        if declared_only:
+            declared = {c.name for c in self._columns}
+            stored = [(name, kind) for name, kind in stored if name in declared]
+        return [
+            f"CAST({quote(name) if name in had else 'NULL'} AS {kind})" for name, kind in stored
+        ]
 
     def rejects(self) -> pa.Table:
         """(line, byte_offset, reason, raw, source) of the rejects written (source: None, or

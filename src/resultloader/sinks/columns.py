@@ -52,6 +52,11 @@ def json_path(steps: Sequence[str]) -> str:
     return "$" + "".join(parts)
 
 
+def ident(name: str) -> str:
+    """A column's name quoted: a name may be a keyword (`at`, `order`)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -164,8 +169,17 @@ def exact_values(columns: Sequence[Column], row: Mapping[str, str | None]) -> li
             value = _walk(decoded, path)
             if value is not None:
                 break
+        if column.type == "text" and isinstance(value, list):
+            value = _joined(value)
         values.append(None if value is None else dumps(value, exact=True))
     return values
+
+
+def _joined(items: list[Any]) -> str:
+    """A text column's value of an array, as `_cast` joins it (strings as they are, any other
+    item as its JSON text), here with each number as exact as the raw row stores it: DuckDB
+    would read the items again as doubles."""
+    return "".join(i if isinstance(i, str) else dumps(i, exact=True) for i in items)
 
 
 def _walk(decoded: Mapping[str, Any], path: str) -> Any:
@@ -190,7 +204,7 @@ def _step(node: Any, step: str) -> list[Any]:
 
 def typed_sql(columns: Sequence[Column]) -> str:
     """`cast AS name, ..., reason AS _bad` over the values `_v0, ...` (JSON)."""
-    casts = [f"{_cast(c.type, f'_v{i}')} AS {c.name}" for i, c in enumerate(columns)]
+    casts = [f"{_cast(c.type, f'_v{i}')} AS {ident(c.name)}" for i, c in enumerate(columns)]
     checks = [_bad(c, f"_v{i}") for i, c in enumerate(columns)]
     return ", ".join([*casts, f"coalesce({', '.join(checks)}) AS _bad"])
 
@@ -313,7 +327,7 @@ def casts(columns: Sequence[Column], prefix: str = "") -> list[str]:
 def typed(columns: Sequence[Column], prefix: str = "") -> str:
     """`, cast AS name, ...`: the typed columns, to select after the row's."""
     pairs = zip(casts(columns, prefix), columns, strict=True)
-    return "".join(f", {cast} AS {c.name}" for cast, c in pairs)
+    return "".join(f", {cast} AS {ident(c.name)}" for cast, c in pairs)
 
 
 def check_columns(
@@ -348,7 +362,8 @@ def add_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Co
     """The declared columns the table lacks, added (NULL in the rows already there)."""
     for column in columns:
         con.execute(
-            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column.name} {duckdb_type(column.type)}"
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {ident(column.name)} "
+            f"{duckdb_type(column.type)}"
         )
 
 

@@ -354,6 +354,17 @@ class SinkContract:
         assert one.returncode == 0, one.stderr
         assert [(r["line"], r["raw"]) for r in json.loads(one.stdout)["rejects"]] == [(2, "nope")]
 
+    def test_the_table_reads_back_the_columns_asked_that_it_has(
+        self, target: ContractTarget, tmp_path: Path
+    ) -> None:
+        assert target.sink().read_columns(["id"]) is None  # no table yet
+        rows = write(tmp_path, "r.jsonl", jsonl('{"id":"a","url":"https://x/1"}', '{"id":"b"}'))
+        load(target, rows)
+        found = target.sink().read_columns(["id", "url", "not_a_column"])
+        assert found is not None and found.column_names == ["id", "url"]
+        pairs = sorted(zip(*found.to_pydict().values(), strict=True))
+        assert pairs == [("a", "https://x/1"), ("b", None)]
+
     # -- re-runs skip what the ledger holds ----------------------------------------------------
 
     def test_a_rerun_of_many_sources_skips_the_committed_unchanged_ones(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -127,6 +127,16 @@ class SqliteSink:
         sql = f"SELECT line, byte_offset, reason, raw FROM {table} WHERE load_id = ? ORDER BY line"
         rows = self._read(table, sql, [load["load_id"]]) or []
         return [dict(zip(("line", "byte_offset", "reason", "raw"), r, strict=True)) for r in rows]
+
+    def read_columns(self, names: Sequence[str]) -> pa.Table | None:
+        info = self._read(self.table, f"SELECT name FROM pragma_table_info('{self.table}')", [])
+        if info is None:
+            return None
+        present = [name for name in names if name in {n for (n,) in info}]
+        if not present:
+            return pa.table({})
+        rows = self._read(self.table, f"SELECT {', '.join(present)} FROM {self.table}", []) or []
+        return pa.table({name: [row[i] for row in rows] for i, name in enumerate(present)})
 
     # -- internals -------------------------------------------------------------------------------
 

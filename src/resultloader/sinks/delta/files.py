@@ -23,14 +23,17 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
+from .types import table_schema
+
 # writer features that a commit of plain Parquet files keeps (appendOnly: checked below)
 _PLAIN_WRITER = {"appendOnly", "invariants"}
 
 
-def writes_files(table: DeltaTable, path: str, schema: pa.Schema) -> bool:
-    """Whether DuckDB may write the table's files: a local, unpartitioned table of exactly
-    `schema`'s columns, with no feature that asks more of a writer than Parquet files (deletion
-    vectors, column mapping, change data feed, constraints, generated or identity columns)."""
+def writes_files(table: DeltaTable, path: str, schema: pa.Schema, row: pa.Schema) -> bool:
+    """Whether DuckDB may write the table's files: a local, unpartitioned table whose columns
+    (`schema`) are the row's (`row`) then typed columns, with no feature that asks more of a
+    writer than Parquet files (deletion vectors, column mapping, change data feed, constraints,
+    generated or identity columns)."""
     if "://" in path:
         return False  # DuckDB's S3 writer (httpfs) is an extension it would download
     protocol = table.protocol()
@@ -48,7 +51,7 @@ def writes_files(table: DeltaTable, path: str, schema: pa.Schema) -> bool:
         and config.get("delta.appendonly") != "true"
         and config.get("delta.enablechangedatafeed") != "true"
         and not any(k.startswith("delta.constraints.") for k in config)
-        and [f.name for f in table.schema().fields] == schema.names
+        and schema.names[: len(row)] == row.names
     )
 
 
@@ -63,9 +66,12 @@ def commit(
     written: Sequence[dict[str, Any]],
     removed: Sequence[str],
     metadata: dict[str, str],
+    schema: pa.Schema,
 ) -> None:
     """One commit adding the `written` files (DuckDB's COPY ... RETURN_STATS rows) and removing
-    the `removed` ones (paths as in the log). Fails if the table moved on since it was read."""
+    the `removed` ones (paths as in the log). Fails if the table moved on since it was read.
+    A `schema` wider than the table's (new typed columns) is only for a table with no files:
+    its commit is then an overwrite (of nothing), which writes the new schema with the files."""
     now = int(time.time() * 1000)
     actions: list[AddAction | RemoveAction] = [
         AddAction(
@@ -80,7 +86,8 @@ def commit(
     ]
     actions += [RemoveAction(rel, True, now) for rel in removed]
     properties = CommitProperties(custom_metadata=metadata, max_commit_retries=0)
-    table.create_write_transaction(actions, "append", table.schema(), commit_properties=properties)
+    mode = "append" if schema.names == table_schema(table).names else "overwrite"
+    table.create_write_transaction(actions, mode, schema, commit_properties=properties)
 
 
 def discard(written: Sequence[dict[str, Any]]) -> None:

@@ -19,12 +19,10 @@ not kept already), tagged with the load's id, so a load that then fails leaves t
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +41,7 @@ from ...parse import JsonlChunk
 from .. import LEDGER, CommittedLoad, SinkCapabilities, ledger_schema, running_row
 from .._stage import DuckDBStage
 from .files import commit, discard, local_files, writes_files
+from .types import check_types, stored_types, table_schema, with_columns
 
 REJECTS = "_rejects"
 _FIELDS = ("output", "metadata", "url", "extra")
@@ -76,10 +75,6 @@ LEDGER_SCHEMA = LEDGER_SCHEMA.append(pa.field("pid", pa.int64()))
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
 # row groups of 64k rows, not one of the whole file: deltalake's writer holds a row group in memory
 _WRITER = WriterProperties(max_row_group_size=65536)
-_CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in _FIELDS)
-
-
-_log = logging.getLogger("resultloader")
 
 
 class DeltaSink:
@@ -152,6 +147,17 @@ class DeltaSink:
             )
         return sorted(found.to_pylist(), key=lambda r: r["line"] or 0)
 
+    def read_columns(self, names: Sequence[str]) -> pa.Table | None:
+        with self._errors("cannot read the table"):
+            if (table := self._existing(self.path)) is None:
+                return None
+            had = {f.name for f in table.schema().fields}
+            present = [name for name in names if name in had]
+            if not present:
+                return pa.table({})
+            rows: pa.Table = table.to_pyarrow_table(columns=present)
+            return rows
+
     def _existing(self, path: str) -> DeltaTable | None:
         """The Delta table at `path`, or None. (Not `is_deltatable`: against an S3 endpoint
         other than AWS it waits out its retries, three minutes, where opening answers at once.)"""
@@ -165,16 +171,14 @@ class DeltaSink:
     def begin(self, info: LoadInfo) -> None:
         self._info, self._load_id = info, uuid.uuid4().hex
         with self._errors("could not start the load"):
-            self._table(self.path, TABLE_SCHEMA)
+            if (existing := self._existing(self.path)) is not None:  # before anything is written
+                check_types(existing, info.options.columns, display_name(self.path))
+            self._table(self.path, with_columns(TABLE_SCHEMA, info.options.columns))
             if info.options.on_error == "quarantine":  # made by the first such load, as in DuckDB
                 self._table(f"{self.path}/{REJECTS}", REJECTS_SCHEMA)
             self._abandon_killed()
             ledger_row = pa.Table.from_pylist([self._ledger_row(info)], schema=LEDGER_SCHEMA)
             self._append(LEDGER, LEDGER_SCHEMA, ledger_row)
-        if info.options.columns:  # derived from the raw row, which the table keeps whole
-            names = ", ".join(c.name for c in info.options.columns)
-            _log.warning("a Delta table does not take typed columns yet: %s not written", names)
-            info = dataclasses.replace(info, options=dataclasses.replace(info.options, columns=()))
         self._stage = DuckDBStage()
         self._stage.begin(info)
 
@@ -207,6 +211,7 @@ class DeltaSink:
         source = self._info.source if self._info else ""
         now = datetime.now(timezone.utc)
         staged, duplicates, nulls, missing = stage.counts(report)
+        statuses, tokens = stage.tally()
         rejects = stage.rejects()
         if rejects.num_rows:
             n = rejects.num_rows
@@ -227,7 +232,7 @@ class DeltaSink:
             bad_rows=report.bad_rows,
             bytes=report.bytes_read,
         )
-        return CommitResult(upserted, unchanged, duplicates, nulls, missing)
+        return CommitResult(upserted, unchanged, duplicates, nulls, missing, statuses, tokens)
 
     def _upsert(self, stage: DuckDBStage, source: str, now: datetime, winners: int) -> int:
         """Write the winners into the table as it is now; returns the rows inserted or updated.
@@ -236,25 +241,44 @@ class DeltaSink:
         otherwise (S3) deltalake writes them: one write into a table without files, else one
         merge."""
         table = DeltaTable(self.path, storage_options=self.storage_options)
+        had = table_schema(table)
+        schema = with_columns(had, self._info.options.columns if self._info else ())
+        stage.store_as(stored_types(schema, TABLE_SCHEMA))
+        # a new column: in the commit's metadata, which a commit of DuckDB's files (an append)
+        # cannot change unless the table has no files yet (then it is an overwrite)
+        evolves = len(schema) > len(had)
         with self._one_writer():
-            if writes_files(table, self.path, TABLE_SCHEMA):
-                return self._write_files(table, stage, source, now, winners)
+            files = writes_files(table, self.path, had, TABLE_SCHEMA)
+            if files and not (evolves and table.file_uris()):
+                return self._write_files(table, stage, source, now, winners, schema)
             if not table.file_uris():
-                rows = stage.winners(source, now).cast(TABLE_SCHEMA)
+                rows = stage.winners(source, now).cast(schema)
                 # overwrite with a predicate, not an append: it fails (rather than duplicating
                 # ids) if another writer added rows since the table was read as empty
                 write_deltalake(
-                    table, rows, mode="overwrite", predicate="true", writer_properties=_WRITER
+                    table,
+                    rows,
+                    mode="overwrite",
+                    predicate="true",
+                    schema_mode="merge",
+                    writer_properties=_WRITER,
                 )
                 return winners
             current = self._current_rows(table)
             if current is not None and not stage.keep_changed(current, source, now):
                 return 0
-            merged = self._merge_rows(table, stage.winners(source, now).cast(TABLE_SCHEMA))
+            rows = stage.winners(source, now).cast(schema)
+            merged = self._merge_rows(table, rows, schema, had)
             return int(merged["num_target_rows_inserted"] + merged["num_target_rows_updated"])
 
     def _write_files(
-        self, table: DeltaTable, stage: DuckDBStage, source: str, now: datetime, winners: int
+        self,
+        table: DeltaTable,
+        stage: DuckDBStage,
+        source: str,
+        now: datetime,
+        winners: int,
+        schema: pa.Schema,
     ) -> int:
         """The rows new or changed as new files, the files holding changed rows' old versions
         rewritten without them, all in one commit (none if nothing changed)."""
@@ -268,7 +292,7 @@ class DeltaSink:
         written = stage.write_parquet(self.path, source, now, replacing)
         try:
             metadata = {"resultloader.load_id": self._load_id, "resultloader.rows": str(winners)}
-            commit(table, written, [files[f] for f in replacing], metadata)
+            commit(table, written, [files[f] for f in replacing], metadata, schema)
         except BaseException:
             discard(written)
             raise
@@ -286,17 +310,29 @@ class DeltaSink:
         dataset: ds.Dataset = table.to_pyarrow_dataset()
         return dataset
 
-    def _merge_rows(self, table: DeltaTable, rows: pa.RecordBatchReader) -> dict[str, Any]:
+    def _merge_rows(
+        self, table: DeltaTable, rows: pa.RecordBatchReader, schema: pa.Schema, had: pa.Schema
+    ) -> dict[str, Any]:
         merger = table.merge(
             rows,
             predicate="t.id = s.id",
             source_alias="s",
             target_alias="t",
+            merge_schema=True,  # the load's new columns, in the same commit
             writer_properties=_WRITER,
             streamed_exec=True,  # no max_spill_size: the merge's hash join cannot spill, it fails
         )
-        updates = {c: f"s.{c}" for c in (*_FIELDS, "_source", "_loaded_at")}
-        merger = merger.when_matched_update(updates=updates, predicate=_CHANGED)
+        # the rows kept are new or changed already (keep_changed), but a table DuckDB cannot
+        # read (deletion vectors) is compared here: by the row's fields and the load's typed
+        # columns (a column new to the table: set), as DuckDBSink compares
+        names = [n for n in schema.names if n != "id"]
+        declared = self._info.options.columns if self._info else ()
+        changed = " OR ".join(
+            f"(t.`{c}` IS DISTINCT FROM s.`{c}`)" if c in had.names else f"(s.`{c}` IS NOT NULL)"
+            for c in (*_FIELDS, *(column.name for column in declared))
+        )
+        updates = {f"`{c}`": f"s.`{c}`" for c in names}
+        merger = merger.when_matched_update(updates=updates, predicate=changed)
         return merger.when_not_matched_insert_all().execute()
 
     @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -122,3 +122,20 @@ def read_rejects(database: Database, load: Mapping[str, Any]) -> list[dict[str, 
         )
         found = [d[0] for d in cursor.description or []]
         return [dict(zip(found, row, strict=True)) for row in cursor.fetchall()]
+
+
+def read_columns(database: Database, table: str, wanted: Sequence[str]) -> pa.Table | None:
+    """Every row of `table`, the columns among `wanted` it has; None if there is no table."""
+    with reading(database) as con:
+        if con is None:
+            return None
+        names = Names.of(table, con)
+        found = columns(con, names, names.name)
+        if not found:
+            return None
+        present = [name for name in wanted if name.lower() in found]
+        if not present:
+            return pa.table({})
+        selected = ", ".join(quote(name) for name in present)
+        rows: pa.Table = con.sql(f"SELECT {selected} FROM {names.target}").to_arrow_table()
+        return rows

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,6 +30,7 @@ from ..._errors import ParseError, SinkError
 from ..._leftovers import remove_dead_spill_files, remove_dead_spools
 from ..._memory import Budget, Share
 from ..._model import (
+    SEQ_BITS,
     BatchStats,
     CommitResult,
     LoadInfo,
@@ -44,13 +45,21 @@ from ..columns import (
     add_columns,
     casts,
     check_columns,
+    ident,
     refuse,
     staged_ddl,
     tally,
     typed,
     with_values,
 )
-from .ledger import committed_loads, finish_row, prepare_ledger, read_ledger, read_rejects
+from .ledger import (
+    committed_loads,
+    finish_row,
+    prepare_ledger,
+    read_columns,
+    read_ledger,
+    read_rejects,
+)
 from .lines import longest, split_lines
 from .mapped import mapped_rows_sql
 from .names import Names
@@ -126,6 +135,9 @@ class DuckDBSink:
 
     def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
         return read_rejects(self.database, load)
+
+    def read_columns(self, names: Sequence[str]) -> pa.Table | None:
+        return read_columns(self.database, self.table, names)
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -335,7 +347,7 @@ class DuckDBSink:
         statuses, tokens = tally(con, f"(SELECT s.* FROM {winners})", columns)
         if _scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
             staged = "".join(f", {cast}" for cast in casts(columns, "s."))
-            stored = "".join(f", {c.name}" for c in columns)
+            stored = "".join(f", {ident(c.name)}" for c in columns)
             con.execute(_SAME_SQL.format(t=t, winners=winners, staged=staged, stored=stored))
             unchanged = _scalar(con, f"SELECT count(*) FROM {_SAME}")
             distinct = _scalar(con, f"SELECT count(*) FROM {_STAGE}") - duplicates
@@ -398,14 +410,28 @@ class DuckDBSink:
             return 0
         if options.on_error == "fail":
             seq, reason, _ = refused[0]
-            raise ParseError(source, seq, -1, reason, hint="")
+            own, line = self._line_of(seq)
+            raise ParseError(own or source, line, -1, reason, hint="")
         seqs = [seq for seq, _, _ in refused]
         con.execute(f"DELETE FROM {_STAGE} WHERE list_contains(?, seq)", [seqs])
+        rejects = []
+        for seq, reason, value in refused:
+            own, line = self._line_of(seq)
+            rejects.append([line, reason, value, own])
         con.executemany(
-            f"INSERT INTO {_STAGE_REJECTS} (line, byte_offset, reason, raw) VALUES (?, NULL, ?, ?)",
-            [[seq, reason, value] for seq, reason, value in refused],
+            f"INSERT INTO {_STAGE_REJECTS} (line, byte_offset, reason, raw, source)"
+            " VALUES (?, NULL, ?, ?, ?)",
+            rejects,
         )
         return len(refused)
+
+    def _line_of(self, seq: int) -> tuple[str | None, int]:
+        """A staged row's own source (in an atomic load of many: the one it came from by its
+        seq; else None, the load's) and line number in it."""
+        sources = self._info.sources if self._info else ()
+        if not sources:
+            return None, seq
+        return sources[seq >> SEQ_BITS], seq & ((1 << SEQ_BITS) - 1)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if isinstance(self.database, duckdb.DuckDBPyConnection):

@@ -17,7 +17,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, cast
 
@@ -149,6 +149,17 @@ class IcebergSink:
             if (ledger := existing(self.catalog, self._beside(LEDGER))) is None:
                 return None
             return ledger.scan().to_arrow()
+
+    def read_columns(self, names: Sequence[str]) -> pa.Table | None:
+        with self._errors("cannot read the table"):
+            if (table := existing(self.catalog, self.identifier)) is None:
+                return None
+            had = {field.name for field in table.schema().fields}
+            present = tuple(name for name in names if name in had)
+            if not present:
+                return pa.table({})
+            rows: pa.Table = table.scan(selected_fields=present).to_arrow()
+            return rows
 
     def rejects(self, load: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self._errors("cannot read the rejects"):

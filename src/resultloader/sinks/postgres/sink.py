@@ -20,7 +20,7 @@ import contextlib
 import io
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -170,6 +170,20 @@ class PostgresSink:
                 return []
             query = "SELECT line, byte_offset, reason, raw FROM {} WHERE load_id = %s ORDER BY line"
             return _dicts(conn.execute(sql.SQL(query).format(table), [load["load_id"]]))
+
+    def read_columns(self, names: Sequence[str]) -> pa.Table | None:
+        with self._reading("cannot read the table") as conn:
+            table = self._ident(self._name)
+            if not _exists(conn, table):
+                return None
+            had = {name for (name,) in conn.execute(_ATTRIBUTES, [table.as_string(conn)])}
+            present = [name for name in names if name in had]
+            if not present:
+                return pa.table({})
+            selected = sql.SQL(", ").join(sql.Identifier(name) for name in present)
+            cur = conn.execute(sql.SQL("SELECT {} FROM {}").format(selected, table))
+            found = _dicts(cur)
+            return pa.table({name: [row[name] for row in found] for name in present})
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -401,6 +415,8 @@ def _names(table: str) -> tuple[str | None, str]:
     return schema, name
 
 
+_ATTRIBUTES = """SELECT attname FROM pg_attribute
+WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"""
 _LEDGER_SCHEMAS = """SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = %s AND c.relkind IN ('r', 'p') AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY n.nspname"""
