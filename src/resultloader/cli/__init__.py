@@ -22,8 +22,8 @@ from .load import load_command
 )
 @click.version_option(package_name="resultloader")
 def main() -> None:
-    """Land the results of asynchronous API jobs in DuckDB, Postgres or Delta (or your own
-    sink), streaming."""
+    """Land the results of asynchronous API jobs in DuckDB, Postgres, Delta or Iceberg (or
+    your own sink), streaming."""
 
 
 main.add_command(load_command)

@@ -50,7 +50,8 @@ _COMMON = [
         show_default=True,
         metavar="TARGET",
         help="Where to upsert: a DuckDB database file, postgresql://USER@HOST:PORT/DB "
-        "(password from PGPASSWORD), or delta:PATH (local or s3://).",
+        "(password from PGPASSWORD), delta:PATH (local or s3://), or "
+        "iceberg:CATALOG/NAMESPACE.TABLE.",
     ),
     click.option("--table", default="results", show_default=True, help="Target table."),
     click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object."),
