@@ -22,6 +22,14 @@ from tests.support.duckdb_files import query
 CLI = [sys.executable, "-c", "from resultloader.cli import main; main()"]
 
 
+def _sigterm_as_a_fresh_process_has_it() -> None:
+    """The CLI's SIGTERM as a service manager starts it: default and not blocked. Ignored or
+    blocked, a child inherits it (and the CLI rightly leaves an ignored SIGTERM alone); an
+    earlier test's library in this pytest process may have left it so."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def write_array(path: Path, items: int) -> None:
     with path.open("w") as out:
         out.write("[")
@@ -36,7 +44,13 @@ def test_sigterm_stops_a_load_like_ctrl_c(tmp_path):
     data = array.read_bytes()
     env = {**os.environ, "TMPDIR": str(tmp)}
     args = [*CLI, "load", "-", "--format", "json", "--into", str(db), "--quiet"]
-    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args,
+        env=env,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_sigterm_as_a_fresh_process_has_it,
+    )
     assert proc.stdin is not None and proc.stderr is not None
     # half the array on stdin, the rest held back: the load is mid-way, however slow the
     # machine, until the signal (a finished load cannot be told from a stopped one)
@@ -94,7 +108,13 @@ def test_sigterm_while_waiting_for_a_job_stops_in_one_line(tmp_path):
         *("--base-url", f"http://127.0.0.1:{port}", "--into", str(tmp_path / "x.duckdb")),
     ]
     try:
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            args,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=_sigterm_as_a_fresh_process_has_it,
+        )
         conn, _ = listener.accept()  # the status call is under way
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
