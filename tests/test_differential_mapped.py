@@ -50,6 +50,9 @@ CASES = {
     "the status code as a float": [line(status=b"200.0")],
     "the status code true": [line(status=b"true")],
     "no status code": [b'{"custom_id":"r1","response":{"body":{"x":1}}}'],
+    "a body without a status code, between kept fields": [
+        b'{"id":"b1","custom_id":"r1","response":{"body":{"x":1}},"error":{"code":"e"}}'
+    ],
     "an integer custom_id": [line(custom_id=b"12")],
     "a -0 custom_id": [line(custom_id=b"-0")],
     "a 19-digit custom_id": [line(custom_id=b"9223372036854775807")],

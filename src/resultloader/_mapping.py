@@ -72,33 +72,51 @@ class RowMapping:
         row_id = at_path(obj, self.key)
         if row_id is MISSING:
             return f"no {self.key!r} field"
-        extra = _kept(obj, self.keep)
         if self.output_when is not None and not self.output_when.holds(obj):
-            return row_id, None, _kept(obj, self.otherwise_keep, into=extra)
+            return row_id, None, _kept(obj, self.keep + self.otherwise_keep)
+        extra = _kept(obj, self.keep)
         if self.output == "*":
             return row_id, _rest(obj, {self.key, *self.keep}), extra
         output = at_path(obj, self.output)
         return row_id, (None if output is MISSING else output), extra
 
 
-def _kept(
-    obj: Mapping[str, Any], paths: tuple[str, ...], into: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The values at `paths` (absent and null ones left out), nested as in `obj`, added to
-    `into` when given."""
-    kept: dict[str, Any] = {} if into is None else into
+class _Slots(dict[str, Any]):
+    """An object of `extra` being filled: its keys in the mapping's order, absent ones pruned
+    at the end (so that the order never depends on which fields a line has: the SQL route
+    writes the same text)."""
+
+
+def _kept(obj: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """The values at `paths` (absent and null ones left out), nested as in `obj`, each object's
+    keys in the order the paths first name them."""
+    slots = _Slots()
     for path in paths:
         value = at_path(obj, path)
-        if value is not MISSING and value is not None:
-            _put(kept, path, value)
-    return kept
+        _put(slots, path, MISSING if value is None else value)
+    return _filled(slots)
 
 
 def _put(target: dict[str, Any], path: str, value: Any) -> None:
     *parents, last = path.split(".")
     for part in parents:
-        target = target.setdefault(part, {})
-    target[last] = value
+        if not isinstance(target.get(part), dict):
+            target[part] = _Slots()
+        target = target[part]
+    if value is not MISSING or last not in target:
+        target[last] = value
+
+
+def _filled(slots: _Slots) -> dict[str, Any]:
+    filled = {}
+    for name, value in slots.items():
+        if isinstance(value, _Slots):
+            value = _filled(value)
+            if not value:
+                continue
+        if value is not MISSING:
+            filled[name] = value
+    return filled
 
 
 def _rest(obj: Mapping[str, Any], taken: set[str]) -> dict[str, Any]:
