@@ -1,4 +1,4 @@
-"""The benchmark's generator makes the rows the README says it does (no timing here)."""
+"""The benchmark's generator makes the rows docs/performance.md says it does (no timing here)."""
 
 from __future__ import annotations
 
