@@ -55,7 +55,7 @@ def test_ci_runs_the_readmes_test_command_which_installs_from_the_constraints():
 def test_constraints_pin_the_whole_test_environment_but_resultloader():
     pinned = pins("constraints.txt")
     assert "resultloader" not in pinned
-    wanted = declared_bounds("postgres", "delta", "dask", "test")
+    wanted = declared_bounds("postgres", "delta", "iceberg", "dask", "test")
     assert set(wanted) - set(pinned) == set()
     assert len(pinned) > 2 * len(wanted)  # their dependencies too, not only the direct ones
     for name, bound in wanted.items():
@@ -64,6 +64,6 @@ def test_constraints_pin_the_whole_test_environment_but_resultloader():
 
 def test_constraints_lowest_pin_each_dependency_at_its_declared_lower_bound():
     lowest = pins("constraints-lowest.txt")
-    for name, bound in declared_bounds("postgres", "delta", "dask").items():
+    for name, bound in declared_bounds("postgres", "delta", "iceberg", "dask").items():
         assert name in lowest, f"constraints-lowest.txt does not pin {name}"
         assert release(lowest[name]) == release(bound), (name, lowest[name], bound)
