@@ -12,7 +12,7 @@ Two steps, so that every route and every sink type a value the same way:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -93,18 +93,29 @@ def _paths_by_field(columns: Sequence[Column]) -> dict[str, list[str]]:
     return {field: paths for field, paths in found.items() if paths}
 
 
-def value_sql(column: Column, found: Mapping[str, list[str]] | None = None) -> str:
+# A path's value as SQL read some other way (the line's own parse), or None: from the row
+Reader = Callable[[str], str | None]
+
+
+def value_sql(
+    column: Column, found: Mapping[str, list[str]] | None = None, read: Reader | None = None
+) -> str:
     """The column's value as JSON (NULL: missing or null), over the row's columns (and the
-    extracted lists, with `found`). Later paths are read only where the first are NULL."""
+    extracted lists, with `found`; `read` first, where it knows the path). Later paths are
+    read only where the first are NULL."""
     if column.sql is not None:
         return f"nullif(to_json({column.sql}), 'null')"
-    values = [_path_value(path, found) for path in column.paths]
+    values = [(read and read(path)) or _path_value(path, found) for path in column.paths]
     return values[0] if len(values) == 1 else f"coalesce({', '.join(values)})"
 
 
-def values_sql(columns: Sequence[Column], found: Mapping[str, list[str]] | None = None) -> str:
+def values_sql(
+    columns: Sequence[Column],
+    found: Mapping[str, list[str]] | None = None,
+    read: Reader | None = None,
+) -> str:
     """`value AS _v0, ...`, to select beside the row's columns."""
-    return ", ".join(f"{value_sql(c, found)}::JSON AS _v{i}" for i, c in enumerate(columns))
+    return ", ".join(f"{value_sql(c, found, read)}::JSON AS _v{i}" for i, c in enumerate(columns))
 
 
 def fields_read(columns: Sequence[Column]) -> tuple[str, ...]:
@@ -128,13 +139,16 @@ def suspect_sql(columns: Sequence[Column]) -> str | None:
 
 def fix_inexact(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column]) -> int:
     """Replace the values `values_sql` put in `table` (`_v0`, ...) by `exact_values` on the
-    rows `suspect_sql` picks (few: long decimals are rare), in one UPDATE; how many rows."""
+    rows `suspect_sql` picks (few: long decimals are rare), in one UPDATE; how many rows.
+    Rows staged with their values read from the line's own parse (`_exact`) are skipped
+    without reading their text: such a line holds no number DuckDB would change, or SQL would
+    have left it to Python."""
     suspect = suspect_sql(columns)
     if suspect is None:
         return 0
     rows = con.execute(
         f"SELECT seq, id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM {table}"
-        f" WHERE {suspect}"
+        f" WHERE NOT {EXACT} AND ({suspect})"
     ).fetchall()
     if not rows:
         return 0
@@ -295,9 +309,16 @@ def duckdb_type(column_type: str) -> str:
     return f"DECIMAL({digits[0]},{digits[1]})" if digits else _DUCKDB_TYPES[column_type]
 
 
+# The stage's flag of rows whose values were read from their line's own parse (mapped.py),
+# exact as they are: the commit's check for numbers DuckDB would change skips them
+EXACT = "_exact"
+
+
 def staged_ddl(columns: Sequence[Column]) -> str:
-    """The stage's value columns, after the row's: `, _v0 JSON, ...`."""
-    return "".join(f", _v{i} JSON" for i in range(len(columns)))
+    """The stage's value columns, after the row's: `, _v0 JSON, ..., _exact BOOLEAN`."""
+    if not columns:
+        return ""
+    return "".join(f", _v{i} JSON" for i in range(len(columns))) + f", {EXACT} BOOLEAN"
 
 
 def with_values(rows: str, columns: Sequence[Column]) -> str:
@@ -307,14 +328,14 @@ def with_values(rows: str, columns: Sequence[Column]) -> str:
         return rows
     found = _paths_by_field(columns)
     if not found:
-        return f"SELECT *, {values_sql(columns)} FROM ({rows})"
+        return f"SELECT *, {values_sql(columns)}, false AS {EXACT} FROM ({rows})"
     lists = ", ".join(
         f"json_extract({field}, [{', '.join(map(_literal, paths))}]) AS {_EXTRACTED}{field}"
         for field, paths in found.items()
     )
     drop = ", ".join(f"{_EXTRACTED}{field}" for field in found)
     return (
-        f"SELECT * EXCLUDE ({drop}), {values_sql(columns, found)} "
+        f"SELECT * EXCLUDE ({drop}), {values_sql(columns, found)}, false AS {EXACT} "
         f"FROM (SELECT *, {lists} FROM ({rows}))"
     )
 

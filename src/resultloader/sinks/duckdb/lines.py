@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -77,3 +80,22 @@ def longest(lines: pa.Table) -> int:
     """The longest line's length in bytes, counting its newline: a line at the limit is
     declined too, and Python, which counts exactly, accepts it."""
     return int(pc.max(pc.binary_length(lines["raw"])).as_py() or 0)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MOST_KEYS = 32
+
+
+def usual_keys(data: bytes) -> tuple[str, ...]:
+    """The top-level keys of the chunk's first line, in its order, if it is a JSON object of
+    plain names (at most 32): what most lines of a result file have. () if not. A guess the
+    SQL checks line by line (native_rows_sql), never trusts."""
+    first = data[: data.find(b"\n")] if b"\n" in data else data
+    try:
+        line = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return ()
+    if not isinstance(line, dict) or len(line) > _MOST_KEYS:
+        return ()
+    keys = tuple(line)
+    return keys if all(_NAME.fullmatch(key) for key in keys) else ()

@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
+from ..._columns import Column, split_path
 from ..._mapping import RowMapping, When
+from ..columns import EXACT, json_path, values_sql
 
 Tree = dict[str, Any]  # names to SQL values, or to the objects under them
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -173,9 +175,51 @@ def _nested_tests(tree: Tree, prefix: str, v: _Values) -> list[str]:
     return tests
 
 
-def mapped_rows_sql(mapping: RowMapping, lines: str, blank: str, needs_python: str) -> str | None:
-    """SELECT seq, id, output, metadata, url, extra of the lines SQL maps exactly, or None.
-    In layers, so that each test is computed once a line: the values (one parse), whether the
+def _line_path(mapping: RowMapping, path: str) -> tuple[str, str] | None:
+    """A typed column's path as (a JSONPath into the line, when the row's field holds what is
+    there), or None where the row's field is not a copy of a part of the line: `output`
+    itself, `extra` above a kept path, `[*]`, `id`, `metadata`, `url`."""
+    field, steps = split_path(path)
+    if not steps or "[*]" in steps:
+        return None
+    if field == "output":
+        return "$." + mapping.output + json_path(steps)[1:], "holds"
+    if field != "extra":
+        return None
+    kept = [(k, "true") for k in mapping.keep if k not in mapping.otherwise_keep]
+    kept += [(k, "NOT holds") for k in mapping.otherwise_keep if k not in mapping.keep]
+    for name, when in kept:
+        parts = name.split(".")
+        if steps[: len(parts)] == parts:  # at or inside a kept path: as in the line
+            return json_path(steps), when
+    return None
+
+
+def _typed_values(mapping: RowMapping, columns: tuple[Column, ...], v: _Values) -> str:
+    """The columns' values (`_v0, ...`), each path that `extra` or `output` copies from the
+    line read from the line's own parse (`v`); the others from the row, as `with_values`."""
+    raw = {p: _line_path(mapping, p) for c in columns for p in c.paths}
+
+    def read(path: str) -> str | None:
+        found = raw.get(path)
+        if found is None:
+            return None
+        where, when = found
+        return f"CASE WHEN {when} THEN nullif(v[{v.index[where]}], 'null') END"
+
+    return f"{values_sql(columns, read=read)}, true AS {EXACT}"
+
+
+def mapped_rows_sql(
+    mapping: RowMapping,
+    lines: str,
+    blank: str,
+    needs_python: str,
+    columns: tuple[Column, ...] = (),
+) -> str | None:
+    """SELECT seq, id, output, metadata, url, extra (and the columns' values, as the stage
+    holds them) of the lines SQL maps exactly, or None. In layers, so that each test is
+    computed once a line: the values (one parse, the typed columns' paths too), whether the
     output_when holds and whether the line is laid out as expected, then the row."""
     if not compilable(mapping):
         return None
@@ -184,10 +228,13 @@ def mapped_rows_sql(mapping: RowMapping, lines: str, blank: str, needs_python: s
         parts = path.split(".")
         paths += [p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p not in paths]
     v = _Values(paths)
+    read = [_line_path(mapping, p) for c in columns for p in c.paths]
+    for where in dict.fromkeys(found[0] for found in read if found is not None):
+        v.index[where] = len(v.index) + 1  # JSONPaths, beside the mapping's plain paths
+    jsonpaths = ", ".join(_literal(p if p.startswith("$") else "$." + p) for p in v.index)
     holds, decidable = _condition(mapping.output_when, v)
     laid_out = _laid_out(mapping.layout, v) if mapping.layout else "false"
     key = v(mapping.key)
-    jsonpaths = ", ".join(_literal("$." + p) for p in paths)
     native = f"""(ascii({key}) = 34 OR {_INTEGER.format(v=key)})
         AND ({decidable})
         AND CASE WHEN maybe_inexact = 0 THEN true WHEN maybe_inexact = 2 THEN false
@@ -196,10 +243,15 @@ def mapped_rows_sql(mapping: RowMapping, lines: str, blank: str, needs_python: s
                  THEN strlen(raw) - strlen(replace(replace(raw, '[', ''), '{{', '')) <= 254
                  ELSE true END
         AND {_no_duplicates(mapping)}"""
-    return f"""SELECT seq, {key}->>'$' AS id,
+    rows = f"""SELECT seq, {key}->>'$' AS id,
         CASE WHEN holds THEN nullif({v(mapping.output)}, 'null') END AS output,
         NULL::JSON AS metadata, NULL::VARCHAR AS url, ({_extra(mapping, v, "holds")})::JSON AS extra
+        {", v, holds" if columns else ""}
     FROM (SELECT *, {holds} AS holds, {laid_out} AS laid_out FROM (
         SELECT seq, raw, maybe_inexact, json_extract(raw, [{jsonpaths}]) AS v
         FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}')))
     WHERE coalesce({native}, false)"""
+    if not columns:
+        return rows
+    values = _typed_values(mapping, columns, v)
+    return f"SELECT seq, id, output, metadata, url, extra, {values} FROM ({rows})"

@@ -60,7 +60,7 @@ from .ledger import (
     read_ledger,
     read_rejects,
 )
-from .lines import longest, split_lines
+from .lines import longest, split_lines, usual_keys
 from .mapped import mapped_rows_sql
 from .names import Names
 from .setup import check_database_file, configure, restore
@@ -68,7 +68,6 @@ from .sql import (
     _BLANK,
     _DUPS,
     _LINES,
-    _NATIVE_ROWS,
     _NEEDS_PYTHON,
     _REJECTS_DDL,
     _REJECTS_INSERT,
@@ -79,6 +78,7 @@ from .sql import (
     _STAGE_REJECTS,
     _STAGE_REJECTS_DDL,
     _TARGET_DDL,
+    native_rows_sql,
 )
 from .tidy import ACTIVE_LOADS, check_target, create_target, mark_abandoned, temp_directory
 
@@ -109,6 +109,7 @@ class DuckDBSink:
         self._info: LoadInfo | None = None
         self._load_id = ""
         self._native_sql = ""
+        self._plain_sql: dict[tuple[str, ...], str] = {}  # by the usual keys of the lines
         self._raised_to = 0
         # one of several DuckDB instances loading at once (load_many's workers and writer):
         # its slice of the memory and of the threads, (memory_parts, thread_parts)
@@ -144,15 +145,14 @@ class DuckDBSink:
     def begin(self, info: LoadInfo) -> None:
         self._info, self._load_id, self._raised_to = info, uuid.uuid4().hex, 0
         con = self._connect()
-        key = info.options.key
-        patch = "{" + ",".join(f'"{k}":null' for k in (key, "output", "metadata", "url")) + "}"
-        rows: str | None = _NATIVE_ROWS.format(
-            lines=_LINES, key=key, patch=patch, needs_python=_NEEDS_PYTHON, blank=_BLANK
-        )
-        if info.options.mapping is not None:  # None: SQL cannot map it, Python maps every line
-            rows = mapped_rows_sql(info.options.mapping, _LINES, _BLANK, _NEEDS_PYTHON)
         columns = info.options.columns
-        self._native_sql = f"INSERT INTO {_STAGE} {with_values(rows, columns)}" if rows else ""
+        self._plain_sql = {}
+        self._native_sql = self._plain_insert(())
+        if info.options.mapping is not None:  # None: SQL cannot map it, Python maps every line
+            # with the typed columns' values read from each line's own parse
+            mapping = info.options.mapping
+            rows = mapped_rows_sql(mapping, _LINES, _BLANK, _NEEDS_PYTHON, columns)
+            self._native_sql = f"INSERT INTO {_STAGE} {rows}" if rows else ""
         self._names = names = Names.of(self.table, con)
         if names.schema_sql:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema_sql}")
@@ -229,9 +229,12 @@ class DuckDBSink:
             return None  # not UTF-8: Python finds the line and says so
         if longest(lines) > self._options().max_line_bytes:
             return None  # DuckDB would take it: Python rejects it by on_error, like any bad row
+        sql = self._native_sql
+        if self._options().mapping is None:
+            sql = self._plain_insert(usual_keys(chunk.data))
         con.register(_LINES, lines)
         try:
-            row = con.execute(self._native_sql).fetchone()
+            row = con.execute(sql).fetchone()
         except (duckdb.Error, UnicodeDecodeError):
             # malformed somewhere in the chunk: Python finds the line and the reason. (DuckDB's
             # message may quote a lone surrogate as raw bytes, which Python cannot decode.)
@@ -273,6 +276,15 @@ class DuckDBSink:
             finish_row(con, self._names.ledger, self._load_id, status="failed", error=error)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _plain_insert(self, usual: tuple[str, ...]) -> str:
+        """The native insert of plain lines whose usual keys are `usual` (native_rows_sql)."""
+        found = self._plain_sql.get(usual)
+        if found is None:
+            rows = native_rows_sql(self._options().key, usual)
+            found = f"INSERT INTO {_STAGE} {with_values(rows, self._options().columns)}"
+            self._plain_sql[usual] = found
+        return found
 
     def _parse_left_out(
         self, chunk: JsonlChunk, lines: pa.Table, stats: BatchStats

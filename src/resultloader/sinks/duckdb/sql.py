@@ -110,22 +110,60 @@ _NATIVE_ROWS = (
     CASE WHEN v[2] <> 'null' THEN v[2] END AS output,
     CASE WHEN v[3] <> 'null' THEN v[3] END AS metadata,
     v[4]->>'$' AS url,
-    CASE WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
+    CASE {usual_extra}
+         WHEN len(k) > (v[1] IS NOT NULL)::INT + (v[2] IS NOT NULL)::INT
                      + (v[3] IS NOT NULL)::INT + (v[4] IS NOT NULL)::INT
          THEN json_merge_patch(raw, '{patch}') END AS extra
 FROM (
     -- a line that reads exactly as its known fields written back compactly has no other key
-    -- and none twice: its top-level keys (a second parse of the line) are not needed
-    SELECT *, CASE WHEN starts_with(raw, plain) AND strlen(raw) <= strlen(plain) + 1 THEN NULL
-                   ELSE json_keys(raw) END AS k
+    -- and none twice: its top-level keys (a second parse of the line) are not needed; nor
+    -- those of a line that reads as the file's usual keys written back (`usual`)
+    SELECT *, CASE WHEN usual OR (starts_with(raw, plain) AND strlen(raw) <= strlen(plain) + 1)
+                   THEN NULL ELSE json_keys(raw) END AS k
     FROM (
         SELECT *, concat('{{"{key}":', v[1], CASE WHEN v[2] IS NOT NULL THEN ',"output":' END,
                          v[2], CASE WHEN v[3] IS NOT NULL THEN ',"metadata":' END, v[3],
-                         CASE WHEN v[4] IS NOT NULL THEN ',"url":' END, v[4], '}}') AS plain
+                         CASE WHEN v[4] IS NOT NULL THEN ',"url":' END, v[4], '}}') AS plain,
+                  {usual} AS usual
         FROM (
             SELECT seq, raw, maybe_inexact,
-                   json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url']) AS v
+                   json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url'{paths}]) AS v
             FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}'))))
 WHERE """
     + _NATIVE_ROW
 )
+
+
+def native_rows_sql(key: str, usual: tuple[str, ...] = ()) -> str:
+    """The native insert's rows (_NATIVE_ROWS) of a load keyed by `key`. `usual`: the
+    top-level keys the file's lines have, in their order (plain names, read from a line): a
+    line that reads exactly as those fields written back compactly gets the `extra` of the
+    fields beyond the row's own written from the values already read, where
+    json_merge_patch would parse and write the whole line again: the same text, DuckDB's
+    writing of the same values, in the line's order."""
+    core = [key, "output", "metadata", "url"]
+    at = {name: i + 1 for i, name in reversed(list(enumerate(core)))}
+    others = [name for name in usual if name not in at]
+    at.update({name: len(core) + i + 1 for i, name in enumerate(others)})
+    patch = "{" + ",".join(f'"{k}":null' for k in core) + "}"
+    usual_test, usual_extra = "false", ""
+    if others:  # with no other key, `plain` covers the line already
+
+        def fields(names: list[str] | tuple[str, ...]) -> str:
+            return " || ',' || ".join(f"""'"{name}":' || v[{at[name]}]""" for name in names)
+
+        text = f"('{{' || {fields(usual)} || '}}')"
+        usual_test = (
+            f"coalesce(starts_with(raw, {text}) AND strlen(raw) <= strlen({text}) + 1, false)"
+        )
+        usual_extra = f"WHEN usual THEN '{{' || {fields(others)} || '}}'"
+    return _NATIVE_ROWS.format(
+        lines=_LINES,
+        key=key,
+        patch=patch,
+        needs_python=_NEEDS_PYTHON,
+        blank=_BLANK,
+        usual=usual_test,
+        usual_extra=usual_extra,
+        paths="".join(f", '$.{name}'" for name in others),
+    )
