@@ -198,6 +198,37 @@ CASES = {
     "a pair, and an escaped backslash": [b'{"id":"a","output":"\\ud83d\\ude00 \\\\ud800"}'],
     "not a row": [OK, b'{"output":1}', b"[1,2]", b'{"id":true}', b'{"id":"b","url":5}'],
 }
+# Lines with the keys of the chunk's first line (the "usual" keys), whose `extra` the fast
+# route writes from the values it read instead of json_merge_patch: the first line sets them
+USUAL = (
+    b'{"id":"u1","custom_id":"c1","response":{"status_code":200,"body":{"x":1.5e2,'
+    b'"y":0.00001,"z":12345678901234567890,"w":-0.0,"s":"\\u0031\\/\\u00e9 \xe2\x80\x9c"}},'
+    b'"error":null}'
+)
+USUAL_CASES = {
+    "the usual keys": [USUAL, USUAL.replace(b'"u1"', b'"u2"').replace(b"1.5e2", b"[]")],
+    "the usual keys, another order": [
+        USUAL,
+        b'{"custom_id":"c2","id":"u2","response":null,"error":{"code":"batch_expired"}}',
+    ],
+    "the usual keys and one more": [USUAL, USUAL.replace(b'"u1"', b'"u2"')[:-1] + b',"x":1}'],
+    "the usual keys but one": [USUAL, b'{"id":"u2","custom_id":"c2","response":{}}'],
+    "the usual keys, one twice": [
+        USUAL,
+        USUAL.replace(b'"u1","custom_id":"c1"', b'"u2","custom_id":"a","custom_id":"b"'),
+    ],
+    "the usual keys, spaced": [
+        USUAL,
+        b'{"id": "u2", "custom_id": "c2", "response": 1, "error": 2}',
+    ],
+    "the usual keys, nulls": [USUAL, b'{"id":"u2","custom_id":null,"response":null,"error":null}'],
+    "the usual keys, a long decimal": [USUAL, USUAL.replace(b"0.00001", b"0.1000000000000000055")],
+    "the usual keys with output and url": [
+        b'{"id":"u1","output":{"n":1.0},"url":"https://x/1","rank":7}',
+        b'{"id":"u2","output":{"n":2E3},"url":null,"rank":[1,2]}',
+    ],
+}
+CASES.update(USUAL_CASES)
 
 
 @pytest.mark.parametrize("lines", CASES.values(), ids=CASES.keys())
@@ -215,6 +246,37 @@ def test_at_16_threads_as_on_a_16_core_server_every_route_ends_the_same(lines):
     """DuckDB at 16 threads (as it runs on a 16-core server): the tables, rejects and errors
     of every route are those of the machine's default."""
     assert {r: run(r, lines, threads=16) for r in ROUTES} == {r: run(r, lines) for r in ROUTES}
+
+
+@pytest.mark.parametrize("lines", USUAL_CASES.values(), ids=USUAL_CASES.keys())
+def test_lines_with_the_usual_keys_store_the_bytes_json_merge_patch_wrote(lines, monkeypatch):
+    """The fast route's `extra` of a line with the usual keys, written from the values it read,
+    is byte for byte what json_merge_patch of the line wrote."""
+    data = b"".join(line + b"\n" for line in lines)
+
+    def stored() -> list[tuple[Any, ...]]:
+        con = duckdb.connect()
+        options = LoadOptions(format="jsonl", on_error="skip")
+        resultloader.load(io.BytesIO(data), DuckDBSink(con), options)
+        sql = "SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR FROM results"
+        return con.execute(sql + " ORDER BY id").fetchall()
+
+    fast = stored()
+    monkeypatch.setattr("resultloader.sinks.duckdb.sink.usual_keys", lambda data: ())
+    assert stored() == fast
+
+
+def test_lines_with_the_usual_keys_stay_in_sql():
+    class SqlOnly(DuckDBSink):
+        def write(self, batch: Any) -> None:
+            assert not len(batch), "a line with the usual keys went to Python"
+            super().write(batch)
+
+    con = duckdb.connect()
+    lines = [*USUAL_CASES["the usual keys"], *USUAL_CASES["the usual keys with output and url"]]
+    data = b"".join(line + b"\n" for line in lines)
+    report = resultloader.load(io.BytesIO(data), SqlOnly(con), LoadOptions(format="jsonl"))
+    assert (report.rows_read, report.duplicates) == (4, 2)  # u1 and u2 twice
 
 
 def test_csv_cells_load_as_the_exact_routes_stored_json():

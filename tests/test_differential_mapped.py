@@ -5,14 +5,16 @@ same rows, typed columns and bad rows, whatever odd line SQL must leave to Pytho
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import duckdb
 import pytest
 
 import resultloader
-from resultloader import DuckDBSink, LoadOptions
+from resultloader import Column, DuckDBSink, LoadOptions, ParseError, parse_column
 from resultloader.parse._rows import to_python
+from resultloader.parse.jsonl import not_json
 from resultloader.testing import MemorySink
 from tests.support.values import same_values
 
@@ -93,9 +95,20 @@ class _PythonOnly(DuckDBSink):
         return None
 
 
-def run(route: str, lines: list[bytes]) -> tuple[dict[str, Any], list[tuple[int, str]], int]:
+def run(
+    route: str, lines: list[bytes], threads: int | None = None, own: tuple[Column, ...] = ()
+) -> tuple[dict[str, Any], list[tuple[int, str]], int]:
+    """The table (rows, typed values, stored texts), rejects and bad rows of a load by `route`
+    (`fast`, `exact`, `memory`, or `array`: the lines as a JSON document) with `own` columns
+    beside the provider's."""
     data = b"".join(one + b"\n" for one in lines)
-    options = LoadOptions(format="jsonl", on_error="quarantine", provider="openai-batch")
+    options = LoadOptions(
+        format="jsonl", on_error="quarantine", provider="openai-batch", threads=threads
+    )
+    options = replace(options, columns=(*options.columns, *own))
+    if route == "array":
+        items = [one for one in lines if one.strip()]  # a blank line is no item
+        data, options = b"[" + b",".join(items) + b"]", replace(options, format="json")
     if route == "memory":
         sink = MemorySink()
         report = resultloader.load(io.BytesIO(data), sink, options=options)
@@ -103,9 +116,13 @@ def run(route: str, lines: list[bytes]) -> tuple[dict[str, Any], list[tuple[int,
         return rows, sorted((r.line, r.reason) for r in sink.rejects), report.bad_rows
     con = duckdb.connect()
     sink = (_PythonOnly if route == "exact" else DuckDBSink)(con)
-    report = resultloader.load(io.BytesIO(data), sink, options=options)
+    try:
+        report = resultloader.load(io.BytesIO(data), sink, options=options)
+    except ParseError as exc:  # a document with an item that is not JSON is not JSON
+        return {"_error": str(exc)}, [], 0
+    typed = ", ".join([TYPED, *(c.name for c in own)])
     found = con.execute(
-        f"SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR, {TYPED} FROM results"
+        f"SELECT id, output::VARCHAR, metadata::VARCHAR, url, extra::VARCHAR, {typed} FROM results"
     ).fetchall()
     rows = {i: (_json(o), _json(m), u, _json(e), *typed) for i, o, m, u, e, *typed in found}
     rejects = con.execute("SELECT line, reason FROM results_rejects").fetchall()
@@ -151,3 +168,58 @@ def test_a_typed_value_that_does_not_fit_is_refused_alike_on_both_duckdb_routes(
     fast, exact = run("fast", lines), run("exact", lines)
     assert fast == exact
     assert fast[1] == [(1, "column 'total_tokens': not a bigint: 18446744073709551616")]
+
+
+@pytest.mark.parametrize("lines", CASES.values(), ids=CASES.keys())
+def test_at_16_threads_every_route_maps_openai_lines_as_at_the_default(lines):
+    """DuckDB at 16 threads (a 16-core server): the same tables, typed values and rejects."""
+    for route in ("fast", "exact", "array"):
+        assert run(route, lines, threads=16) == run(route, lines), route
+
+
+@pytest.mark.parametrize("lines", CASES.values(), ids=CASES.keys())
+def test_a_json_document_of_the_lines_maps_them_as_the_exact_route(lines):
+    exact, document = run("exact", lines), run("array", lines)
+    if any(not_json(reason) for _, reason in exact[1]):  # the document is not JSON
+        assert "_error" in document[0]
+    else:
+        assert document == exact
+
+
+# Typed columns of one's own, read on the fast route from the line's own parse: numbers
+# DuckDB writes its own way, escapes, and paths into `extra` under a kept and an
+# otherwise-kept path, alike on every route
+OWN = tuple(
+    parse_column(spec)
+    for spec in (
+        "cost=output.usage.cost::decimal(12,6)",
+        "score=output.v[0]::double",
+        "big=output.v[2]::text",
+        "blob=output.v::json",
+        "escaped=output.v[1]",
+        "code=extra.response.status_code::bigint",
+        "request=extra.response.request_id",
+        "reason=extra.response.body.error::json",
+        "expiry=extra.error::json",
+        "whole=output::json",
+        "key=id",
+    )
+)
+NUMBERS = line(
+    body=b'{"usage":{"cost":0.00001,"total_tokens":12},"v":[1.5e2,"\\u0031\\u0032\\/",'
+    b"12345678901234567890,-0.0,1E5,0.000123,25.50]}"
+)
+OWN_CASES = {
+    "numbers DuckDB writes its own way": [NUMBERS, FAILED, EXPIRED],
+    "a cost that fits": [line(body=b'{"usage":{"cost":25.125}}')],
+    "a cost that does not fit": [line(body=b'{"usage":{"cost":1.1234567}}'), FAILED],
+    "a long decimal elsewhere": [line(body=b'{"usage":{"cost":1.5},"x":0.1000000000000000055}')],
+}
+
+
+@pytest.mark.parametrize("lines", OWN_CASES.values(), ids=OWN_CASES.keys())
+@pytest.mark.parametrize("threads", [None, 16])
+def test_typed_columns_of_ones_own_read_from_the_line_as_every_route_reads_them(lines, threads):
+    fast, exact = run("fast", lines, threads, OWN), run("exact", lines, threads, OWN)
+    assert fast == exact
+    assert run("array", lines, threads, OWN) == exact
