@@ -156,12 +156,15 @@ def _laid_out(layout: tuple[str, ...], v: _Values) -> str:
 
 
 def _plain(tree: Tree, prefix: str, v: _Values) -> str:
-    """The compact text of `tree`'s object from its fields' values (NULL if one is missing)."""
+    """The compact text of `tree`'s object from its fields' values (NULL if one is missing),
+    in one concat: a chain of `||` would copy the long values once a field."""
+    names = [prefix + name for name in tree]
     items = [
-        f"{_literal(',' if i else '')} || {_key(name)} || {v(prefix + name)}"
+        f"{_literal(',' if i else '')}, {_key(name)}, {v(prefix + name)}"
         for i, name in enumerate(tree)
     ]
-    return "('{' || " + " || ".join(items) + " || '}')"
+    present = " AND ".join(f"{v(name)} IS NOT NULL" for name in names)
+    return f"(CASE WHEN {present} THEN concat('{{', {', '.join(items)}, '}}') END)"
 
 
 def _nested_tests(tree: Tree, prefix: str, v: _Values) -> list[str]:

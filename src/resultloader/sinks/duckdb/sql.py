@@ -121,14 +121,17 @@ FROM (
     SELECT *, CASE WHEN usual OR (starts_with(raw, plain) AND strlen(raw) <= strlen(plain) + 1)
                    THEN NULL ELSE json_keys(raw) END AS k
     FROM (
+        SELECT *, coalesce(starts_with(raw, usual_text)
+                           AND strlen(raw) <= strlen(usual_text) + 1, false) AS usual
+        FROM (
         SELECT *, concat('{{"{key}":', v[1], CASE WHEN v[2] IS NOT NULL THEN ',"output":' END,
                          v[2], CASE WHEN v[3] IS NOT NULL THEN ',"metadata":' END, v[3],
                          CASE WHEN v[4] IS NOT NULL THEN ',"url":' END, v[4], '}}') AS plain,
-                  {usual} AS usual
+                  {usual_text} AS usual_text
         FROM (
             SELECT seq, raw, maybe_inexact,
                    json_extract(raw, ['$.{key}', '$.output', '$.metadata', '$.url'{paths}]) AS v
-            FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}'))))
+            FROM {lines} WHERE starts_with(raw, '{{') OR NOT regexp_full_match(raw, '{blank}')))))
 WHERE """
     + _NATIVE_ROW
 )
@@ -146,24 +149,24 @@ def native_rows_sql(key: str, usual: tuple[str, ...] = ()) -> str:
     others = [name for name in usual if name not in at]
     at.update({name: len(core) + i + 1 for i, name in enumerate(others)})
     patch = "{" + ",".join(f'"{k}":null' for k in core) + "}"
-    usual_test, usual_extra = "false", ""
+    usual_text, usual_extra = "NULL::VARCHAR", ""
     if others:  # with no other key, `plain` covers the line already
 
-        def fields(names: list[str] | tuple[str, ...]) -> str:
-            return " || ',' || ".join(f"""'"{name}":' || v[{at[name]}]""" for name in names)
+        def written(names: list[str] | tuple[str, ...]) -> str:
+            """The fields' compact text, in one concat: one copy of the long values."""
+            fields = ", ',', ".join(f"""'"{name}":', v[{at[name]}]""" for name in names)
+            return f"concat('{{', {fields}, '}}')"
 
-        text = f"('{{' || {fields(usual)} || '}}')"
-        usual_test = (
-            f"coalesce(starts_with(raw, {text}) AND strlen(raw) <= strlen({text}) + 1, false)"
-        )
-        usual_extra = f"WHEN usual THEN '{{' || {fields(others)} || '}}'"
+        present = " AND ".join(f"v[{at[name]}] IS NOT NULL" for name in usual)
+        usual_text = f"CASE WHEN {present} THEN {written(usual)} END"
+        usual_extra = f"WHEN usual THEN {written(others)}"
     return _NATIVE_ROWS.format(
         lines=_LINES,
         key=key,
         patch=patch,
         needs_python=_NEEDS_PYTHON,
         blank=_BLANK,
-        usual=usual_test,
+        usual_text=usual_text,
         usual_extra=usual_extra,
         paths="".join(f", '$.{name}'" for name in others),
     )
