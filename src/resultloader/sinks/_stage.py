@@ -44,7 +44,7 @@ FROM {_STAGE} s ANTI JOIN _rl_dups d ON s.id = d.id AND s.seq <> d.seq"""
 # of its own old version (or of another row): odds of about 2^-128 a row.
 # `{{typed}}`: the typed columns after the row's fields (`, a, b`), hashed with them.
 _CURRENT_KEYS = """CREATE OR REPLACE TEMP TABLE _rl_current_keys AS
-SELECT hash(id) AS key, hash(output, metadata, url, extra{typed}) AS digest FROM _rl_current"""
+SELECT hash(id) AS key, {digest} AS digest FROM _rl_current"""
 _CHANGED = """CREATE OR REPLACE TEMP TABLE _rl_changed AS
 SELECT w.* EXCLUDE (key, digest) FROM (
     SELECT *, hash(id) AS key, hash(output, metadata, url, extra{typed}) AS digest
@@ -166,28 +166,33 @@ class DuckDBStage:
             con.register("_rl_current", current)
         try:
             had = {str(name) for (name, *_) in con.execute("DESCRIBE _rl_current").fetchall()}
-            compared = self._stored_values(had, declared_only=True)
-            con.execute(_CURRENT_KEYS.format(typed="".join(f", {v}" for v in compared)))
+            con.execute(_CURRENT_KEYS.format(digest=self.current_digest(had)))
         finally:
             con.execute("DROP VIEW IF EXISTS _rl_current")
-        # the load's own columns only, as DuckDBSink compares: a load that does not declare a
-        # column leaves an unchanged row's value in it as it was
-        declared = {c.name for c in self._columns}
-        names = [quote(name) for name, _ in self._stored or [] if name in declared]
-        changed = self._keep_changed("".join(f", {name}" for name in names), source, now)
+        changed = self.keep_changed_keys(source, now)
         con.execute("DROP TABLE _rl_current_keys")
         return changed
 
+    def compared_columns(self) -> list[str]:
+        """The typed columns a row's digest covers besides its fields: the load's own columns
+        only, as DuckDBSink compares (after store_as): a load that does not declare a column
+        leaves an unchanged row's value in it as it was."""
+        declared = {c.name for c in self._columns}
+        return [name for name, _ in self._stored or [] if name in declared]
+
+    def current_digest(self, had: set[str]) -> str:
+        """The digest of a target's row (of the columns `had`) that keep_changed compares with
+        the winners': the hash of its fields and of the compared_columns, cast as the winners
+        carry them (NULL where the row lacks one)."""
+        compared = "".join(f", {v}" for v in self._stored_values(had, declared_only=True))
+        return f"hash(output, metadata, url, extra{compared})"
+
     def keep_changed_keys(self, source: str, now: datetime) -> int:
         """keep_changed against the target's `_rl_current_keys` (`key`: hash(id), `digest`:
-        hash(output, metadata, url, extra), as text), a table the caller made on `connection`
-        (with any columns after those); returns how many winners it kept (after counts)."""
-        return self._keep_changed("", source, now)
-
-    def _keep_changed(self, typed_winners: str, source: str, now: datetime) -> int:
-        """Keep in `_rl_changed` the winners whose key or digest (with `typed_winners`, the
-        typed columns compared: `, a, b`) is not in `_rl_current_keys`."""
+        current_digest of its row), a table the caller made on `connection` (with any columns
+        after those); returns how many winners it kept (after counts)."""
         con = self._require()
+        typed_winners = "".join(f", {quote(name)}" for name in self.compared_columns())
         con.execute(
             _CHANGED.format(typed=typed_winners, winners=self._winners()), self._params(source, now)
         )
@@ -218,8 +223,7 @@ class DuckDBStage:
         they do not replace. One dict a file: `filename`, `count`, `file_size_bytes` and
         `column_statistics` (DuckDB's own: `null_count`, `min`, `max`, `min_is_exact`...)."""
         con = self._require()
-        rows = "SELECT * FROM _rl_changed" if self._only_changed else self._winners()
-        params: dict[str, Any] = {} if self._only_changed else self._params(source, now)
+        rows, params = self.winners_query(source, now)
         if replacing:
             params["files"] = list(replacing)
             rows = f"SELECT {self._all_columns()} FROM ({rows}) UNION ALL {self._kept(replacing)}"
@@ -227,6 +231,12 @@ class DuckDBStage:
         result = con.execute(sql, params)
         names = [d[0] for d in result.description or ()]
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def winners_query(self, source: str, now: datetime) -> tuple[str, dict[str, Any]]:
+        """The query of `winners` and its parameters, for a sink's own statement over them."""
+        if self._only_changed:
+            return "SELECT * FROM _rl_changed", {}
+        return self._winners(), self._params(source, now)
 
     def _all_columns(self) -> str:
         return _COLUMNS + "".join(f", {name}" for name in self._typed_names())

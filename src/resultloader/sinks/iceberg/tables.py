@@ -17,9 +17,12 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import (
     BooleanType,
+    DateType,
     DecimalType,
     DoubleType,
+    FloatType,
     IcebergType,
+    IntegerType,
     LongType,
     NestedField,
     StringType,
@@ -31,7 +34,7 @@ from ..._columns import Column, decimal_digits
 from ..._errors import SinkError
 from .. import LEDGER_COLUMNS
 
-_ROW_COLUMNS = ("id", "output", "metadata", "url", "extra", "_source")
+ROW_COLUMNS = ("id", "output", "metadata", "url", "extra", "_source", "_loaded_at")
 # a load's row in the ledger also says where it ran, so that a later load can tell a killed
 # one's `running` row (as the Delta ledger does)
 _LEDGER_EXTRA: tuple[tuple[str, IcebergType], ...] = (("host", StringType()), ("pid", LongType()))
@@ -50,6 +53,20 @@ _TYPES: dict[str, IcebergType] = {
 }
 
 
+# The Iceberg types the stage's DuckDB casts to, and writes into Parquet as Iceberg reads them
+_DUCKDB: dict[IcebergType, str] = {
+    StringType(): "VARCHAR",
+    LongType(): "BIGINT",
+    IntegerType(): "INTEGER",
+    DoubleType(): "DOUBLE",
+    FloatType(): "FLOAT",
+    BooleanType(): "BOOLEAN",
+    DateType(): "DATE",
+    TimestampType(): "TIMESTAMP",
+    TimestamptzType(): "TIMESTAMPTZ",
+}
+
+
 def _schema(columns: Sequence[tuple[str, IcebergType]], key: str | None = None) -> Schema:
     numbered = enumerate(columns, 1)
     fields = [NestedField(i, name, kind, required=name == key) for i, (name, kind) in numbered]
@@ -59,7 +76,7 @@ def _schema(columns: Sequence[tuple[str, IcebergType]], key: str | None = None) 
 def rows_schema() -> Schema:
     """The target's own columns: `id` (its identifier field), the row's fields as JSON text,
     `_source`, `_loaded_at` (UTC)."""
-    columns = [(name, StringType()) for name in _ROW_COLUMNS]
+    columns = [(name, StringType()) for name in ROW_COLUMNS[:-1]]
     return _schema([*columns, ("_loaded_at", TimestamptzType())], key="id")
 
 
@@ -141,6 +158,23 @@ def add_columns(table: Table, columns: Sequence[Column], shown: str) -> Table:
             for name, kind in missing:
                 update.add_column(name, kind)
     return table
+
+
+def duckdb_type(kind: IcebergType) -> str | None:
+    """The DuckDB type of an Iceberg column's values; None: a type resultloader does not
+    write (nested, binary, uuid, time...: a table made by another tool may have one)."""
+    if isinstance(kind, DecimalType):
+        return f"DECIMAL({kind.precision},{kind.scale})"
+    return _DUCKDB.get(kind)
+
+
+def stored_columns(schema: Schema) -> list[tuple[str, str]]:
+    """The table's columns after the row's own (its typed columns), each with the DuckDB type
+    the stage casts its values to; those of a type it does not write are left out (NULL)."""
+    found = [
+        (f.name, duckdb_type(f.field_type)) for f in schema.fields if f.name not in ROW_COLUMNS
+    ]
+    return [(name, kind) for name, kind in found if kind is not None]
 
 
 def arrow_schema(table: Table) -> pa.Schema:
