@@ -242,3 +242,22 @@ def test_rows_kept_from_a_file_written_before_a_column_was_added_hold_null(targe
     assert (report.rows_upserted, len(target._table(target.name).scan().plan_files())) == (1, 1)
     got = {r["id"]: r["total"] for r in target._table(target.name).scan().to_arrow().to_pylist()}
     assert got == {"a": 2, "b": None}  # b copied from the replaced file, without the column
+
+
+def test_a_reload_declaring_a_new_column_fills_it_on_unchanged_rows(target, write):
+    path = write("a.jsonl", rows('{"id":"a","output":{"total":1}}', '{"id":"b","output":{}}'))
+    resultloader.load(path, INTO)
+    declared = LoadOptions(columns=(COLUMNS[1],))
+    report = resultloader.load(path, INTO, declared)  # the same rows: `a` gains its total
+    assert (report.rows_upserted, report.rows_unchanged) == (1, 1)
+    assert _totals(target) == {"a": 1, "b": None}
+    again = resultloader.load(path, INTO, declared)  # the typed values compared too
+    assert (again.rows_upserted, again.rows_unchanged) == (0, 2)
+    plain = resultloader.load(path, INTO)  # no column declared: the rows' values stay
+    assert (plain.rows_upserted, plain.rows_unchanged) == (0, 2)
+    assert _totals(target) == {"a": 1, "b": None}
+
+
+def _totals(target: IcebergTarget) -> dict[str, int | None]:
+    rows = target._table(target.name).scan(selected_fields=("id", "total")).to_arrow()
+    return {r["id"]: r["total"] for r in rows.to_pylist()}
