@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from .._columns import Column
-from .._memory import MIN_MEMORY, MiB
+from .._memory import MIN_MEMORY, Budget, MiB
 from .._model import BatchStats, LoadInfo, LoadReport, RowBatch
 from ..parse import JsonlChunk
 from . import ROW_SOURCE, row_sources
@@ -70,6 +70,7 @@ class DuckDBStage:
         self._columns: tuple[Column, ...] = ()
         self._stored: list[tuple[str, str]] | None = None
         self._info: LoadInfo | None = None
+        self._budget: Budget | None = None
 
     prepare_jsonl = staticmethod(DuckDBSink.prepare_jsonl)
 
@@ -82,11 +83,20 @@ class DuckDBStage:
         memory = max(MIN_MEMORY, budget.memory - self._commit_memory)
         budget = dataclasses.replace(budget, memory=memory)
         configure(con, budget)  # a connection of its own: nothing to restore
+        self._budget = info.options.budget()
         con.execute("SET temp_directory = ?", [self._spill.name])
         con.execute("SET TimeZone = 'UTC'")
         self._columns = info.options.columns
         self._con, self._sink, self._info = con, DuckDBSink(con, "unused_target"), info
         self._sink.begin(info)  # its stage tables are ours; its own table stays empty
+
+    def reserve(self, memory: int) -> None:
+        """Lower DuckDB's memory limit so that the sink's writer may hold `memory` outside it
+        from now on (at commit, beside what begin left it): DuckDB spills what no longer fits."""
+        budget = self._budget
+        assert budget is not None, "begin() first"
+        smaller = dataclasses.replace(budget, memory=max(MIN_MEMORY, budget.memory - memory))
+        self._require().execute(f"SET memory_limit = '{smaller.duckdb_memory // MiB}MiB'")
 
     def write(self, batch: RowBatch) -> None:
         assert self._sink is not None

@@ -48,7 +48,7 @@ from .tables import (
     rejects_schema,
     rows_schema,
 )
-from .upsert import WRITER_MEMORY, upsert
+from .upsert import upsert
 
 _REJECT_KEY = ("_source", "line", "byte_offset", "reason", "raw")
 _LOCATION = "iceberg:CATALOG/NAMESPACE.TABLE"
@@ -182,7 +182,7 @@ class IcebergSink:
             self._abandon_killed(ledger)
             row = self._running_row(info)
             ledger.append(pa.Table.from_pylist([row], schema=arrow_schema(ledger)))
-        self._stage = DuckDBStage(commit_memory=WRITER_MEMORY)
+        self._stage = DuckDBStage()  # its writer's share reserved at commit (upsert.py)
         self._stage.begin(info)
 
     def write(self, batch: RowBatch) -> None:

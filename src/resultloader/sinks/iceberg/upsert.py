@@ -39,10 +39,10 @@ from .writer import copy_options, projection, remove_files, write_data_files
 # pyiceberg's writer: rows written a data file at a time (in Arrow's memory; Parquet writes a
 # few times less)
 CHUNK_BYTES = 64 * 1024 * 1024
-# What the writer holds beside DuckDB's stage, whose memory limit is the budget less this: for
-# pyiceberg's writer a chunk, its Parquet and a replaced file's row group. DuckDB's COPY holds
-# less outside its limit, but DuckDB fills the limit it is given: a stage given 128 MB more
-# took the 1M-row re-load 140 MB past the budget's peak RSS. So both keep this share.
+# What the writer holds beside DuckDB's stage at commit when it reads the table's files as
+# Arrow (a load into a table with rows): a replaced file's row group, and for pyiceberg's writer
+# a chunk and its Parquet. The stage's DuckDB gives it up then (DuckDBStage.reserve); before,
+# and in a load into an empty table, DuckDB has the budget a Delta load's has.
 WRITER_MEMORY = 3 * CHUNK_BYTES
 _KEYS = """INSERT INTO _rl_current_keys SELECT hash(id), {digest}, $file FROM _rl_file"""
 _NEW_IDS = """SELECT count(*) FROM _rl_changed c
@@ -73,6 +73,9 @@ def upsert(
     stage.store_as(stored_columns(table.schema()))  # the winners carry the table's columns
     replaced: list[FileScanTask] = []
     growth = winners  # rows the table gains: the ids it does not hold yet
+    writes_files = copy_options(table.metadata) is not None
+    if tasks or not writes_files:
+        stage.reserve(WRITER_MEMORY)
     if tasks:
         con = stage.connection
         _current_keys(con, table, tasks, stage)
@@ -81,7 +84,7 @@ def upsert(
             return 0
         ((growth,),) = con.sql(_NEW_IDS).fetchall()
         replaced = [tasks[i] for (i,) in con.sql(_REPLACED).fetchall()]
-    writer = _duckdb_writer if copy_options(table.metadata) else _arrow_writer
+    writer = _duckdb_writer if writes_files else _arrow_writer
     write = writer(table, stage, source, now, replaced)
     return _commit(table, write, [t.file for t in replaced], properties, (winners, int(growth)))
 
