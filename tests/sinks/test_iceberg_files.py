@@ -6,6 +6,7 @@ budget. A SQL catalog on SQLite in a temp dir, its warehouse beside it."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -23,7 +24,6 @@ from resultloader import LoadOptions
 from resultloader._columns import parse_column
 from resultloader.sinks.iceberg.tables import rows_schema
 from resultloader.sinks.iceberg.writer import copy_options, write_data_files
-from tests.support.row_files import many_rows
 from tests.support.sink_targets import IcebergTarget, iceberg_env
 
 INTO = "iceberg:lake/ns.results"
@@ -143,21 +143,35 @@ def test_a_partitioned_table_is_written_by_pyicebergs_writer(target, catalog, wr
     assert partitions == {str(first), str(second)}  # kept rows stay their source's
 
 
-def test_a_load_and_a_reload_at_16_threads_fit_the_default_budget(target, tmp_path):
+def wide_rows(path: Path, count: int = 1_000_000) -> None:
+    """`count` rows of ~330 bytes, each id once: a million of them make row groups of 300 MB
+    in a table with pyiceberg's default row-group limit (1M rows)."""
+    text = "lorem ipsum " * 20
+    with path.open("w") as out:
+        for i in range(count):
+            out.write(
+                f'{{"id":"product_{i:08d}","output":{{"score":{i},"text":"{text}{i}"}},'
+                f'"url":"https://app.example.com/review/{i}"}}\n'
+            )
+
+
+def test_a_load_and_a_reload_at_16_threads_fit_the_default_budget(target, catalog, tmp_path):
     """DuckDB's COPY writes at the stage's threads, within its memory limit: 16 threads on a
-    million rows, fresh and with a tenth changed (every file rewritten)."""
-    source = tmp_path / "many.jsonl"
-    distinct = many_rows(source)
+    million rows, fresh and with a tenth changed (every file rewritten), into a table made
+    with pyiceberg's defaults (row groups of up to 1M rows: DuckDB's are bounded in bytes)."""
+    catalog.create_table(("ns", "results"), rows_schema())
+    source = tmp_path / "wide.jsonl"
+    wide_rows(source)
     options = LoadOptions(threads=16)
     report = resultloader.load(source, INTO, options)
-    assert (report.rows_read, report.rows_upserted) == (1_000_000, distinct)
+    assert (report.rows_read, report.rows_upserted) == (1_000_000, 1_000_000)
     changed = tmp_path / "changed.jsonl"
     with source.open() as old, changed.open("w") as new:
         for n, line in enumerate(old):
             new.write(line.replace("https://", "http://") if n % 10 == 0 else line)
     again = resultloader.load(changed, INTO, options)
-    assert 0 < again.rows_upserted < distinct // 5
+    assert again.rows_upserted == 100_000
     ids = target._table(target.name).scan(selected_fields=("id", "url")).to_arrow()
-    assert len(ids) == len(set(ids.column("id").to_pylist())) == distinct
+    assert len(ids) == len(set(ids.column("id").to_pylist())) == 1_000_000
     plain = sum(1 for url in ids.column("url").to_pylist() if url.startswith("http://"))
-    assert plain == again.rows_upserted
+    assert plain == 100_000

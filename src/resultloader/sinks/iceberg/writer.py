@@ -55,13 +55,16 @@ from .tables import duckdb_type
 # Iceberg's codec names (write.parquet.compression-codec), DuckDB's the same
 _CODECS = ("zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed")
 # pyiceberg's default codec is zstd, at pyarrow's default level (1): what lands is the same as
-# with pyiceberg's writer. (DuckDB's snappy is faster by ~0.1 s of CPU a million rows, but its
-# files are nearly twice the size.)
+# with pyiceberg's writer. (DuckDB's snappy COPY of 1M rows took 0.49 s of CPU against zstd's
+# 0.62, a difference lost in a whole load's noise, for files nearly twice the size.)
 _DEFAULT_ZSTD_LEVEL = 1
 _UPLOAD_CHUNK = 8 * MiB
-# DuckDB memory a thread of the COPY needs: its row group in the making (64k rows of ~230 bytes
-# of JSON text and their encodings). Measured: 1M rows at 16 threads fail in 192 MiB.
-COPY_THREAD_MEMORY = 32 * MiB
+# DuckDB memory a thread of the COPY needs: its row group in the making, of at most
+# ROW_GROUP_BYTES (the rows of a table's row-group-limit, pyiceberg's default 1M, may be far
+# more: the benchmark's 1M rows at 16 threads failed in 352 MiB), and its encodings. Measured:
+# 1M rows at 16 threads fail in 192 MiB without the cap of threads.
+ROW_GROUP_BYTES = 16 * MiB
+COPY_THREAD_MEMORY = 2 * ROW_GROUP_BYTES
 _COPY = """COPY ({rows}) TO '{directory}' ({options}, FILENAME_PATTERN '{prefix}-{{uuid}}',
     APPEND, RETURN_STATS)"""
 
@@ -94,7 +97,8 @@ def copy_options(metadata: TableMetadata) -> str | None:
         TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
         TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
     )
-    return ", ".join([*options, f"ROW_GROUP_SIZE {rows}", f"FILE_SIZE_BYTES {size}"])
+    sizes = [f"ROW_GROUP_SIZE {rows}", f"ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}"]
+    return ", ".join([*options, *sizes, f"FILE_SIZE_BYTES {size}"])
 
 
 def _int(properties: dict[str, str], name: str, default: int | None) -> int | None:
